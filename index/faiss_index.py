@@ -1,0 +1,138 @@
+"""A FAISS vector index addressed by integer ids, configured by an `index_factory` string."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from tagatlas.index.atomic import atomic_path
+
+log = logging.getLogger(__name__)
+
+
+def gpu_available() -> bool:
+    """True when this faiss build has GPU support and sees a GPU (the `gpu` extra on a GPU machine)."""
+    return hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0
+
+
+def factory_for(n_vectors: int) -> str:
+    """Index parameters derived from the data size: exact search while it is cheap, IVF beyond."""
+    if n_vectors < 50_000:
+        return "Flat"
+    lists = int(4 * math.sqrt(n_vectors))
+    return f"IVF{lists},Flat" if n_vectors < 500_000 else f"IVF{lists},SQ8"
+
+
+class FaissIndex:
+    """Inner-product search over L2-normalised vectors (cosine), with add/delete by id and atomic save.
+
+    `factory` is a FAISS `index_factory` string ("Flat", "HNSW32", "IVF1024,PQ32", …) or "auto".
+    On a GPU machine the index is searched on the GPU (`use_gpu="auto"`); it is always saved as CPU.
+    """
+
+    def __init__(self, dim: int, factory: str = "auto", use_gpu: str | bool = "auto", nprobe: int = 16):
+        self.dim = dim
+        self.factory = factory
+        self.use_gpu = use_gpu
+        self.nprobe = nprobe
+        self._index: faiss.Index | None = None
+        self._gpu_index = None
+
+    # -- construction -------------------------------------------------------------------------
+    def _build(self, training: np.ndarray) -> faiss.Index:
+        spec = factory_for(len(training)) if self.factory == "auto" else self.factory
+        try:
+            inner = faiss.index_factory(self.dim, spec, faiss.METRIC_INNER_PRODUCT)
+        except RuntimeError as exc:
+            raise ValueError(f"index factory {spec!r} is not a valid FAISS index_factory string: {exc}") from exc
+        if not inner.is_trained:
+            if len(training) < 1:
+                raise ValueError(f"index {spec!r} needs training vectors")
+            inner.train(training)
+        index = faiss.IndexIDMap2(inner) if spec != "IDMap2" else inner
+        self.spec_ = spec
+        return index
+
+    def index(self, ids: np.ndarray, vectors: np.ndarray) -> "FaissIndex":
+        """Build a fresh index from these vectors (trained on them when the factory needs it)."""
+        vectors = self._check(vectors)
+        self._index = self._build(vectors)
+        self._gpu_index = None
+        self.add(ids, vectors)
+        return self
+
+    def _check(self, vectors: np.ndarray) -> np.ndarray:
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[1] != self.dim:
+            raise ValueError(f"vectors must have shape (n, {self.dim}), got {vectors.shape}")
+        return vectors
+
+    # -- updates ------------------------------------------------------------------------------
+    def add(self, ids, vectors: np.ndarray) -> None:
+        """Add vectors online; they are searchable at once."""
+        vectors = self._check(vectors)
+        if self._index is None:
+            self.index(ids, vectors)
+            return
+        if len(vectors):
+            self._index.add_with_ids(vectors, np.asarray(ids, dtype=np.int64))
+            self._gpu_index = None
+
+    def delete(self, ids) -> int:
+        if self._index is None:
+            return 0
+        removed = int(self._index.remove_ids(np.asarray(ids, dtype=np.int64)))
+        self._gpu_index = None
+        return removed
+
+    def count(self) -> int:
+        return 0 if self._index is None else int(self._index.ntotal)
+
+    # -- search -------------------------------------------------------------------------------
+    def _searcher(self):
+        wants_gpu = self.use_gpu is True or (self.use_gpu == "auto" and gpu_available())
+        if not wants_gpu:
+            return self._index
+        if self._gpu_index is None:
+            self._resources = faiss.StandardGpuResources()
+            self._gpu_index = faiss.index_cpu_to_gpu(self._resources, 0, self._index)
+        return self._gpu_index
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (scores, ids) per query; missing slots have id -1 and score -inf."""
+        queries = self._check(queries)
+        if self._index is None or self.count() == 0 or len(queries) == 0:
+            return np.full((len(queries), k), -np.inf, np.float32), np.full((len(queries), k), -1, np.int64)
+        try:
+            faiss.extract_index_ivf(self._index).nprobe = self.nprobe
+        except RuntimeError:
+            pass  # not an IVF index
+        scores, ids = self._searcher().search(queries, k)
+        scores[ids < 0] = -np.inf
+        return scores, ids
+
+    # -- persistence --------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> None:
+        """Write atomically: readers see the previous file or the new one, never a torn one."""
+        if self._index is None:
+            raise ValueError("nothing to save: the index is empty and was never built")
+        with atomic_path(path) as tmp:
+            faiss.write_index(self._index, str(tmp))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, use_gpu: str | bool = "auto", nprobe: int = 16) -> "FaissIndex":
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no index file")
+        try:
+            index = faiss.read_index(str(path))
+        except RuntimeError as exc:
+            raise ValueError(f"{path}: not a readable FAISS index ({exc})") from exc
+        self = cls(index.d, factory="loaded", use_gpu=use_gpu, nprobe=nprobe)
+        self._index = index
+        return self

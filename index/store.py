@@ -1,0 +1,188 @@
+"""SQLite store of post metadata and vectors: the source of truth the FAISS index is rebuilt from.
+
+Rows are addressed by an integer `rowid` that is also the post's FAISS id. WAL journaling with
+`synchronous=FULL` makes every committed write survive a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tagatlas.data import Post
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS posts (
+    rowid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    user_key TEXT NOT NULL,
+    user_id TEXT,
+    created_at REAL,
+    lat REAL,
+    lon REAL,
+    place TEXT,
+    hashtags TEXT NOT NULL,
+    text TEXT,
+    image TEXT,
+    role TEXT NOT NULL,
+    vector BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS posts_user ON posts(user_key, created_at);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass
+class StoredPost:
+    """One stored post as the recommender needs it."""
+
+    rowid: int
+    id: str
+    user_key: str
+    created_at: float
+    lat: float | None
+    lon: float | None
+    place: str | None
+    hashtags: list[str]
+    text: str | None
+    role: str
+
+
+_COLUMNS = "rowid, id, user_key, created_at, lat, lon, place, hashtags, text, role"
+
+
+def _row(r) -> StoredPost:
+    return StoredPost(r[0], r[1], r[2], r[3] or 0.0, r[4], r[5], r[6], json.loads(r[7]), r[8], r[9])
+
+
+class PostStore:
+    """Add, fetch, delete and list posts; `role` records why a post is there (fit, val, online)."""
+
+    def __init__(self, path: str | os.PathLike = ":memory:", dim: int | None = None):
+        self.path = str(path)
+        self._db = sqlite3.connect(self.path, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL" if self.path != ":memory:" else "PRAGMA journal_mode=MEMORY")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(SCHEMA)
+        if dim is not None:
+            self.set_meta("dim", str(dim))
+        stored = self.get_meta("dim")
+        self.dim = int(stored) if stored is not None else None
+
+    @classmethod
+    def open_copy(cls, path: str | os.PathLike) -> "PostStore":
+        """An in-memory copy of a store file, for work that must not change the saved model (evaluation)."""
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{path}: no store file")
+        source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        copy = cls(":memory:")
+        source.backup(copy._db)
+        source.close()
+        copy.dim = int(copy.get_meta("dim")) if copy.get_meta("dim") else None
+        return copy
+
+    def save_copy(self, path: str | os.PathLike) -> None:
+        """Write the whole store to a new file (used when a model folder is written)."""
+        target = sqlite3.connect(str(path))
+        self._db.backup(target)
+        target.close()
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- meta ---------------------------------------------------------------------------------
+    def set_meta(self, key: str, value: str) -> None:
+        with self._db:
+            self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    # -- writes -------------------------------------------------------------------------------
+    def add(self, posts: Sequence[Post], vectors: np.ndarray, places: Sequence[str | None], role: str) -> list[int]:
+        """Insert posts (ids must be new) in one transaction; returns their rowids."""
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if self.dim is not None and len(posts) and vectors.shape[1] != self.dim:
+            raise ValueError(f"vectors have dimension {vectors.shape[1]}, the store holds {self.dim}")
+        rows = [
+            (p.id, p.user_key, p.user_id, p.timestamp, p.lat, p.lon, place, json.dumps(p.hashtags, ensure_ascii=False),
+             p.text, p.image, role, vectors[i].tobytes())
+            for i, (p, place) in enumerate(zip(posts, places, strict=True))
+        ]
+        with self._db:
+            try:
+                self._db.executemany(
+                    "INSERT INTO posts(id, user_key, user_id, created_at, lat, lon, place, hashtags, text, image, role, vector)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                found = self.rowids([p.id for p in posts])
+                return [found[p.id] for p in posts]
+            except sqlite3.IntegrityError as exc:
+                known = self.rowids([p.id for p in posts])
+                raise ValueError(f"post ids already stored: {sorted(known)[:5]}") from exc
+
+    def delete(self, ids: Iterable[str]) -> list[int]:
+        """Delete posts by id; returns the rowids that were removed (unknown ids are ignored)."""
+        found = self.rowids(list(ids))
+        with self._db:
+            self._db.executemany("DELETE FROM posts WHERE rowid = ?", [(r,) for r in found.values()])
+        return list(found.values())
+
+    # -- reads --------------------------------------------------------------------------------
+    def count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM posts").fetchone()[0])
+
+    def rowids(self, ids: Sequence[str]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for chunk in _chunks(list(ids), 900):
+            marks = ",".join("?" * len(chunk))
+            out.update(self._db.execute(f"SELECT id, rowid FROM posts WHERE id IN ({marks})", chunk).fetchall())
+        return out
+
+    def get(self, rowids: Sequence[int]) -> dict[int, StoredPost]:
+        out: dict[int, StoredPost] = {}
+        wanted = sorted({int(r) for r in rowids if r >= 0})
+        for chunk in _chunks(wanted, 900):
+            marks = ",".join("?" * len(chunk))
+            for r in self._db.execute(f"SELECT {_COLUMNS} FROM posts WHERE rowid IN ({marks})", chunk):
+                out[r[0]] = _row(r)
+        return out
+
+    def by_user(self, user_key: str, limit: int = 500) -> list[StoredPost]:
+        """A user's most recent posts, newest first."""
+        rows = self._db.execute(
+            f"SELECT {_COLUMNS} FROM posts WHERE user_key = ? ORDER BY created_at DESC LIMIT ?", (user_key, limit))
+        return [_row(r) for r in rows]
+
+    def vectors(self, rowids: Sequence[int]) -> np.ndarray:
+        if not rowids:
+            return np.zeros((0, self.dim or 0), np.float32)
+        found: dict[int, bytes] = {}
+        for chunk in _chunks([int(r) for r in rowids], 900):
+            marks = ",".join("?" * len(chunk))
+            found.update(self._db.execute(f"SELECT rowid, vector FROM posts WHERE rowid IN ({marks})", chunk).fetchall())
+        return np.stack([np.frombuffer(found[int(r)], dtype=np.float32) for r in rowids])
+
+    def iter_all(self, roles: Sequence[str] | None = None, batch: int = 10_000):
+        """All posts with their vectors, in rowid order, in batches of (rowids, StoredPosts, vectors)."""
+        where = f"WHERE role IN ({','.join('?' * len(roles))})" if roles else ""
+        cursor = self._db.execute(f"SELECT {_COLUMNS}, vector FROM posts {where} ORDER BY rowid", tuple(roles or ()))
+        while rows := cursor.fetchmany(batch):
+            yield [r[0] for r in rows], [_row(r) for r in rows], np.stack([np.frombuffer(r[10], np.float32) for r in rows])
+
+    def user_keys(self) -> set[str]:
+        return {r[0] for r in self._db.execute("SELECT DISTINCT user_key FROM posts")}
+
+    def post_ids(self) -> set[str]:
+        return {r[0] for r in self._db.execute("SELECT id FROM posts")}
+
+
+def _chunks(items: list, size: int):
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

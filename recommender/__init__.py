@@ -1,0 +1,13 @@
+"""Recommender: the retrieval-augmented model that places and tags posts (`TagAtlas`)."""
+
+from tagatlas.recommender.fusion import Evidence, FusionParams
+from tagatlas.recommender.head import HeadConfig, HeadTrainer
+from tagatlas.recommender.lexical import LexicalFeaturizer
+from tagatlas.recommender.metrics import geo_metrics, tag_metrics
+from tagatlas.recommender.model import ModelConfig, ModelFolderError, TagAtlas
+from tagatlas.recommender.schema import PlaceScore, Prediction, TagScore
+
+__all__ = [
+    "Evidence", "FusionParams", "HeadConfig", "HeadTrainer", "LexicalFeaturizer", "ModelConfig", "ModelFolderError",
+    "PlaceScore", "Prediction", "TagAtlas", "TagScore", "geo_metrics", "tag_metrics",
+]

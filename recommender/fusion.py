@@ -1,0 +1,133 @@
+"""Retrieval-augmented fusion, vectorised over a batch: neighbour votes + classifier + user habits.
+
+`Evidence` holds everything a batch of posts brought back (classifier outputs, neighbours, the
+users' own past posts); `fuse` turns it into place probabilities, coordinates and tag scores for
+one set of `FusionParams`, cheaply enough that validation can grid-search the parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from tagatlas.data import geodesic_medoid
+
+
+@dataclass
+class FusionParams:
+    geo_alpha: float = 0.5  # weight of the classifier against the neighbour vote for places
+    geo_k: int = 25
+    geo_temperature: float = 0.05  # neighbour weight exp((s - s_max) / T)
+    tag_beta: float = 0.5  # weight of the classifier against neighbour tags
+    tag_k: int = 25
+    tag_temperature: float = 0.05
+    habit_gamma: float = 1.0  # weight of the user's own similar past posts
+    habit_temperature: float = 0.1
+    tag_threshold: float = 0.0  # keep tags scoring at least this fraction of the best one
+    max_tags: int = 5
+    radius_edges: list[float] = field(default_factory=list)  # confidence bin edges
+    radius_km: list[float] = field(default_factory=lambda: [500.0])  # median validation error per bin
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def radius_for(self, confidence: np.ndarray) -> np.ndarray:
+        return np.asarray(self.radius_km, dtype=float)[np.searchsorted(self.radius_edges, confidence, side="right")]
+
+
+@dataclass
+class Evidence:
+    """A batch's inputs to fusion. Neighbour arrays are (n, k_max), padded with -1 / -inf."""
+
+    place_probs: np.ndarray  # (n, C) classifier
+    tag_probs: np.ndarray  # (n, T) classifier over the known vocabulary
+    nb_sims: np.ndarray
+    nb_class: np.ndarray  # class index of each neighbour's place (-1 when none)
+    nb_lat: np.ndarray
+    nb_lon: np.ndarray
+    nb_ids: list[list[str]]
+    nb_tags: list[list[list[int]]]  # per post, per neighbour: ids into `tags`
+    habit_sims: list[np.ndarray]  # per post: similarity to each of the user's past posts
+    habit_tags: list[list[list[int]]]
+    habit_ids: list[list[str]]
+    tags: list[str]  # batch vocabulary: classifier vocabulary first, then tags only seen in the index
+    n_vocab: int  # how many of `tags` the classifier knows
+
+
+def _neighbour_weights(sims: np.ndarray, k: int, temperature: float) -> np.ndarray:
+    s = sims[:, :k]
+    finite = np.isfinite(s)
+    top = np.where(finite.any(axis=1), np.nanmax(np.where(finite, s, np.nan), axis=1, initial=-np.inf), 0.0) if s.size else np.zeros(len(s))
+    w = np.where(finite, np.exp((np.where(finite, s, 0.0) - top[:, None]) / temperature), 0.0)
+    total = w.sum(axis=1, keepdims=True)
+    return np.divide(w, total, out=np.zeros_like(w), where=total > 0)
+
+
+def place_distribution(ev: Evidence, p: FusionParams) -> np.ndarray:
+    """Fused place probabilities (n, C)."""
+    n, C = ev.place_probs.shape
+    w = _neighbour_weights(ev.nb_sims, p.geo_k, p.geo_temperature)
+    cls = ev.nb_class[:, : p.geo_k]
+    knn = np.zeros((n, C))
+    rows = np.repeat(np.arange(n), cls.shape[1])
+    ok = cls.ravel() >= 0
+    np.add.at(knn, (rows[ok], cls.ravel()[ok]), w.ravel()[ok])
+    has_nb = knn.sum(axis=1) > 0
+    alpha = np.where(has_nb, p.geo_alpha, 1.0)[:, None]
+    return alpha * ev.place_probs + (1 - alpha) * knn
+
+
+def coordinates(ev: Evidence, p: FusionParams, probs: np.ndarray, place_coords: np.ndarray) -> np.ndarray:
+    """(lat, lon) per post: weighted geodesic medoid of the neighbours in the top place, else the place's medoid."""
+    top = probs.argmax(axis=1)
+    out = place_coords[top].astype(float).copy()
+    w = _neighbour_weights(ev.nb_sims, p.geo_k, p.geo_temperature)
+    for i in range(len(top)):
+        members = np.flatnonzero(ev.nb_class[i, : p.geo_k] == top[i])
+        if members.size:
+            j = members[geodesic_medoid(ev.nb_lat[i, members], ev.nb_lon[i, members], w[i, members])]
+            out[i] = (ev.nb_lat[i, j], ev.nb_lon[i, j])
+    return out
+
+
+def _sparse_votes(n: int, n_tags: int, per_post_tags: list[list[list[int]]], weights: list[np.ndarray]) -> sp.csr_matrix:
+    rows, cols, vals = [], [], []
+    for i, (post_tags, w) in enumerate(zip(per_post_tags, weights)):
+        for j, tag_ids in enumerate(post_tags[: len(w)]):
+            if w[j] > 0:
+                for t in tag_ids:
+                    rows.append(i); cols.append(t); vals.append(w[j])
+    return sp.csr_matrix((vals, (rows, cols)), shape=(n, n_tags))
+
+
+def tag_scores(ev: Evidence, p: FusionParams) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Fused tag scores (n, len(ev.tags)) and each source's weighted share of them."""
+    n, V = len(ev.nb_sims), len(ev.tags)
+    w = _neighbour_weights(ev.nb_sims, p.tag_k, p.tag_temperature)
+    neighbours = _sparse_votes(n, V, ev.nb_tags, list(w)).toarray()
+    habit_w = []
+    for sims in ev.habit_sims:
+        if len(sims):
+            e = np.exp((sims - sims.max()) / p.habit_temperature)
+            habit_w.append(e / e.sum())
+        else:
+            habit_w.append(np.zeros(0))
+    habits = _sparse_votes(n, V, ev.habit_tags, habit_w).toarray()
+    classifier = np.zeros((n, V))
+    classifier[:, : ev.n_vocab] = ev.tag_probs[:, : ev.n_vocab]
+    parts = {"classifier": p.tag_beta * classifier, "neighbours": (1 - p.tag_beta) * neighbours, "habits": p.habit_gamma * habits}
+    return parts["classifier"] + parts["neighbours"] + parts["habits"], parts
+
+
+def select_tags(scores: np.ndarray, p: FusionParams, n_candidates: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    """Ranked candidate tag indices (n, n_candidates) and how many of them to recommend per post."""
+    m = min(n_candidates, scores.shape[1])
+    if m == 0:
+        return np.zeros((len(scores), 0), int), np.zeros(len(scores), int)
+    part = np.argpartition(-scores, m - 1, axis=1)[:, :m]
+    order = np.take_along_axis(part, np.argsort(-np.take_along_axis(scores, part, 1), axis=1, kind="stable"), 1)
+    ranked = np.take_along_axis(scores, order, 1)
+    keep = (ranked[:, : p.max_tags] >= p.tag_threshold * ranked[:, :1]) & (ranked[:, : p.max_tags] > 0)
+    return order, keep.sum(axis=1)

@@ -1,0 +1,51 @@
+"""Geolocation and hashtag metrics, shared by validation tuning and `tagatlas evaluate`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from tagatlas.data import distance_km
+
+KM_THRESHOLDS = (1, 25, 161, 750, 2500)
+
+
+def geo_metrics(pred_lat, pred_lon, true_lat, true_lon, pred_place=None, true_place=None) -> dict:
+    """acc_place, acc_at_km (share within 1/25/161/750/2500 km), median_km, mean_km."""
+    err = distance_km(pred_lat, pred_lon, true_lat, true_lon) if len(true_lat) else np.zeros(0)
+    n = max(len(err), 1)
+    acc_place = (float(np.mean([a == b for a, b in zip(pred_place, true_place)])) if pred_place is not None and len(err) else 0.0)
+    return {
+        "acc_place": acc_place,
+        "acc_at_km": {str(k): float(np.sum(err <= k) / n) for k in KM_THRESHOLDS},
+        "median_km": float(np.median(err)) if len(err) else 0.0,
+        "mean_km": float(np.mean(err)) if len(err) else 0.0,
+    }
+
+
+def tag_metrics(recommended: Sequence[Sequence[str]], ranked: Sequence[Sequence[str]], truth: Sequence[Sequence[str]],
+                new_tags: Sequence[set[str]] | None = None) -> dict:
+    """Hashtag metrics over queries that have at least one true tag.
+
+    `recommended`: the tags a method outputs (at most 5 are read) → precision, recall, F1, HR at 5.
+    Precision divides by the number recommended (≤ 5), so a method that recommends fewer, surer tags is
+    not forced to pad. `ranked`: its full ranking → MRR and, for queries with a new tag, HR@10 on those tags.
+    """
+    rows = [(rec, rank, set(tr), (new_tags[i] if new_tags else set())) for i, (rec, rank, tr) in enumerate(zip(recommended, ranked, truth)) if tr]
+    if not rows:
+        return {"n": 0, "f1_at_5": None, "precision_at_5": None, "recall_at_5": None, "hr_at_5": None, "mrr": None,
+                "new_tag_hr_at_10": None}
+    p, r, f, hr, rr, new_hits = [], [], [], [], [], []
+    for rec, rank, tr, new in rows:
+        rec = list(rec)[:5]
+        hits = len(set(rec) & tr)
+        prec = hits / len(rec) if rec else 0.0
+        rec_ = hits / len(tr)
+        p.append(prec); r.append(rec_); f.append(2 * prec * rec_ / (prec + rec_) if hits else 0.0); hr.append(float(hits > 0))
+        first = next((i for i, t in enumerate(rank) if t in tr), None)
+        rr.append(1.0 / (first + 1) if first is not None else 0.0)
+        if new:
+            new_hits.append(float(bool(set(list(rank)[:10]) & new)))
+    return {"n": len(rows), "f1_at_5": float(np.mean(f)), "precision_at_5": float(np.mean(p)), "recall_at_5": float(np.mean(r)),
+            "hr_at_5": float(np.mean(hr)), "mrr": float(np.mean(rr)), "new_tag_hr_at_10": float(np.mean(new_hits)) if new_hits else None}

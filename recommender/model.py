@@ -1,0 +1,386 @@
+"""TagAtlas v1: a retrieval-augmented recommender of places and hashtags for posts.
+
+fit → a trained head (places, tags) + a FAISS index of post vectors + a SQLite store; predict →
+neighbour votes, classifier and the user's own similar past posts fused with weights learned on a
+validation split of users. A model is a folder: `save` writes it atomically, `load` restores it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.neighbors import BallTree
+from tqdm.auto import tqdm
+
+from tagatlas import __version__
+from tagatlas.data import P2CLabeler, Post, city, geodesic_medoid, history_and_queries, split_users
+from tagatlas.encoders import EncoderConfig, PostEncoder, create_encoder, l2_normalize
+from tagatlas.index import FaissIndex, PostStore, write_text_atomic
+from tagatlas.index.atomic import fsync_dir
+from tagatlas.recommender.fusion import Evidence, FusionParams, coordinates, place_distribution, select_tags, tag_scores
+from tagatlas.recommender.head import HeadConfig, HeadTrainer
+from tagatlas.recommender.lexical import LexicalFeaturizer
+from tagatlas.recommender.schema import PlaceScore, Prediction, TagScore
+from tagatlas.recommender.tuning import tune_fusion
+
+log = logging.getLogger(__name__)
+FORMAT_VERSION = 1
+
+
+class ModelFolderError(ValueError):
+    """A model folder is missing, incomplete or from an incompatible version."""
+
+
+@dataclass
+class ModelConfig:
+    """Everything that defines a model before it sees data (saved as config.json)."""
+
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    head: HeadConfig = field(default_factory=HeadConfig)
+    n_lexical_features: int = 2**18
+    min_place_posts: int = 3  # places with fewer training posts are folded into the nearest kept place
+    min_tag_posts: int = 2  # the classifier's tag vocabulary; rarer tags are reached through retrieval
+    index_factory: str = "auto"
+    index_space: str = "head"  # "head": the head's hidden layer (place/tag-aware); "encoder": the encoder's vector
+    k_max: int = 50  # neighbours retrieved per post (the fusion uses up to this many)
+    val_fraction: float = 0.1
+    refit: bool = True  # after tuning, retrain the head on fit + validation posts
+    seed: int = 0
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        d = dict(d)
+        d["encoder"] = EncoderConfig(**d.get("encoder", {}))
+        d["head"] = HeadConfig(**d.get("head", {}))
+        return cls(**d)
+
+
+class TagAtlas:
+    """fit / predict / add / delete / save / load."""
+
+    def __init__(self, config: ModelConfig | None = None, encoder: PostEncoder | None = None):
+        self.config = config or ModelConfig()
+        self._encoder = encoder
+
+    # -- parts ----------------------------------------------------------------------------------
+    @property
+    def encoder(self) -> PostEncoder:
+        if self._encoder is None:
+            self._encoder = create_encoder(self.config.encoder)
+        return self._encoder
+
+    def _features(self, posts: list[Post], progress: bool = False):
+        texts = [self.encoder.prepare_text(p.text) for p in posts]
+        dense = self.encoder.encode_posts(posts, progress=progress).vectors
+        return self.lexical_.transform(texts), dense
+
+    def _vectors(self, x, dense) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(index vectors, place probabilities, tag probabilities)."""
+        z, place_probs, tag_probs = self.head_.predict(x, dense)
+        return (l2_normalize(z) if self.config.index_space == "head" else dense), place_probs, tag_probs
+
+    @property
+    def index_dim(self) -> int:
+        return self.config.head.hidden if self.config.index_space == "head" else self.encoder.dim
+
+    def _class_of(self, places: list[str | None], lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+        """Class index of each labelled point: its place when it is a class, else the nearest class."""
+        out = np.array([self.place_index_.get(p, -1) if p else -1 for p in places], dtype=np.int64)
+        lat, lon = np.asarray(lat, float), np.asarray(lon, float)
+        fold = (out < 0) & np.isfinite(lat) & np.isfinite(lon)
+        if fold.any():
+            _, idx = self._class_tree.query(np.radians(np.column_stack([lat[fold], lon[fold]])), k=1)
+            out[fold] = idx[:, 0]
+        return out
+
+    def _init_places(self) -> None:
+        self.place_index_ = {p: i for i, p in enumerate(self.places_)}
+        self.tag_index_ = {t: i for i, t in enumerate(self.tags_)}
+        self._class_tree = BallTree(np.radians(self.place_coords_), metric="haversine")
+
+    # -- training -------------------------------------------------------------------------------
+    def fit(self, posts: list[Post], progress: bool = True) -> "TagAtlas":
+        cfg = self.config
+        started = time.perf_counter()
+        torch.manual_seed(cfg.seed)
+        located = [p for p in posts if p.has_location]
+        if len(located) < 10:
+            raise ValueError(f"training needs at least 10 posts with lat/lon, got {len(located)}")
+        parts = split_users(posts, {"fit": 1 - cfg.val_fraction, "val": cfg.val_fraction}, salt=f"val:{cfg.seed}")
+        fit_posts, val_posts = parts["fit"], parts["val"]
+        if not val_posts or not fit_posts:
+            raise ValueError("too few users to hold out a validation split; give more posts or change --val-fraction")
+
+        # Place labels (P2C) over every located training post; classes are the frequent ones.
+        self.labeler_ = P2CLabeler().fit([p.lat for p in located], [p.lon for p in located])
+        label_of = dict(zip((p.id for p in located), self.labeler_.labels_))
+        fit_counts = Counter(label_of[p.id] for p in fit_posts if p.id in label_of)
+        self.places_ = sorted(pl for pl, c in fit_counts.items() if c >= cfg.min_place_posts) or [fit_counts.most_common(1)[0][0]]
+        coords = []
+        for pl in self.places_:
+            members = [p for p in fit_posts if label_of.get(p.id) == pl]
+            m = geodesic_medoid([p.lat for p in members], [p.lon for p in members])
+            coords.append((members[m].lat, members[m].lon))
+        self.place_coords_ = np.array(coords)
+        self.place_names_ = [city(pl).label for pl in self.places_]
+        tag_counts = Counter(t for p in fit_posts for t in p.hashtags)
+        self.tags_ = sorted(t for t, c in tag_counts.items() if c >= cfg.min_tag_posts)
+        self._init_places()
+        log.info("labels", extra={"places": len(self.places_), "tags": len(self.tags_), "fit": len(fit_posts), "val": len(val_posts)})
+
+        # Features: dense post vectors (encoder) and lexical n-grams (fitted on fit posts only).
+        dense_all = self.encoder.encode_posts(posts, progress=progress).vectors
+        row = {p.id: i for i, p in enumerate(posts)}
+        texts = [self.encoder.prepare_text(p.text) for p in posts]
+        self.lexical_ = LexicalFeaturizer(cfg.n_lexical_features).fit([texts[row[p.id]] for p in fit_posts])
+        x_all = self.lexical_.transform(texts)
+
+        def targets(ps):
+            idx = np.array([row[p.id] for p in ps])
+            places = self._class_of([label_of.get(p.id) for p in ps], [p.lat if p.has_location else np.nan for p in ps],
+                                    [p.lon if p.has_location else np.nan for p in ps])
+            places = np.where(places >= 0, places, -100)  # no location: no place loss
+            tags = [[self.tag_index_[t] for t in p.hashtags if t in self.tag_index_] for p in ps]
+            return x_all[idx], dense_all[idx], places, tags
+
+        fx, fd, fp, ft = targets(fit_posts)
+        vx, vd, vp, vt = targets(val_posts)
+        self.head_ = HeadTrainer(cfg.head).fit(fx, fd, fp, ft, len(self.places_), len(self.tags_), val=(vx, vd, vp, vt), progress=progress)
+
+        # Index the fit posts, then replay the evaluation protocol on validation users to tune fusion.
+        if cfg.index_space not in ("head", "encoder"):
+            raise ValueError(f"index_space={cfg.index_space!r}: use 'head' or 'encoder'")
+        self.store_ = PostStore(":memory:", dim=self.index_dim)
+        self.index_ = FaissIndex(self.index_dim, factory=cfg.index_factory)
+        self._add_features(fit_posts, fx, fd, role="fit", labels=[label_of.get(p.id) for p in fit_posts])
+        history, queries = history_and_queries(val_posts)
+        if history:
+            hx, hd, *_ = targets(history)
+            self._add_features(history, hx, hd, role="val-history", labels=[label_of.get(p.id) for p in history])
+        queries = [q for q in queries if q.has_location or q.hashtags]
+        qx, qd, *_ = targets(queries)
+        ev, _ = self._evidence(queries, qx, qd)
+        self.fusion_, self.tuning_ = tune_fusion(ev, queries, self.place_coords_, progress=progress)
+        rest = [p for p in val_posts if p.id not in self.store_.rowids([q.id for q in val_posts])]
+        rx, rd, *_ = targets(rest)
+        self._add_features(rest, rx, rd, role="val", labels=[label_of.get(p.id) for p in rest])
+
+        if cfg.refit:  # same recipe, all training users, as many epochs as early stopping chose
+            ax, ad, ap, at = targets(fit_posts + val_posts)
+            self.head_ = HeadTrainer(cfg.head).fit(ax, ad, ap, at, len(self.places_), len(self.tags_),
+                                                   epochs=max(self.head_.best_epoch_, 1), progress=progress)
+            if cfg.index_space == "head":
+                self._reembed(x_all, dense_all, row)
+        self.train_seconds_ = time.perf_counter() - started
+        self.train_info_ = {"posts": len(posts), "located": len(located), "fit_posts": len(fit_posts), "val_posts": len(val_posts),
+                            "val_queries": len(queries), "places": len(self.places_), "tags": len(self.tags_),
+                            "head_epochs": self.head_.best_epoch_ if not cfg.refit else len(self.head_.history_),
+                            "seconds": round(self.train_seconds_, 1)}
+        return self
+
+    def _reembed(self, x_all, dense_all, row) -> None:
+        rowids, vectors = [], []
+        for ids, stored, _ in self.store_.iter_all():
+            idx = np.array([row[s.id] for s in stored])
+            z, _, _ = self._vectors(x_all[idx], dense_all[idx])
+            rowids.extend(ids); vectors.append(z)
+        vectors = np.concatenate(vectors)
+        with self.store_._db:
+            self.store_._db.executemany("UPDATE posts SET vector = ? WHERE rowid = ?", [(v.tobytes(), r) for r, v in zip(rowids, vectors)])
+        self.index_ = FaissIndex(self.index_dim, factory=self.config.index_factory).index(np.array(rowids), vectors)
+
+    def _add_features(self, posts, x, dense, role: str, labels=None) -> list[int]:
+        if not posts:
+            return []
+        z, _, _ = self._vectors(x, dense)
+        if labels is None:
+            labels = [None] * len(posts)
+            located = [i for i, p in enumerate(posts) if p.has_location]
+            if located:
+                found = self.labeler_.label([posts[i].lat for i in located], [posts[i].lon for i in located])
+                for i, lab in zip(located, found):
+                    labels[i] = lab
+        rowids = self.store_.add(posts, z, labels, role)
+        self.index_.add(np.array(rowids), z)
+        return rowids
+
+    # -- online updates ---------------------------------------------------------------------------
+    def add(self, posts: list[Post], role: str = "online", progress: bool = False) -> list[int]:
+        """Index new posts now: their places and hashtags (new ones included) are recommendable at once."""
+        if not posts:
+            return []
+        x, dense = self._features(list(posts), progress=progress)
+        return self._add_features(list(posts), x, dense, role=role)
+
+    def delete(self, ids: list[str]) -> int:
+        rowids = self.store_.delete(ids)
+        self.index_.delete(rowids)
+        return len(rowids)
+
+    # -- inference ------------------------------------------------------------------------------
+    def _evidence(self, posts: list[Post], x, dense) -> tuple[Evidence, np.ndarray]:
+        q, place_probs, tag_probs = self._vectors(x, dense)
+        k = self.config.k_max
+        sims, ids = self.index_.search(q, k + 1)
+        meta = self.store_.get(ids.ravel().tolist())
+        tags = list(self.tags_)
+        tag_ids = dict(self.tag_index_)
+
+        def tid(t):
+            if t not in tag_ids:
+                tag_ids[t] = len(tags); tags.append(t)
+            return tag_ids[t]
+
+        n = len(posts)
+        nb_sims = np.full((n, k), -np.inf); nb_lat = np.full((n, k), np.nan); nb_lon = np.full((n, k), np.nan)
+        nb_place: list[list[str | None]] = [[None] * k for _ in range(n)]
+        nb_ids, nb_tags = [], []
+        for i, post in enumerate(posts):
+            kept = [(s, meta[r]) for s, r in zip(sims[i], ids[i]) if r >= 0 and r in meta and meta[r].id != post.id][:k]
+            nb_ids.append([m.id for _, m in kept])
+            nb_tags.append([[tid(t) for t in m.hashtags] for _, m in kept])
+            for j, (s, m) in enumerate(kept):
+                nb_sims[i, j] = s
+                nb_place[i][j] = m.place
+                if m.lat is not None:
+                    nb_lat[i, j], nb_lon[i, j] = m.lat, m.lon
+        flat_class = self._class_of([p for row_ in nb_place for p in row_], nb_lat.ravel(), nb_lon.ravel())
+        nb_class = flat_class.reshape(n, k)
+        habit_sims, habit_tags, habit_ids = [], [], []
+        for i, post in enumerate(posts):
+            past = [h for h in self.store_.by_user(post.user_key, limit=200) if h.id != post.id and h.hashtags] if post.user_id else []
+            if past:
+                vecs = self.store_.vectors([h.rowid for h in past])
+                habit_sims.append(vecs @ q[i]); habit_tags.append([[tid(t) for t in h.hashtags] for h in past]); habit_ids.append([h.id for h in past])
+            else:
+                habit_sims.append(np.zeros(0)); habit_tags.append([]); habit_ids.append([])
+        ev = Evidence(place_probs, tag_probs, nb_sims, nb_class, nb_lat, nb_lon, nb_ids, nb_tags,
+                      habit_sims, habit_tags, habit_ids, tags, len(self.tags_))
+        return ev, q
+
+    def evidence(self, posts: list[Post]) -> Evidence:
+        """The fusion inputs for a batch (classifier outputs, neighbours, habits): for baselines and ablations."""
+        x, dense = self._features(list(posts))
+        return self._evidence(list(posts), x, dense)[0]
+
+    def predictions_from(self, posts: list[Post], ev: Evidence, params: FusionParams | None = None,
+                         n_candidates: int = 20) -> list[Prediction]:
+        """Predictions from precomputed evidence, optionally with other fusion parameters."""
+        return self._predictions(list(posts), ev, n_candidates, params)
+
+    def predict(self, posts: list[Post], *, batch_size: int = 512, progress: bool = False, n_candidates: int = 20) -> list[Prediction]:
+        """Places, coordinates with a radius, and ranked hashtags for each post (hashtags in its text are masked)."""
+        out: list[Prediction] = []
+        starts = range(0, len(posts), batch_size)
+        for start in tqdm(starts, desc="predict", unit="batch", disable=not progress or len(posts) <= batch_size):
+            batch = list(posts[start : start + batch_size])
+            x, dense = self._features(batch)
+            ev, _ = self._evidence(batch, x, dense)
+            out.extend(self._predictions(batch, ev, n_candidates))
+        return out
+
+    def _predictions(self, posts, ev: Evidence, n_candidates: int, params: FusionParams | None = None) -> list[Prediction]:
+        p = params or self.fusion_
+        probs = place_distribution(ev, p)
+        coords = coordinates(ev, p, probs, self.place_coords_)
+        radius = p.radius_for(probs.max(axis=1))
+        scores, parts = tag_scores(ev, p)
+        order, n_keep = select_tags(scores, p, n_candidates)
+        preds = []
+        for i, post in enumerate(posts):
+            top_places = np.argsort(-probs[i])[:5]
+            places = [PlaceScore(place=self.places_[c], name=self.place_names_[c], prob=round(float(probs[i, c]), 6),
+                                 lat=float(self.place_coords_[c, 0]), lon=float(self.place_coords_[c, 1])) for c in top_places]
+            candidates = []
+            for t in order[i]:
+                if scores[i, t] <= 0:
+                    break
+                tag = ev.tags[t]
+                carriers = [pid for pid, tl in zip(ev.nb_ids[i], ev.nb_tags[i]) if t in tl][:3]
+                carriers += [pid for pid, tl in zip(ev.habit_ids[i], ev.habit_tags[i]) if t in tl][:3]
+                candidates.append(TagScore(tag=tag, score=round(float(scores[i, t]), 6),
+                                           sources={k: round(float(v[i, t]), 6) for k, v in parts.items() if v[i, t] > 0},
+                                           from_posts=carriers))
+            preds.append(Prediction(post_id=post.id, places=places, lat=float(coords[i, 0]), lon=float(coords[i, 1]),
+                                    radius_km=round(float(radius[i]), 1), hashtags=candidates[: int(n_keep[i])],
+                                    hashtag_candidates=candidates, neighbours=ev.nb_ids[i][:5]))
+        return preds
+
+    # -- persistence ----------------------------------------------------------------------------
+    def save(self, folder: str | os.PathLike) -> Path:
+        """Write the model folder atomically: a crash leaves the previous folder (or none) intact."""
+        folder = Path(folder).resolve()
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+        try:
+            torch.save({"head": self.head_.state_dict(), "lexical": self.lexical_.state()}, tmp / "weights.pt")
+            self.index_.save(tmp / "index.faiss")
+            self.store_.save_copy(tmp / "store.sqlite")
+            state = {
+                "format_version": FORMAT_VERSION, "tagatlas_version": __version__,
+                "config": {**asdict(self.config)}, "fusion": self.fusion_.to_dict(), "tuning": self.tuning_,
+                "places": self.places_, "place_names": self.place_names_, "place_coords": self.place_coords_.tolist(),
+                "tags": self.tags_, "labeler": self.labeler_.to_dict(), "train_seconds": self.train_seconds_,
+                "train_info": getattr(self, "train_info_", {}),
+            }
+            write_text_atomic(tmp / "model.json", json.dumps(state, ensure_ascii=False))
+            fsync_dir(tmp)
+            old = None
+            if folder.exists():
+                old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+                os.replace(folder, old)
+            os.replace(tmp, folder)
+            fsync_dir(folder.parent)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike, *, writable_store: bool = False) -> "TagAtlas":
+        """Restore a model folder. The store is an in-memory copy unless `writable_store` (online adds persist)."""
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise ModelFolderError(f"{folder}: not a model folder (run `tagatlas train --out {folder}` first)")
+        missing = [n for n in ("model.json", "weights.pt", "index.faiss", "store.sqlite") if not (folder / n).is_file()]
+        if missing:
+            raise ModelFolderError(f"{folder}: incomplete model folder, missing {', '.join(missing)}")
+        try:
+            state = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ModelFolderError(f"{folder}/model.json: unreadable ({exc})") from exc
+        if state.get("format_version") != FORMAT_VERSION:
+            raise ModelFolderError(f"{folder}: model format {state.get('format_version')} is not {FORMAT_VERSION}; retrain it")
+        self = cls(ModelConfig.from_dict(state["config"]))
+        try:
+            weights = torch.load(folder / "weights.pt", map_location="cpu", weights_only=False)
+        except Exception as exc:  # torch raises several types for a damaged file
+            raise ModelFolderError(f"{folder}/weights.pt: unreadable ({type(exc).__name__}: {exc})") from exc
+        self.head_ = HeadTrainer.from_state_dict(weights["head"])
+        self.lexical_ = LexicalFeaturizer.from_state(weights["lexical"])
+        self.index_ = FaissIndex.load(folder / "index.faiss")
+        self.store_ = PostStore(folder / "store.sqlite") if writable_store else PostStore.open_copy(folder / "store.sqlite")
+        if self.index_.count() != self.store_.count():
+            raise ModelFolderError(f"{folder}: index holds {self.index_.count()} vectors but the store {self.store_.count()} posts")
+        self.fusion_ = FusionParams(**state["fusion"])
+        self.tuning_ = state.get("tuning", {})
+        self.places_, self.place_names_ = state["places"], state["place_names"]
+        self.place_coords_ = np.asarray(state["place_coords"], dtype=float)
+        self.tags_ = state["tags"]
+        self.labeler_ = P2CLabeler.from_dict(state["labeler"])
+        self.train_seconds_ = float(state.get("train_seconds", 0.0))
+        self.train_info_ = state.get("train_info", {})
+        self._init_places()
+        return self

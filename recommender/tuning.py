@@ -1,0 +1,81 @@
+"""Learn the fusion weights on validation users (never on a test split).
+
+Geolocation: neighbour count, temperature and classifier weight maximise Acc@161 (ties: median km);
+the radius is the median validation error per confidence bin. Hashtags: neighbour count, temperature,
+classifier weight, habit weight and the selection threshold maximise F1@5 (DESIGN's selector).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from tagatlas.data import Post, distance_km
+from tagatlas.recommender.fusion import Evidence, FusionParams, coordinates, place_distribution, select_tags, tag_scores
+from tagatlas.recommender.metrics import tag_metrics
+
+GEO_GRID = {"geo_k": (10, 25, 50), "geo_temperature": (0.02, 0.05, 0.2), "geo_alpha": tuple(np.round(np.linspace(0, 1, 11), 2))}
+TAG_GRID = {"tag_k": (10, 25, 50), "tag_temperature": (0.02, 0.05, 0.2), "tag_beta": tuple(np.round(np.linspace(0, 1, 11), 2))}
+HABIT_GAMMAS = (0.0, 0.5, 1.0, 2.0)
+THRESHOLDS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+
+
+def _subset(ev: Evidence, idx: np.ndarray) -> Evidence:
+    pick = lambda seq: [seq[i] for i in idx]  # noqa: E731
+    return Evidence(ev.place_probs[idx], ev.tag_probs[idx], ev.nb_sims[idx], ev.nb_class[idx], ev.nb_lat[idx], ev.nb_lon[idx],
+                    pick(ev.nb_ids), pick(ev.nb_tags), pick(ev.habit_sims), pick(ev.habit_tags), pick(ev.habit_ids), ev.tags, ev.n_vocab)
+
+
+def tune_fusion(ev: Evidence, queries: list[Post], place_coords: np.ndarray, progress: bool = True) -> tuple[FusionParams, dict]:
+    params = FusionParams()
+    report: dict = {}
+    geo_idx = np.array([i for i, q in enumerate(queries) if q.has_location], dtype=int)
+    if geo_idx.size:
+        gev = _subset(ev, geo_idx)
+        lat = np.array([queries[i].lat for i in geo_idx]); lon = np.array([queries[i].lon for i in geo_idx])
+        best = None
+        combos = list(itertools.product(*GEO_GRID.values()))
+        for k, temp, alpha in tqdm(combos, desc="tune geo fusion", disable=not progress):
+            cand = replace(params, geo_k=int(k), geo_temperature=float(temp), geo_alpha=float(alpha))
+            probs = place_distribution(gev, cand)
+            coords = coordinates(gev, cand, probs, place_coords)
+            err = distance_km(coords[:, 0], coords[:, 1], lat, lon)
+            key = (float(np.mean(err <= 161)), -float(np.median(err)))
+            if best is None or key > best[0]:
+                best = (key, cand, err, probs.max(axis=1))
+        (acc, neg_med), params, err, conf = best
+        clf = replace(params, geo_alpha=1.0)
+        clf_coords = coordinates(gev, clf, place_distribution(gev, clf), place_coords)
+        report["geo_classifier_only"] = {"acc_at_161": float(np.mean(distance_km(clf_coords[:, 0], clf_coords[:, 1], lat, lon) <= 161))}
+        edges = list(np.quantile(conf, [0.2, 0.4, 0.6, 0.8])) if len(conf) >= 25 else []
+        bins = np.searchsorted(edges, conf, side="right")
+        radius = [float(np.median(err[bins == b])) if np.any(bins == b) else float(np.median(err)) for b in range(len(edges) + 1)]
+        params = replace(params, radius_edges=[float(e) for e in edges], radius_km=radius)
+        report["geo"] = {"val_queries": int(geo_idx.size), "acc_at_161": acc, "median_km": -neg_med}
+
+    tag_idx = np.array([i for i, q in enumerate(queries) if q.hashtags], dtype=int)
+    if tag_idx.size:
+        tev = _subset(ev, tag_idx)
+        truth = [queries[i].hashtags for i in tag_idx]
+        has_habits = any(len(s) for s in tev.habit_sims)
+        gammas = HABIT_GAMMAS if has_habits else (params.habit_gamma,)
+        best = None
+        combos = list(itertools.product(*TAG_GRID.values(), gammas))
+        for k, temp, beta, gamma in tqdm(combos, desc="tune tag fusion", disable=not progress):
+            cand = replace(params, tag_k=int(k), tag_temperature=float(temp), tag_beta=float(beta), habit_gamma=float(gamma))
+            scores, _ = tag_scores(tev, cand)
+            order, _ = select_tags(scores, cand)
+            ranked = [[tev.tags[t] for t in row] for row in order]
+            for theta in THRESHOLDS:
+                keep = select_tags(scores, replace(cand, tag_threshold=theta))[1]
+                recommended = [r[:n] for r, n in zip(ranked, keep)]
+                f1 = tag_metrics(recommended, ranked, truth)["f1_at_5"]
+                if best is None or f1 > best[0]:
+                    best = (f1, replace(cand, tag_threshold=float(theta)))
+        params = replace(params, **{k: getattr(best[1], k) for k in ("tag_k", "tag_temperature", "tag_beta", "habit_gamma", "tag_threshold")})
+        report["hashtags"] = {"val_queries": int(tag_idx.size), "f1_at_5": best[0], "habit_gamma_tuned": has_habits}
+    report["params"] = params.to_dict()
+    return params, report

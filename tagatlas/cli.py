@@ -1,0 +1,212 @@
+"""The `tagatlas` command: train, enrich, suggest, evaluate, demo."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from tagatlas import logs
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="TagAtlas: where a post was posted and which hashtags it should carry.")
+
+SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+
+def _fail(message: str, code: int = 2):
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _guard(fn):
+    """Turn the errors users can cause (bad files, bad folders, bad values) into one clear line."""
+    from tagatlas.data import PostFileError
+    from tagatlas.enrich import EnrichResumeError
+    from tagatlas.evaluation import NoTestPostsError
+    from tagatlas.recommender import ModelFolderError
+
+    try:
+        return fn()
+    except (PostFileError, ModelFolderError, EnrichResumeError, NoTestPostsError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+@app.callback()
+def main(log_level: Annotated[str, typer.Option(help="debug, info, warning or error (JSON lines on stderr)")] = "warning"):
+    logs.configure(log_level)
+
+
+def _load_training(data: list[Path], skip_invalid: bool, test_fraction: float, seed: int, max_posts: int | None):
+    from tagatlas.data import load_posts, split_users
+
+    posts, reports = load_posts(data, skip_invalid=skip_invalid)
+    for r in reports:
+        if r.skipped:
+            typer.echo(f"{r.path}: skipped {r.skipped} invalid lines, e.g. {r.reasons[0]}", err=True)
+    parts = split_users(posts, {"train": 1 - test_fraction, "test": test_fraction}, salt=f"test:{seed}") if test_fraction > 0 else {"train": posts, "test": []}
+    train = parts["train"]
+    if max_posts and len(train) > max_posts:
+        from tagatlas.data import user_fold
+
+        train = sorted(train, key=lambda p: user_fold(p.user_key, "subset"))[:max_posts]
+    return train, parts["test"], reports
+
+
+@app.command()
+def train(
+    data: Annotated[list[Path], typer.Option("--data", help="posts.jsonl(.gz) file; repeat for several")],
+    out: Annotated[Path, typer.Option("--out", help="model folder to write (replaced atomically)")],
+    test_fraction: Annotated[float, typer.Option(help="users held out by hash for `evaluate` on the same file")] = 0.1,
+    val_fraction: Annotated[float, typer.Option(help="training users used to tune fusion and stop early")] = 0.1,
+    seed: Annotated[int, typer.Option(help="seed for splits and training")] = 0,
+    max_posts: Annotated[Optional[int], typer.Option(help="train on a deterministic subset of users up to this many posts")] = None,
+    index_factory: Annotated[str, typer.Option(help="FAISS index_factory string, or 'auto' (from the data size)")] = "auto",
+    text_encoder: Annotated[str, typer.Option(help="'use-multilingual' (offline), 'st:<model>' or 'open_clip:<arch>/<pretrained>'")] = "use-multilingual",
+    image_encoder: Annotated[str, typer.Option(help="'efficientnet-lite0' (offline), 'open_clip' or 'none'")] = "efficientnet-lite0",
+    skip_invalid: Annotated[bool, typer.Option(help="skip and count invalid lines instead of stopping")] = False,
+):
+    """Train a model folder (config + weights + FAISS index + SQLite store) on real posts."""
+    from tagatlas.encoders import EncoderConfig
+    from tagatlas.recommender import HeadConfig, ModelConfig, TagAtlas
+
+    def run():
+        if not 0 <= test_fraction < 1:
+            raise ValueError(f"--test-fraction must be in [0, 1), got {test_fraction}")
+        if not 0 < val_fraction < 1:
+            raise ValueError(f"--val-fraction must be in (0, 1), got {val_fraction}")
+        posts, test, _ = _load_training(data, skip_invalid, test_fraction, seed, max_posts)
+        typer.echo(f"training on {len(posts)} posts ({len(test)} posts of held-out users kept for evaluation)", err=True)
+        config = ModelConfig(encoder=EncoderConfig(text=text_encoder, image=image_encoder), head=HeadConfig(seed=seed),
+                             index_factory=index_factory, val_fraction=val_fraction, seed=seed)
+        model = TagAtlas(config).fit(posts)
+        folder = model.save(out)
+        typer.echo(json.dumps({"model": str(folder), **model.train_info_, "validation": {k: v for k, v in model.tuning_.items() if k != "params"}}))
+    _guard(run)
+
+
+@app.command()
+def enrich(
+    model: Annotated[Path, typer.Option("--model", help="model folder")],
+    source: Annotated[Path, typer.Option("--in", help="posts.jsonl(.gz) to enrich")],
+    out: Annotated[Path, typer.Option("--out", help="output JSONL (resumed if it exists)")],
+    batch_size: Annotated[int, typer.Option(min=1, max=10_000)] = 256,
+    skip_invalid: Annotated[bool, typer.Option(help="skip and count invalid lines instead of stopping")] = False,
+):
+    """Write each post with pred_place, pred_lat, pred_lon, pred_radius_km, pred_hashtags (resumable)."""
+    from tagatlas.enrich import enrich_file
+    from tagatlas.recommender import TagAtlas
+
+    def run():
+        m = TagAtlas.load(model)
+        typer.echo(json.dumps(enrich_file(m, source, out, batch_size=batch_size, skip_invalid=skip_invalid)))
+    _guard(run)
+
+
+@app.command()
+def suggest(
+    model: Annotated[Path, typer.Option("--model", help="model folder")],
+    text: Annotated[Optional[str], typer.Option("--text", help="the post's caption")] = None,
+    image: Annotated[Optional[Path], typer.Option("--image", help="a local image file")] = None,
+    user: Annotated[Optional[str], typer.Option("--user", help="user id: their similar past posts personalise the tags")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the full prediction as JSON")] = False,
+):
+    """Suggest a place (with coordinates and radius) and hashtags for one post."""
+    from tagatlas.data import Post
+    from tagatlas.recommender import TagAtlas
+
+    def run():
+        if not text and not image:
+            raise ValueError("give --text, --image or both")
+        if image is not None and not image.is_file():
+            raise ValueError(f"--image {image}: no such file")
+        m = TagAtlas.load(model)
+        post = Post(id="query", user_id=user, text=text, image=str(image) if image else None)
+        pred = m.predict([post])[0]
+        if as_json:
+            typer.echo(pred.model_dump_json(indent=2))
+            return
+        top = pred.places[0]
+        typer.echo(f"place     {top.name} (p={top.prob:.2f}); then " + ", ".join(f"{p.name} ({p.prob:.2f})" for p in pred.places[1:3]))
+        typer.echo(f"location  {pred.lat:.4f}, {pred.lon:.4f} ± {pred.radius_km:.0f} km")
+        typer.echo("hashtags  " + (" ".join(f"#{t.tag}" for t in pred.hashtags) or "(none confident)"))
+        for t in pred.hashtag_candidates[:8]:
+            why = ", ".join(f"{k} {v:.3f}" for k, v in t.sources.items())
+            typer.echo(f"  #{t.tag:<24} {t.score:.3f}  [{why}]")
+    _guard(run)
+
+
+@app.command()
+def evaluate(
+    model: Annotated[Path, typer.Option("--model", help="model folder")],
+    data: Annotated[Path, typer.Option("--data", help="posts.jsonl(.gz); only users unseen in training are used")],
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="write the evaluation contract JSON here")] = None,
+    skip_invalid: Annotated[bool, typer.Option(help="skip and count invalid lines instead of stopping")] = False,
+):
+    """TagAtlas and the baselines on held-out users: history half indexed online, the rest queried."""
+    from tagatlas.data import load_posts
+    from tagatlas.evaluation import evaluate as run_evaluation
+    from tagatlas.evaluation import format_table
+    from tagatlas.index import write_text_atomic
+    from tagatlas.recommender import TagAtlas
+
+    def run():
+        m = TagAtlas.load(model)
+        posts, _ = load_posts([data], skip_invalid=skip_invalid)
+        result = run_evaluation(m, posts)
+        if json_out:
+            write_text_atomic(json_out, json.dumps(result, indent=1))
+        typer.echo(format_table(result, title=f"{data} on {model}"))
+    _guard(run)
+
+
+@app.command()
+def demo(
+    data_root: Annotated[Path, typer.Option(help="folder of datasets, each with a posts.jsonl(.gz)")] = SHARED_DATA,
+    out: Annotated[Path, typer.Option(help="where models, enriched samples and evaluations go")] = Path("runs"),
+    max_posts: Annotated[Optional[int], typer.Option(help="train on at most this many posts per dataset")] = None,
+):
+    """The main job: for every dataset, train, enrich held-out posts, evaluate against baselines, print tables."""
+    from tagatlas.data import load_posts, split_users
+    from tagatlas.enrich import enrich_file
+    from tagatlas.evaluation import evaluate as run_evaluation
+    from tagatlas.evaluation import format_table
+    from tagatlas.index import write_text_atomic
+    from tagatlas.recommender import ModelConfig, TagAtlas
+
+    def run():
+        files = sorted(p for p in data_root.glob("*/posts.jsonl*"))
+        if not files:
+            raise ValueError(f"{data_root}: no */posts.jsonl(.gz) files")
+        tables = []
+        for path in files:
+            name = path.parent.name
+            started = time.perf_counter()
+            typer.echo(f"== {name}: training", err=True)
+            posts, test, _ = _load_training([path], False, 0.1, 0, max_posts)
+            m = TagAtlas(ModelConfig()).fit(posts)
+            folder = m.save(out / name / "model")
+            sample = out / name / "heldout_sample.jsonl"
+            write_text_atomic(sample, "".join(p.model_dump_json() + "\n" for p in test[:200]))
+            enriched = out / name / "enriched_sample.jsonl"
+            enriched.unlink(missing_ok=True)
+            typer.echo(f"== {name}: enriching {min(200, len(test))} held-out posts → {enriched}", err=True)
+            enrich_file(TagAtlas.load(folder), sample, enriched)
+            typer.echo(f"== {name}: evaluating", err=True)
+            all_posts, _ = load_posts([path])
+            result = run_evaluation(TagAtlas.load(folder), all_posts)
+            write_text_atomic(out / name / "eval.json", json.dumps(result, indent=1))
+            tables.append(format_table(result, title=f"### {name} ({time.perf_counter() - started:.0f} s)"))
+            typer.echo(tables[-1])
+        typer.echo("\n\n".join(tables))
+    _guard(run)
+
+
+if __name__ == "__main__":
+    sys.exit(app())

@@ -1,0 +1,97 @@
+"""Resumable enrichment of a post file: every input post is written once, in input order.
+
+The output is JSON Lines. On start, complete lines already in the output are checked against the
+input (same ids, same order) and skipped; a torn last line from a crash is cut off. Each batch is
+written with one write and an fsync, so an interrupted run loses at most the batch in flight,
+which the next run redoes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from tagatlas.data import Post, ReadReport, read_posts
+from tagatlas.recommender import Prediction, TagAtlas
+
+
+class EnrichResumeError(ValueError):
+    """The output file does not continue this input (other ids or order)."""
+
+
+def enriched_record(post: Post, pred: Prediction) -> dict:
+    record = json.loads(post.model_dump_json())
+    record.update({
+        "pred_place": pred.places[0].place if pred.places else None,
+        "pred_place_name": pred.places[0].name if pred.places else None,
+        "pred_place_prob": pred.places[0].prob if pred.places else None,
+        "pred_lat": pred.lat, "pred_lon": pred.lon, "pred_radius_km": pred.radius_km,
+        "pred_hashtags": [t.tag for t in pred.hashtags],
+        "pred_hashtag_scores": [t.score for t in pred.hashtags],
+        "pred_cluster": pred.cluster,
+    })
+    return record
+
+
+def _completed_ids(out: Path) -> list[str]:
+    """Ids of the complete lines of an existing output; a torn trailing line is truncated away."""
+    if not out.exists():
+        return []
+    ids, good_bytes = [], 0
+    with open(out, "rb") as handle:
+        for raw in handle:
+            if not raw.endswith(b"\n"):
+                break
+            try:
+                ids.append(str(json.loads(raw)["id"]))
+            except (json.JSONDecodeError, KeyError, UnicodeDecodeError):
+                break
+            good_bytes += len(raw)
+    if good_bytes != out.stat().st_size:
+        with open(out, "rb+") as handle:
+            handle.truncate(good_bytes)
+    return ids
+
+
+def _batches(posts: Iterator[Post], size: int) -> Iterator[list[Post]]:
+    batch: list[Post] = []
+    for post in posts:
+        batch.append(post)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def enrich_file(model: TagAtlas, source: str | os.PathLike, out: str | os.PathLike, *, batch_size: int = 256,
+                skip_invalid: bool = False, progress: bool = True) -> dict:
+    """Enrich `source` into `out`, resuming where an earlier run stopped. Returns counts."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    done = _completed_ids(out)
+    report = ReadReport(str(source))
+    posts = read_posts(source, skip_invalid=skip_invalid, report=report)
+    for position, expected in enumerate(done):
+        post = next(posts, None)
+        if post is None or post.id != expected:
+            raise EnrichResumeError(f"{out}: line {position + 1} holds post {expected!r} but the input has "
+                                    f"{post.id if post else 'no more posts'!r} there; write to a new --out")
+    written = 0
+    bar = tqdm(desc="enrich", unit="post", disable=not progress, initial=len(done))
+    with open(out, "ab") as handle:
+        for batch in _batches(posts, batch_size):
+            preds = model.predict(batch)
+            data = "".join(json.dumps(enriched_record(p, r), ensure_ascii=False) + "\n" for p, r in zip(batch, preds))
+            handle.write(data.encode("utf-8"))
+            handle.flush()
+            os.fsync(handle.fileno())
+            written += len(batch)
+            bar.update(len(batch))
+    bar.close()
+    return {"resumed_after": len(done), "written": written, "total": len(done) + written, "skipped_invalid": report.skipped,
+            "skip_reasons": report.reasons}
