@@ -33,7 +33,8 @@ class SentenceTransformerText(TextEncoder):
 
         self._model = SentenceTransformer(name_or_path, device=device)
         self.name = f"st:{name_or_path}"
-        self.dim = int(self._model.get_sentence_embedding_dimension())
+        dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self.dim = int(dim())
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
         return np.asarray(self._model.encode(texts, batch_size=len(texts), show_progress_bar=False), dtype=np.float32)

@@ -1,0 +1,45 @@
+"""Shared fixtures. Real data comes from ../shared/data; anything made up here is named synthetic."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("TAGATLAS_SHARED", REPO.parent / "shared"))
+TWEETS = SHARED / "data" / "tweets2015" / "posts.jsonl.gz"
+USERS = SHARED / "data" / "users2015" / "posts.jsonl.gz"
+
+
+def real_file(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"real data {path} not present")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tweets_path() -> Path:
+    return real_file(TWEETS)
+
+
+@pytest.fixture(scope="session")
+def real_subset(tmp_path_factory, tweets_path) -> Path:
+    """The first 2,500 real tweets plus a few synthetic multi-post users (named so) to exercise history."""
+    out = tmp_path_factory.mktemp("data") / "subset.jsonl.gz"
+    with gzip.open(tweets_path, "rt", encoding="utf-8") as src, gzip.open(out, "wt", encoding="utf-8") as dst:
+        for i, line in enumerate(src):
+            if i >= 2500:
+                break
+            dst.write(line)
+    return out
+
+
+def write_jsonl(path: Path, records: list[dict | str]) -> Path:
+    with open(path, "w", encoding="utf-8") as handle:
+        for r in records:
+            handle.write((r if isinstance(r, str) else json.dumps(r)) + "\n")
+    return path

