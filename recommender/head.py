@@ -22,10 +22,10 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class HeadConfig:
-    bag_dim: int = 256
+    bag_dim: int = 128
     hidden: int = 384
     dropout: float = 0.3
-    lr: float = 3e-3
+    lr: float = 1e-3
     weight_decay: float = 1e-4
     batch_size: int = 128
     max_epochs: int = 30
@@ -111,7 +111,7 @@ class HeadTrainer:
                 sparse_opt.zero_grad(); dense_opt.zero_grad()
                 loss.backward()
                 sparse_opt.step(); dense_opt.step()
-                total += float(loss) * len(idx)
+                total += float(loss.detach()) * len(idx)
             record = {"epoch": epoch + 1, "train_loss": total / x.shape[0]}
             if val is not None:
                 model.eval()

@@ -51,7 +51,7 @@ class ModelConfig:
     min_place_posts: int = 3  # places with fewer training posts are folded into the nearest kept place
     min_tag_posts: int = 2  # the classifier's tag vocabulary; rarer tags are reached through retrieval
     index_factory: str = "auto"
-    index_space: str = "head"  # "head": the head's hidden layer (place/tag-aware); "encoder": the encoder's vector
+    index_space: str = "encoder"  # "encoder": the encoder's vector (complements the head; validated better); "head": its hidden layer
     k_max: int = 50  # neighbours retrieved per post (the fusion uses up to this many)
     val_fraction: float = 0.1
     refit: bool = True  # after tuning, retrain the head on fit + validation posts

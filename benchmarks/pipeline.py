@@ -1,0 +1,92 @@
+"""Reproduce the end-to-end results table in docs/benchmarks.md.
+
+For every dataset in the data root: train on 90 % of its users (hash split, seed 0), evaluate on the
+held-out 10 % with the evaluation contract, and write the tables with data, command and machine.
+
+    .venv/bin/python benchmarks/pipeline.py [--data-root ../shared/data] [--out runs/bench] [--doc docs/benchmarks.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BEGIN, END = "<!-- pipeline:begin -->", "<!-- pipeline:end -->"
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{os.cpu_count()} cores ({cpu}), {gpu}, Python {platform.python_version()}, torch {torch.__version__}"
+
+
+def table(result: dict) -> str:
+    g, h = result["geo"], result["hashtags"]
+    rows = ["| geolocation | acc_place | Acc@1 | Acc@25 | **Acc@161** | Acc@750 | Acc@2500 | median km | mean km |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for name, m in [("**TagAtlas**", g["tagatlas"])] + list(g["baselines"].items()):
+        a = m["acc_at_km"]
+        rows.append(f"| {name} | {m['acc_place']:.3f} | {a['1']:.3f} | {a['25']:.3f} | {a['161']:.3f} | {a['750']:.3f} | "
+                    f"{a['2500']:.3f} | {m['median_km']:.0f} | {m['mean_km']:.0f} |")
+    f = lambda v: f"{v:.3f}" if isinstance(v, (int, float)) else "–"  # noqa: E731
+    rows += ["", f"| hashtags (n={h['tagatlas']['n']}) | **F1@5** | P@5 | R@5 | HR@5 | MRR | new-tag HR@10 |", "|---|---|---|---|---|---|---|"]
+    named = [("**TagAtlas**", h["tagatlas"])] + [(f"TagAtlas, always 5 tags ({k})", v) for k, v in h.get("variants", {}).items()]
+    for name, m in named + list(h["baselines"].items()):
+        rows.append(f"| {name} | {f(m['f1_at_5'])} | {f(m['precision_at_5'])} | {f(m['recall_at_5'])} | {f(m['hr_at_5'])} | "
+                    f"{f(m['mrr'])} | {f(m['new_tag_hr_at_10'])} |")
+    return "\n".join(rows)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data")
+    ap.add_argument("--out", type=Path, default=REPO / "runs" / "bench")
+    ap.add_argument("--doc", type=Path, default=REPO / "docs" / "benchmarks.md")
+    args = ap.parse_args()
+    tagatlas = Path(sys.executable).parent / "tagatlas"
+    sections = []
+    for path in sorted(args.data_root.glob("*/posts.jsonl*")):
+        name = path.parent.name
+        model, out_json = args.out / name / "model", args.out / name / "eval.json"
+        started = time.perf_counter()
+        subprocess.run([str(tagatlas), "train", "--data", str(path), "--out", str(model)], check=True)
+        subprocess.run([str(tagatlas), "evaluate", "--model", str(model), "--data", str(path), "--json", str(out_json)], check=True)
+        result = json.loads(out_json.read_text())
+        info = json.loads((model / "model.json").read_text())["train_info"]
+        sections.append(
+            f"### {name}\n\n"
+            f"Data: `{path.relative_to(args.data_root.parent.parent) if args.data_root.parent.parent in path.parents else path}` — "
+            f"{info['posts']} training posts ({info['fit_posts']} fit, {info['val_posts']} validation), "
+            f"{result['details']['test_posts']} held-out posts of {result['n_users']} held-out users, {result['n_queries']} queries "
+            f"({result['details']['geo_queries']} with coordinates, {result['hashtags']['tagatlas']['n']} with hashtags). "
+            f"{info['places']} place classes, {info['tags']} classifier tags. Train {result['seconds']['train']:.0f} s, "
+            f"evaluate {result['seconds']['evaluate']:.0f} s, wall {time.perf_counter() - started:.0f} s.\n\n" + table(result))
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO).stdout.strip()
+    block = (f"{BEGIN}\nCommand: `.venv/bin/python benchmarks/pipeline.py` (commit {commit}, {time.strftime('%Y-%m-%d')}). "
+             f"Machine: {machine()}.\n\n" + "\n\n".join(sections) + f"\n{END}")
+    doc = args.doc.read_text() if args.doc.exists() else "# Benchmarks\n\n## End-to-end pipeline\n\n"
+    doc = doc.split(BEGIN)[0] + block + doc.split(END)[1] if BEGIN in doc else doc + block + "\n"
+    args.doc.parent.mkdir(parents=True, exist_ok=True)
+    args.doc.write_text(doc)
+    print(block)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
