@@ -93,7 +93,7 @@ def evaluate(model: TagAtlas, posts: list[Post], progress: bool = True) -> dict:
     popularity = Popularity().fit(tag_lists)
     knn_texts = texts + [h.text or "" for h in history]
     knn_tags = tag_lists + [h.hashtags for h in history]
-    clf_only = replace(model.fusion_, tag_beta=1.0, habit_gamma=0.0)
+    clf_only = replace(model.fusion_, tag_beta=1.0, habit_gamma=0.0, text_gamma=0.0)
     clf_scores, _ = tag_scores(ev, clf_only)
     clf_order, _ = select_tags(clf_scores, clf_only)
     tag_b = {

@@ -34,6 +34,8 @@ CREATE TABLE IF NOT EXISTS posts (
     vector BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS posts_user ON posts(user_key, created_at);
+CREATE TABLE IF NOT EXISTS post_tags (rowid_ INTEGER NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (rowid_, tag)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS post_tags_tag ON post_tags(tag);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
@@ -122,6 +124,8 @@ class PostStore:
                     "INSERT INTO posts(id, user_key, user_id, created_at, lat, lon, place, hashtags, text, image, role, vector)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
                 found = self.rowids([p.id for p in posts])
+                self._db.executemany("INSERT OR IGNORE INTO post_tags(rowid_, tag) VALUES (?, ?)",
+                                     [(found[p.id], t) for p in posts for t in p.hashtags])
                 return [found[p.id] for p in posts]
             except sqlite3.IntegrityError as exc:
                 known = self.rowids([p.id for p in posts])
@@ -132,6 +136,7 @@ class PostStore:
         found = self.rowids(list(ids))
         with self._db:
             self._db.executemany("DELETE FROM posts WHERE rowid = ?", [(r,) for r in found.values()])
+            self._db.executemany("DELETE FROM post_tags WHERE rowid_ = ?", [(r,) for r in found.values()])
         return list(found.values())
 
     # -- reads --------------------------------------------------------------------------------
@@ -175,6 +180,10 @@ class PostStore:
         cursor = self._db.execute(f"SELECT {_COLUMNS}, vector FROM posts {where} ORDER BY rowid", tuple(roles or ()))
         while rows := cursor.fetchmany(batch):
             yield [r[0] for r in rows], [_row(r) for r in rows], np.stack([np.frombuffer(r[10], np.float32) for r in rows])
+
+    def tag_counts(self) -> dict[str, int]:
+        """How many stored posts carry each hashtag (new tags included the moment they are added)."""
+        return dict(self._db.execute("SELECT tag, COUNT(*) FROM post_tags GROUP BY tag"))
 
     def user_keys(self) -> set[str]:
         return {r[0] for r in self._db.execute("SELECT DISTINCT user_key FROM posts")}

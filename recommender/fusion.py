@@ -20,10 +20,12 @@ class FusionParams:
     geo_alpha: float = 0.5  # weight of the classifier against the neighbour vote for places
     geo_k: int = 25
     geo_temperature: float = 0.05  # neighbour weight exp((s - s_max) / T)
+    decision_km: float = 0.0  # 0: the most probable place; > 0: the place with most probability within this radius
     tag_beta: float = 0.5  # weight of the classifier against neighbour tags
     tag_k: int = 25
     tag_temperature: float = 0.05
     habit_gamma: float = 1.0  # weight of the user's own similar past posts
+    text_gamma: float = 0.0  # weight of known tags written as plain words in the text (prior: tag popularity)
     habit_temperature: float = 0.1
     tag_threshold: float = 0.0  # keep tags scoring at least this fraction of the best one
     max_tags: int = 5
@@ -54,6 +56,8 @@ class Evidence:
     habit_ids: list[list[str]]
     tags: list[str]  # batch vocabulary: classifier vocabulary first, then tags only seen in the index
     n_vocab: int  # how many of `tags` the classifier knows
+    text_tags: list[list[int]] = field(default_factory=list)  # per post: known tags its text spells out as words
+    text_prior: list[np.ndarray] = field(default_factory=list)  # their popularity prior in (0, 1]
 
 
 def _neighbour_weights(sims: np.ndarray, k: int, temperature: float) -> np.ndarray:
@@ -79,9 +83,29 @@ def place_distribution(ev: Evidence, p: FusionParams) -> np.ndarray:
     return alpha * ev.place_probs + (1 - alpha) * knn
 
 
-def coordinates(ev: Evidence, p: FusionParams, probs: np.ndarray, place_coords: np.ndarray) -> np.ndarray:
-    """(lat, lon) per post: weighted geodesic medoid of the neighbours in the top place, else the place's medoid."""
-    top = probs.argmax(axis=1)
+def decide_place(probs: np.ndarray, p: FusionParams, place_km: np.ndarray) -> np.ndarray:
+    """The chosen place per post: minimum Bayes risk for "within `decision_km`" (argmax when it is 0).
+
+    Big cities are split into several GeoNames places; their summed mass can outweigh a lone
+    argmax elsewhere, and choosing by it is what maximises accuracy within that distance.
+    """
+    if p.decision_km <= 0:
+        return probs.argmax(axis=1)
+    near = (place_km <= p.decision_km).astype(np.float32)
+    return (probs.astype(np.float32) @ near).argmax(axis=1)
+
+
+def decision_confidence(probs: np.ndarray, top: np.ndarray, p: FusionParams, place_km: np.ndarray) -> np.ndarray:
+    """The probability behind each decision: of the place, or of everything within `decision_km` of it."""
+    rows = np.arange(len(top))
+    if p.decision_km <= 0:
+        return probs[rows, top]
+    return (probs * (place_km[top] <= p.decision_km)).sum(axis=1)
+
+
+def coordinates(ev: Evidence, p: FusionParams, probs: np.ndarray, place_coords: np.ndarray, top: np.ndarray | None = None) -> np.ndarray:
+    """(lat, lon) per post: weighted geodesic medoid of the neighbours in the chosen place, else the place's medoid."""
+    top = probs.argmax(axis=1) if top is None else top
     out = place_coords[top].astype(float).copy()
     w = _neighbour_weights(ev.nb_sims, p.geo_k, p.geo_temperature)
     for i in range(len(top)):
@@ -115,10 +139,15 @@ def tag_scores(ev: Evidence, p: FusionParams) -> tuple[np.ndarray, dict[str, np.
         else:
             habit_w.append(np.zeros(0))
     habits = _sparse_votes(n, V, ev.habit_tags, habit_w).toarray()
+    text = np.zeros((n, V))
+    for i, (tag_ids, prior) in enumerate(zip(ev.text_tags, ev.text_prior)):
+        if tag_ids:
+            text[i, tag_ids] = prior
     classifier = np.zeros((n, V))
     classifier[:, : ev.n_vocab] = ev.tag_probs[:, : ev.n_vocab]
-    parts = {"classifier": p.tag_beta * classifier, "neighbours": (1 - p.tag_beta) * neighbours, "habits": p.habit_gamma * habits}
-    return parts["classifier"] + parts["neighbours"] + parts["habits"], parts
+    parts = {"classifier": p.tag_beta * classifier, "neighbours": (1 - p.tag_beta) * neighbours, "habits": p.habit_gamma * habits,
+             "text": p.text_gamma * text}
+    return parts["classifier"] + parts["neighbours"] + parts["habits"] + parts["text"], parts
 
 
 def select_tags(scores: np.ndarray, p: FusionParams, n_candidates: int = 20) -> tuple[np.ndarray, np.ndarray]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -23,11 +24,13 @@ from sklearn.neighbors import BallTree
 from tqdm.auto import tqdm
 
 from tagatlas import __version__
-from tagatlas.data import P2CLabeler, Post, city, geodesic_medoid, history_and_queries, split_users
+from tagatlas.data import (P2CLabeler, Post, city, clean_text, geodesic_medoid, history_and_queries, mask_hashtags, pairwise_km,
+                           split_users)
 from tagatlas.encoders import EncoderConfig, PostEncoder, create_encoder, l2_normalize
 from tagatlas.index import FaissIndex, PostStore, write_text_atomic
 from tagatlas.index.atomic import fsync_dir
-from tagatlas.recommender.fusion import Evidence, FusionParams, coordinates, place_distribution, select_tags, tag_scores
+from tagatlas.recommender.fusion import (Evidence, FusionParams, coordinates, decide_place, decision_confidence, place_distribution,
+                                         select_tags, tag_scores)
 from tagatlas.recommender.head import HeadConfig, HeadTrainer
 from tagatlas.recommender.lexical import LexicalFeaturizer
 from tagatlas.recommender.schema import PlaceScore, Prediction, TagScore
@@ -35,6 +38,23 @@ from tagatlas.recommender.tuning import tune_fusion
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
+
+
+def _lexical_text(post: Post) -> str:
+    """What the lexical features read: the whole cleaned text, hashtags masked (the featurizer caps its length)."""
+    return clean_text(mask_hashtags(post.text))
+
+
+_WORD = re.compile(r"\w+")
+
+
+def _text_tokens(text: str | None, max_words: int = 2000) -> set[str]:
+    """Words of the masked text and their joined pairs and triples ("new york" → "newyork"), as tag candidates."""
+    words = _WORD.findall(clean_text(mask_hashtags(text)).lower())[:max_words]
+    tokens = set(words)
+    for n in (2, 3):
+        tokens.update("".join(words[i : i + n]) for i in range(len(words) - n + 1))
+    return tokens
 
 
 class ModelFolderError(ValueError):
@@ -80,9 +100,8 @@ class TagAtlas:
         return self._encoder
 
     def _features(self, posts: list[Post], progress: bool = False):
-        texts = [self.encoder.prepare_text(p.text) for p in posts]
         dense = self.encoder.encode_posts(posts, progress=progress).vectors
-        return self.lexical_.transform(texts), dense
+        return self.lexical_.transform([_lexical_text(p) for p in posts]), dense
 
     def _vectors(self, x, dense) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(index vectors, place probabilities, tag probabilities)."""
@@ -107,6 +126,7 @@ class TagAtlas:
         self.place_index_ = {p: i for i, p in enumerate(self.places_)}
         self.tag_index_ = {t: i for i, t in enumerate(self.tags_)}
         self._class_tree = BallTree(np.radians(self.place_coords_), metric="haversine")
+        self.place_km_ = pairwise_km(self.place_coords_[:, 0], self.place_coords_[:, 1]).astype(np.float32)
 
     # -- training -------------------------------------------------------------------------------
     def fit(self, posts: list[Post], progress: bool = True) -> "TagAtlas":
@@ -141,7 +161,7 @@ class TagAtlas:
         # Features: dense post vectors (encoder) and lexical n-grams (fitted on fit posts only).
         dense_all = self.encoder.encode_posts(posts, progress=progress).vectors
         row = {p.id: i for i, p in enumerate(posts)}
-        texts = [self.encoder.prepare_text(p.text) for p in posts]
+        texts = [_lexical_text(p) for p in posts]
         self.lexical_ = LexicalFeaturizer(cfg.n_lexical_features).fit([texts[row[p.id]] for p in fit_posts])
         x_all = self.lexical_.transform(texts)
 
@@ -170,7 +190,7 @@ class TagAtlas:
         queries = [q for q in queries if q.has_location or q.hashtags]
         qx, qd, *_ = targets(queries)
         ev, _ = self._evidence(queries, qx, qd)
-        self.fusion_, self.tuning_ = tune_fusion(ev, queries, self.place_coords_, progress=progress)
+        self.fusion_, self.tuning_ = tune_fusion(ev, queries, self.place_coords_, self.place_km_, progress=progress)
         rest = [p for p in val_posts if p.id not in self.store_.rowids([q.id for q in val_posts])]
         rx, rd, *_ = targets(rest)
         self._add_features(rest, rx, rd, role="val", labels=[label_of.get(p.id) for p in rest])
@@ -210,6 +230,7 @@ class TagAtlas:
                 found = self.labeler_.label([posts[i].lat for i in located], [posts[i].lon for i in located])
                 for i, lab in zip(located, found):
                     labels[i] = lab
+        self._tag_counts = None
         rowids = self.store_.add(posts, z, labels, role)
         self.index_.add(np.array(rowids), z)
         return rowids
@@ -222,7 +243,14 @@ class TagAtlas:
         x, dense = self._features(list(posts), progress=progress)
         return self._add_features(list(posts), x, dense, role=role)
 
+    def _known_tag_counts(self) -> dict[str, int]:
+        """Tag → number of indexed posts carrying it (cached; add and delete refresh it)."""
+        if getattr(self, "_tag_counts", None) is None:
+            self._tag_counts = self.store_.tag_counts()
+        return self._tag_counts
+
     def delete(self, ids: list[str]) -> int:
+        self._tag_counts = None
         rowids = self.store_.delete(ids)
         self.index_.delete(rowids)
         return len(rowids)
@@ -264,8 +292,15 @@ class TagAtlas:
                 habit_sims.append(vecs @ q[i]); habit_tags.append([[tid(t) for t in h.hashtags] for h in past]); habit_ids.append([h.id for h in past])
             else:
                 habit_sims.append(np.zeros(0)); habit_tags.append([]); habit_ids.append([])
+        counts = self._known_tag_counts()
+        top_count = np.log1p(max(counts.values(), default=1))
+        text_tags, text_prior = [], []
+        for post in posts:
+            found = [t for t in _text_tokens(post.text) if t in counts]
+            text_tags.append([tid(t) for t in found])
+            text_prior.append(np.array([np.log1p(counts[t]) / top_count for t in found]))
         ev = Evidence(place_probs, tag_probs, nb_sims, nb_class, nb_lat, nb_lon, nb_ids, nb_tags,
-                      habit_sims, habit_tags, habit_ids, tags, len(self.tags_))
+                      habit_sims, habit_tags, habit_ids, tags, len(self.tags_), text_tags, text_prior)
         return ev, q
 
     def evidence(self, posts: list[Post]) -> Evidence:
@@ -292,13 +327,15 @@ class TagAtlas:
     def _predictions(self, posts, ev: Evidence, n_candidates: int, params: FusionParams | None = None) -> list[Prediction]:
         p = params or self.fusion_
         probs = place_distribution(ev, p)
-        coords = coordinates(ev, p, probs, self.place_coords_)
-        radius = p.radius_for(probs.max(axis=1))
+        chosen = decide_place(probs, p, self.place_km_)
+        coords = coordinates(ev, p, probs, self.place_coords_, chosen)
+        radius = p.radius_for(decision_confidence(probs, chosen, p, self.place_km_))
         scores, parts = tag_scores(ev, p)
         order, n_keep = select_tags(scores, p, n_candidates)
         preds = []
         for i, post in enumerate(posts):
-            top_places = np.argsort(-probs[i])[:5]
+            # The decision first, then the most probable others.
+            top_places = [chosen[i]] + [c for c in np.argsort(-probs[i])[:6] if c != chosen[i]][:4]
             places = [PlaceScore(place=self.places_[c], name=self.place_names_[c], prob=round(float(probs[i, c]), 6),
                                  lat=float(self.place_coords_[c, 0]), lon=float(self.place_coords_[c, 1])) for c in top_places]
             candidates = []

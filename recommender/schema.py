@@ -22,7 +22,7 @@ class TagScore(BaseModel):
 
 class Prediction(BaseModel):
     post_id: str
-    places: list[PlaceScore]
+    places: list[PlaceScore] = Field(description="the chosen place first (see FusionParams.decision_km), then the most probable others")
     lat: float
     lon: float
     radius_km: float = Field(description="the post lies within this distance of (lat, lon) with probability ~0.5 (validation errors)")

@@ -14,22 +14,29 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from tagatlas.data import Post, distance_km
-from tagatlas.recommender.fusion import Evidence, FusionParams, coordinates, place_distribution, select_tags, tag_scores
+from tagatlas.recommender.fusion import (Evidence, FusionParams, coordinates, decide_place, decision_confidence, place_distribution,
+                                         select_tags, tag_scores)
 from tagatlas.recommender.metrics import tag_metrics
 
-GEO_GRID = {"geo_k": (10, 25, 50), "geo_temperature": (0.02, 0.05, 0.2), "geo_alpha": tuple(np.round(np.linspace(0, 1, 11), 2))}
+GEO_GRID = {"geo_k": (10, 25, 50), "geo_temperature": (0.02, 0.05, 0.2), "geo_alpha": tuple(np.round(np.linspace(0, 1, 11), 2)),
+            "decision_km": (0.0, 50.0, 161.0)}
 TAG_GRID = {"tag_k": (10, 25, 50), "tag_temperature": (0.02, 0.05, 0.2), "tag_beta": tuple(np.round(np.linspace(0, 1, 11), 2))}
 HABIT_GAMMAS = (0.0, 0.5, 1.0, 2.0)
+TEXT_GAMMAS = (0.0, 0.1, 0.3, 1.0)
 THRESHOLDS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 
 
 def _subset(ev: Evidence, idx: np.ndarray) -> Evidence:
     pick = lambda seq: [seq[i] for i in idx]  # noqa: E731
     return Evidence(ev.place_probs[idx], ev.tag_probs[idx], ev.nb_sims[idx], ev.nb_class[idx], ev.nb_lat[idx], ev.nb_lon[idx],
-                    pick(ev.nb_ids), pick(ev.nb_tags), pick(ev.habit_sims), pick(ev.habit_tags), pick(ev.habit_ids), ev.tags, ev.n_vocab)
+                    pick(ev.nb_ids), pick(ev.nb_tags), pick(ev.habit_sims), pick(ev.habit_tags), pick(ev.habit_ids), ev.tags, ev.n_vocab,
+                    pick(ev.text_tags) if ev.text_tags else [], pick(ev.text_prior) if ev.text_prior else [])
 
 
-def tune_fusion(ev: Evidence, queries: list[Post], place_coords: np.ndarray, progress: bool = True) -> tuple[FusionParams, dict]:
+def tune_fusion(ev: Evidence, queries: list[Post], place_coords: np.ndarray, place_km: np.ndarray,
+                progress: bool = True) -> tuple[FusionParams, dict]:
+    """Grid-search the fusion on validation queries. The geo search scores places by their medoids (fast);
+    the chosen setting is then measured with the full coordinate rule, which also sets the radius."""
     params = FusionParams()
     report: dict = {}
     geo_idx = np.array([i for i, q in enumerate(queries) if q.has_location], dtype=int)
@@ -38,18 +45,23 @@ def tune_fusion(ev: Evidence, queries: list[Post], place_coords: np.ndarray, pro
         lat = np.array([queries[i].lat for i in geo_idx]); lon = np.array([queries[i].lon for i in geo_idx])
         best = None
         combos = list(itertools.product(*GEO_GRID.values()))
-        for k, temp, alpha in tqdm(combos, desc="tune geo fusion", disable=not progress):
-            cand = replace(params, geo_k=int(k), geo_temperature=float(temp), geo_alpha=float(alpha))
-            probs = place_distribution(gev, cand)
-            coords = coordinates(gev, cand, probs, place_coords)
-            err = distance_km(coords[:, 0], coords[:, 1], lat, lon)
+        for k, temp, alpha, decision in tqdm(combos, desc="tune geo fusion", disable=not progress):
+            cand = replace(params, geo_k=int(k), geo_temperature=float(temp), geo_alpha=float(alpha), decision_km=float(decision))
+            top = decide_place(place_distribution(gev, cand), cand, place_km)
+            err = distance_km(place_coords[top, 0], place_coords[top, 1], lat, lon)
             key = (float(np.mean(err <= 161)), -float(np.median(err)))
             if best is None or key > best[0]:
-                best = (key, cand, err, probs.max(axis=1))
-        (acc, neg_med), params, err, conf = best
-        clf = replace(params, geo_alpha=1.0)
-        clf_coords = coordinates(gev, clf, place_distribution(gev, clf), place_coords)
-        report["geo_classifier_only"] = {"acc_at_161": float(np.mean(distance_km(clf_coords[:, 0], clf_coords[:, 1], lat, lon) <= 161))}
+                best = (key, cand)
+        params = best[1]
+        probs = place_distribution(gev, params)
+        top = decide_place(probs, params, place_km)
+        coords = coordinates(gev, params, probs, place_coords, top)
+        err = distance_km(coords[:, 0], coords[:, 1], lat, lon)
+        acc, neg_med = float(np.mean(err <= 161)), -float(np.median(err))
+        conf = decision_confidence(probs, top, params, place_km)
+        clf = replace(params, geo_alpha=1.0, decision_km=0.0)
+        clf_top = decide_place(place_distribution(gev, clf), clf, place_km)
+        report["geo_classifier_only"] = {"acc_at_161": float(np.mean(distance_km(place_coords[clf_top, 0], place_coords[clf_top, 1], lat, lon) <= 161))}
         edges = list(np.quantile(conf, [0.2, 0.4, 0.6, 0.8])) if len(conf) >= 25 else []
         bins = np.searchsorted(edges, conf, side="right")
         radius = [float(np.median(err[bins == b])) if np.any(bins == b) else float(np.median(err)) for b in range(len(edges) + 1)]
@@ -63,9 +75,10 @@ def tune_fusion(ev: Evidence, queries: list[Post], place_coords: np.ndarray, pro
         has_habits = any(len(s) for s in tev.habit_sims)
         gammas = HABIT_GAMMAS if has_habits else (params.habit_gamma,)
         best = None
-        combos = list(itertools.product(*TAG_GRID.values(), gammas))
-        for k, temp, beta, gamma in tqdm(combos, desc="tune tag fusion", disable=not progress):
-            cand = replace(params, tag_k=int(k), tag_temperature=float(temp), tag_beta=float(beta), habit_gamma=float(gamma))
+        combos = list(itertools.product(*TAG_GRID.values(), gammas, TEXT_GAMMAS))
+        for k, temp, beta, gamma, text_gamma in tqdm(combos, desc="tune tag fusion", disable=not progress):
+            cand = replace(params, tag_k=int(k), tag_temperature=float(temp), tag_beta=float(beta), habit_gamma=float(gamma),
+                           text_gamma=float(text_gamma))
             scores, _ = tag_scores(tev, cand)
             order, _ = select_tags(scores, cand)
             ranked = [[tev.tags[t] for t in row] for row in order]
@@ -75,7 +88,7 @@ def tune_fusion(ev: Evidence, queries: list[Post], place_coords: np.ndarray, pro
                 f1 = tag_metrics(recommended, ranked, truth)["f1_at_5"]
                 if best is None or f1 > best[0]:
                     best = (f1, replace(cand, tag_threshold=float(theta)))
-        params = replace(params, **{k: getattr(best[1], k) for k in ("tag_k", "tag_temperature", "tag_beta", "habit_gamma", "tag_threshold")})
+        params = replace(params, **{k: getattr(best[1], k) for k in ("tag_k", "tag_temperature", "tag_beta", "habit_gamma", "text_gamma", "tag_threshold")})
         report["hashtags"] = {"val_queries": int(tag_idx.size), "f1_at_5": best[0], "habit_gamma_tuned": has_habits}
     report["params"] = params.to_dict()
     return params, report

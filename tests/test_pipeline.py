@@ -153,3 +153,19 @@ def test_save_load_roundtrip_and_corrupt_folders(model_dir, tmp_path):
     assert proc.returncode == 2 and "incomplete model folder" in proc.stderr
     proc = cli("evaluate", "--model", tmp_path / "nope", "--data", tmp_path / "x.jsonl", check=False)
     assert proc.returncode == 2 and "not a model folder" in proc.stderr
+
+
+def test_posts_with_a_photo_or_without_text(model_dir, tmp_path):
+    from PIL import Image
+    from sklearn.datasets import load_sample_image
+
+    photo = tmp_path / "china.jpg"
+    Image.fromarray(load_sample_image("china.jpg")).save(photo)
+    model = TagAtlas.load(model_dir)
+    preds = model.predict([Post(id="img", image=str(photo)), Post(id="both", text="temple visit", image=str(photo)),
+                           Post(id="empty")])
+    assert [p.post_id for p in preds] == ["img", "both", "empty"]
+    for p in preds:
+        assert p.places and -90 <= p.lat <= 90 and p.radius_km > 0
+    proc = cli("suggest", "--model", model_dir, "--image", photo)
+    assert proc.returncode == 0 and "place" in proc.stdout

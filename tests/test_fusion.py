@@ -1,0 +1,79 @@
+"""Fusion rules on small synthetic evidence (made up here to pin the arithmetic down)."""
+
+import numpy as np
+
+from tagatlas.data import pairwise_km
+from tagatlas.recommender.fusion import (Evidence, FusionParams, coordinates, decide_place, decision_confidence, place_distribution,
+                                         select_tags, tag_scores)
+from tagatlas.recommender.metrics import geo_metrics, tag_metrics
+
+# Three synthetic places: two 20 km apart (a metro split in two), one far away.
+COORDS = np.array([[34.05, -118.25], [33.95, -118.40], [40.71, -74.00]])
+KM = pairwise_km(COORDS[:, 0], COORDS[:, 1])
+
+
+def synthetic_evidence(place_probs, nb_class, nb_sims, nb_tags=None, habit=None, text=None):
+    n, k = np.asarray(nb_class).shape
+    tags = ["clf0", "clf1", "fresh", "mine", "word"]
+    return Evidence(
+        place_probs=np.asarray(place_probs, float), tag_probs=np.tile([[0.6, 0.1]], (n, 1)),
+        nb_sims=np.asarray(nb_sims, float), nb_class=np.asarray(nb_class), nb_lat=COORDS[np.maximum(nb_class, 0), 0],
+        nb_lon=COORDS[np.maximum(nb_class, 0), 1], nb_ids=[[f"n{j}" for j in range(k)] for _ in range(n)],
+        nb_tags=nb_tags or [[[] for _ in range(k)] for _ in range(n)],
+        habit_sims=[np.asarray(h[0]) for h in habit] if habit else [np.zeros(0)] * n,
+        habit_tags=[h[1] for h in habit] if habit else [[]] * n, habit_ids=[["h"] * len(h[1]) for h in habit] if habit else [[]] * n,
+        tags=tags, n_vocab=2, text_tags=text or [[] for _ in range(n)],
+        text_prior=[np.ones(len(t)) for t in text] if text else [np.zeros(0) for _ in range(n)])
+
+
+def test_alpha_blends_classifier_and_neighbour_vote():
+    ev = synthetic_evidence([[0.1, 0.1, 0.8]], nb_class=[[0, 0, -1]], nb_sims=[[0.9, 0.9, -np.inf]])
+    only_clf = place_distribution(ev, FusionParams(geo_alpha=1.0, geo_k=3))
+    only_knn = place_distribution(ev, FusionParams(geo_alpha=0.0, geo_k=3))
+    assert only_clf.argmax() == 2 and only_knn.argmax() == 0
+    assert np.allclose(only_knn.sum(), 1.0) and np.allclose(place_distribution(ev, FusionParams(geo_alpha=0.5, geo_k=3)).sum(), 1.0)
+
+
+def test_no_neighbours_falls_back_to_the_classifier():
+    ev = synthetic_evidence([[0.2, 0.3, 0.5]], nb_class=[[-1, -1]], nb_sims=[[-np.inf, -np.inf]])
+    assert np.allclose(place_distribution(ev, FusionParams(geo_alpha=0.0)), [[0.2, 0.3, 0.5]])
+
+
+def test_bayes_decision_prefers_a_split_metro_over_a_lone_argmax():
+    probs = np.array([[0.3, 0.3, 0.4]])
+    assert decide_place(probs, FusionParams(decision_km=0), KM)[0] == 2
+    chosen = decide_place(probs, FusionParams(decision_km=161), KM)
+    assert chosen[0] in (0, 1)
+    assert np.isclose(decision_confidence(probs, chosen, FusionParams(decision_km=161), KM)[0], 0.6)
+
+
+def test_coordinates_come_from_neighbours_in_the_chosen_place():
+    ev = synthetic_evidence([[0.9, 0.05, 0.05]], nb_class=[[0, 0, 2]], nb_sims=[[0.9, 0.8, 0.7]])
+    ev.nb_lat[0, :2] = [34.10, 34.00]
+    coords = coordinates(ev, FusionParams(geo_k=3), np.array([[0.9, 0.05, 0.05]]), COORDS)
+    assert coords[0, 0] in (34.10, 34.00) and coords[0, 1] == COORDS[0, 1]
+
+
+def test_tag_sources_add_up_and_new_tags_come_through_neighbours():
+    ev = synthetic_evidence([[1, 0, 0]], nb_class=[[0, 0]], nb_sims=[[0.9, 0.9]], nb_tags=[[[2], [2]]],
+                            habit=[([0.5], [[3]])], text=[[4]])
+    p = FusionParams(tag_beta=0.5, habit_gamma=1.0, text_gamma=0.2, tag_k=2)
+    scores, parts = tag_scores(ev, p)
+    assert np.allclose(scores, sum(parts.values()))
+    assert np.isclose(parts["neighbours"][0, 2], 0.5)  # a tag the classifier never saw
+    assert np.isclose(parts["habits"][0, 3], 1.0) and np.isclose(parts["text"][0, 4], 0.2)
+    assert np.isclose(parts["classifier"][0, 0], 0.3)
+    order, keep = select_tags(scores, p)
+    assert order[0, 0] == 3 and keep[0] == 5  # all positive scores kept (threshold 0)
+    _, keep = select_tags(scores, FusionParams(tag_threshold=0.6))
+    assert keep[0] == 1
+
+
+def test_metrics_on_hand_checked_cases():
+    m = tag_metrics([["a", "x"]], [["a", "x", "b"]], [["a", "b"]], [{"b"}])
+    assert m["n"] == 1 and np.isclose(m["precision_at_5"], 0.5) and np.isclose(m["recall_at_5"], 0.5)
+    assert np.isclose(m["f1_at_5"], 0.5) and m["hr_at_5"] == 1.0 and m["mrr"] == 1.0 and m["new_tag_hr_at_10"] == 1.0
+    assert tag_metrics([["a"]], [["a"]], [[]])["n"] == 0
+    g = geo_metrics([34.05, 40.71], [-118.25, -74.0], [34.05, 34.05], [-118.25, -118.25], ["la", "ny"], ["la", "la"])
+    assert g["acc_place"] == 0.5 and g["acc_at_km"]["1"] == 0.5 and g["acc_at_km"]["2500"] == 0.5
+    assert 3900 < g["mean_km"] / 0.5 < 4000
