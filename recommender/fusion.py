@@ -21,6 +21,7 @@ class FusionParams:
     geo_k: int = 25
     geo_temperature: float = 0.05  # neighbour weight exp((s - s_max) / T)
     decision_km: float = 0.0  # 0: the most probable place; > 0: the place with most probability within this radius
+    neighbour_coords: bool = True  # coordinates from neighbours in the chosen place (else the place's medoid)
     tag_beta: float = 0.5  # weight of the classifier against neighbour tags
     tag_k: int = 25
     tag_temperature: float = 0.05
@@ -95,6 +96,13 @@ def decide_place(probs: np.ndarray, p: FusionParams, place_km: np.ndarray) -> np
     return (probs.astype(np.float32) @ near).argmax(axis=1)
 
 
+def label_in_area(probs: np.ndarray, chosen: np.ndarray, p: FusionParams, place_km: np.ndarray) -> np.ndarray:
+    """The most probable place within `decision_km` of each decision: the label to report for that area."""
+    if p.decision_km <= 0:
+        return chosen
+    return np.where(place_km[chosen] <= p.decision_km, probs, -1.0).argmax(axis=1)
+
+
 def decision_confidence(probs: np.ndarray, top: np.ndarray, p: FusionParams, place_km: np.ndarray) -> np.ndarray:
     """The probability behind each decision: of the place, or of everything within `decision_km` of it."""
     rows = np.arange(len(top))
@@ -107,6 +115,8 @@ def coordinates(ev: Evidence, p: FusionParams, probs: np.ndarray, place_coords: 
     """(lat, lon) per post: weighted geodesic medoid of the neighbours in the chosen place, else the place's medoid."""
     top = probs.argmax(axis=1) if top is None else top
     out = place_coords[top].astype(float).copy()
+    if not p.neighbour_coords:
+        return out
     w = _neighbour_weights(ev.nb_sims, p.geo_k, p.geo_temperature)
     for i in range(len(top)):
         members = np.flatnonzero(ev.nb_class[i, : p.geo_k] == top[i])

@@ -29,7 +29,8 @@ from tagatlas.data import (P2CLabeler, Post, city, clean_text, geodesic_medoid, 
 from tagatlas.encoders import EncoderConfig, PostEncoder, create_encoder, l2_normalize
 from tagatlas.index import FaissIndex, PostStore, write_text_atomic
 from tagatlas.index.atomic import fsync_dir
-from tagatlas.recommender.fusion import (Evidence, FusionParams, coordinates, decide_place, decision_confidence, place_distribution,
+from tagatlas.recommender.fusion import (Evidence, FusionParams, coordinates, decide_place, decision_confidence, label_in_area,
+                                         place_distribution,
                                          select_tags, tag_scores)
 from tagatlas.recommender.head import HeadConfig, HeadTrainer
 from tagatlas.recommender.lexical import LexicalFeaturizer
@@ -73,7 +74,7 @@ class ModelConfig:
     index_factory: str = "auto"
     index_space: str = "encoder"  # "encoder": the encoder's vector (complements the head; validated better); "head": its hidden layer
     k_max: int = 50  # neighbours retrieved per post (the fusion uses up to this many)
-    val_fraction: float = 0.1
+    val_fraction: float = 0.0  # 0: automatic, 10 % of users but at least 300 users (at most 30 %)
     refit: bool = True  # after tuning, retrain the head on fit + validation posts
     seed: int = 0
 
@@ -136,7 +137,9 @@ class TagAtlas:
         located = [p for p in posts if p.has_location]
         if len(located) < 10:
             raise ValueError(f"training needs at least 10 posts with lat/lon, got {len(located)}")
-        parts = split_users(posts, {"fit": 1 - cfg.val_fraction, "val": cfg.val_fraction}, salt=f"val:{cfg.seed}")
+        n_users = len({p.user_key for p in posts})
+        val_fraction = cfg.val_fraction or min(0.3, max(0.1, 300 / max(n_users, 1)))
+        parts = split_users(posts, {"fit": 1 - val_fraction, "val": val_fraction}, salt=f"val:{cfg.seed}")
         fit_posts, val_posts = parts["fit"], parts["val"]
         if not val_posts or not fit_posts:
             raise ValueError("too few users to hold out a validation split; give more posts or change --val-fraction")
@@ -330,12 +333,13 @@ class TagAtlas:
         chosen = decide_place(probs, p, self.place_km_)
         coords = coordinates(ev, p, probs, self.place_coords_, chosen)
         radius = p.radius_for(decision_confidence(probs, chosen, p, self.place_km_))
+        label = label_in_area(probs, chosen, p, self.place_km_)
         scores, parts = tag_scores(ev, p)
         order, n_keep = select_tags(scores, p, n_candidates)
         preds = []
         for i, post in enumerate(posts):
-            # The decision first, then the most probable others.
-            top_places = [chosen[i]] + [c for c in np.argsort(-probs[i])[:6] if c != chosen[i]][:4]
+            # The decision's place first (the most probable place in the chosen area), then the most probable others.
+            top_places = [label[i]] + [c for c in np.argsort(-probs[i])[:6] if c != label[i]][:4]
             places = [PlaceScore(place=self.places_[c], name=self.place_names_[c], prob=round(float(probs[i, c]), 6),
                                  lat=float(self.place_coords_[c, 0]), lon=float(self.place_coords_[c, 1])) for c in top_places]
             candidates = []

@@ -64,7 +64,7 @@ def train(
     data: Annotated[list[Path], typer.Option("--data", help="posts.jsonl(.gz) file; repeat for several")],
     out: Annotated[Path, typer.Option("--out", help="model folder to write (replaced atomically)")],
     test_fraction: Annotated[float, typer.Option(help="users held out by hash for `evaluate` on the same file")] = 0.1,
-    val_fraction: Annotated[float, typer.Option(help="training users used to tune fusion and stop early")] = 0.1,
+    val_fraction: Annotated[float, typer.Option(help="training users used to tune fusion and stop early; 0: 10 %, at least 300 users")] = 0.0,
     seed: Annotated[int, typer.Option(help="seed for splits and training")] = 0,
     max_posts: Annotated[Optional[int], typer.Option(help="train on a deterministic subset of users up to this many posts")] = None,
     index_factory: Annotated[str, typer.Option(help="FAISS index_factory string, or 'auto' (from the data size)")] = "auto",
@@ -79,8 +79,8 @@ def train(
     def run():
         if not 0 <= test_fraction < 1:
             raise ValueError(f"--test-fraction must be in [0, 1), got {test_fraction}")
-        if not 0 < val_fraction < 1:
-            raise ValueError(f"--val-fraction must be in (0, 1), got {val_fraction}")
+        if not 0 <= val_fraction < 1:
+            raise ValueError(f"--val-fraction must be in [0, 1), got {val_fraction}")
         posts, test, _ = _load_training(data, skip_invalid, test_fraction, seed, max_posts)
         typer.echo(f"training on {len(posts)} posts ({len(test)} posts of held-out users kept for evaluation)", err=True)
         config = ModelConfig(encoder=EncoderConfig(text=text_encoder, image=image_encoder), head=HeadConfig(seed=seed),
