@@ -10,7 +10,7 @@ import numpy as np
 
 from tagatlas.data import Post, clean_text, mask_hashtags
 from tagatlas.encoders.base import ImageEncoder, TextEncoder, l2_normalize
-from tagatlas.encoders.image import EfficientNetLiteImage, ImageLoadError
+from tagatlas.encoders.image import EfficientNetLiteImage, ImageLoadError, load_image
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ class PostEncoder:
             readable = []
             for i in with_image:  # decode once up front so one bad file does not sink a batch
                 try:
-                    readable.append((i, _decode(posts[i].image)))
+                    readable.append((i, load_image(posts[i].image)))
                 except ImageLoadError as exc:
                     errors += 1
                     log.warning("image treated as missing", extra={"post_id": posts[i].id, "error": str(exc)})
@@ -117,8 +117,3 @@ class PostEncoder:
                 has_image[idx] = True
         return PostVectors(l2_normalize(vectors) * (has_text | has_image)[:, None], has_text, has_image, errors)
 
-
-def _decode(image):
-    from tagatlas.encoders.image import load_image
-
-    return load_image(image)

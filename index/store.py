@@ -131,6 +131,12 @@ class PostStore:
                 known = self.rowids([p.id for p in posts])
                 raise ValueError(f"post ids already stored: {sorted(known)[:5]}") from exc
 
+    def update_vectors(self, rowids: Sequence[int], vectors: np.ndarray) -> None:
+        """Replace stored vectors (after the model that makes them was retrained)."""
+        vectors = np.asarray(vectors, dtype=np.float32)
+        with self._db:
+            self._db.executemany("UPDATE posts SET vector = ? WHERE rowid = ?", [(v.tobytes(), int(r)) for r, v in zip(rowids, vectors)])
+
     def delete(self, ids: Iterable[str]) -> list[int]:
         """Delete posts by id; returns the rowids that were removed (unknown ids are ignored)."""
         found = self.rowids(list(ids))

@@ -194,7 +194,8 @@ class TagAtlas:
         qx, qd, *_ = targets(queries)
         ev, _ = self._evidence(queries, qx, qd)
         self.fusion_, self.tuning_ = tune_fusion(ev, queries, self.place_coords_, self.place_km_, progress=progress)
-        rest = [p for p in val_posts if p.id not in self.store_.rowids([q.id for q in val_posts])]
+        indexed = self.store_.rowids([p.id for p in val_posts])
+        rest = [p for p in val_posts if p.id not in indexed]
         rx, rd, *_ = targets(rest)
         self._add_features(rest, rx, rd, role="val", labels=[label_of.get(p.id) for p in rest])
 
@@ -218,8 +219,7 @@ class TagAtlas:
             z, _, _ = self._vectors(x_all[idx], dense_all[idx])
             rowids.extend(ids); vectors.append(z)
         vectors = np.concatenate(vectors)
-        with self.store_._db:
-            self.store_._db.executemany("UPDATE posts SET vector = ? WHERE rowid = ?", [(v.tobytes(), r) for r, v in zip(rowids, vectors)])
+        self.store_.update_vectors(rowids, vectors)
         self.index_ = FaissIndex(self.index_dim, factory=self.config.index_factory).index(np.array(rowids), vectors)
 
     def _add_features(self, posts, x, dense, role: str, labels=None) -> list[int]:

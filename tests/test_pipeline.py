@@ -169,3 +169,16 @@ def test_posts_with_a_photo_or_without_text(model_dir, tmp_path):
         assert p.places and -90 <= p.lat <= 90 and p.radius_km > 0
     proc = cli("suggest", "--model", model_dir, "--image", photo)
     assert proc.returncode == 0 and "place" in proc.stdout
+
+
+@pytest.mark.parametrize("command", ["train", "enrich", "suggest", "evaluate", "demo"])
+def test_every_command_has_help(command):
+    proc = cli(command, "--help")
+    assert "Usage" in proc.stdout and "--" in proc.stdout
+
+
+def test_train_names_the_bad_field(tmp_path):
+    bad = write_jsonl(tmp_path / "bad.jsonl", [{"id": "1", "text": "x", "lat": 200, "lon": 0}])
+    proc = cli("train", "--data", bad, "--out", tmp_path / "m", check=False)
+    assert proc.returncode == 2 and "bad.jsonl:1" in proc.stderr and "'lat'" in proc.stderr
+    assert not (tmp_path / "m").exists()
