@@ -76,7 +76,9 @@ def main() -> int:
             f"{result['details']['test_posts']} held-out posts of {result['n_users']} held-out users, {result['n_queries']} queries "
             f"({result['details']['geo_queries']} with coordinates, {result['hashtags']['tagatlas']['n']} with hashtags). "
             f"{info['places']} place classes, {info['tags']} classifier tags. Train {result['seconds']['train']:.0f} s, "
-            f"evaluate {result['seconds']['evaluate']:.0f} s, wall {time.perf_counter() - started:.0f} s.\n\n" + table(result))
+            f"evaluate {result['seconds']['evaluate']:.0f} s, wall {time.perf_counter() - started:.0f} s. "
+            f"The predicted radius (meant as a 50 % radius) contains the true location for "
+            f"{100 * (result['details']['radius_coverage'] or 0):.0f} % of held-out queries.\n\n" + table(result))
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO).stdout.strip()
     block = (f"{BEGIN}\nCommand: `.venv/bin/python benchmarks/pipeline.py` (commit {commit}, {time.strftime('%Y-%m-%d')}). "
              f"Machine: {machine()}.\n\n" + "\n\n".join(sections) + f"\n{END}")

@@ -45,11 +45,17 @@ class TfidfLogReg:
         self.vec_ = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, max_features=200_000)
         x = self.vec_.fit_transform([_text(t)[: self.max_chars] for t in texts])
         ok = classes >= 0
+        labels = np.unique(classes[ok])
+        self.constant_ = int(labels[0]) if len(labels) == 1 else None  # one place: nothing to learn
+        if self.constant_ is not None:
+            return self
         self.clf_ = SGDClassifier(loss="log_loss", alpha=self.alpha, max_iter=self.epochs, tol=None, n_jobs=-1,
                                   random_state=self.seed).fit(x[ok], classes[ok])
         return self
 
     def predict(self, texts: list[str]) -> np.ndarray:
+        if self.constant_ is not None:
+            return np.full(len(texts), self.constant_)
         return self.clf_.predict(self.vec_.transform([_text(t)[: self.max_chars] for t in texts]))
 
 

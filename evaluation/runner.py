@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from tagatlas.data import Post, history_and_queries
+from tagatlas.data import Post, distance_km, history_and_queries
 from tagatlas.evaluation.baselines import (MostFrequentPlace, Popularity, TfidfKnnTags, TfidfLogReg, UserTop, knn_vote,
                                            stored_texts_and_tags)
 from tagatlas.recommender import TagAtlas, geo_metrics, tag_metrics
@@ -75,6 +75,8 @@ def evaluate(model: TagAtlas, posts: list[Post], progress: bool = True) -> dict:
                         [preds[i].places[0].place for i in geo_idx], true_place)
     ranked = [[t.tag for t in p.hashtag_candidates] for p in preds]
     tags_t = tags_from(ranked, [[t.tag for t in p.hashtags] for p in preds])
+    errors = distance_km([preds[i].lat for i in geo_idx], [preds[i].lon for i in geo_idx], lat, lon) if geo_idx else np.zeros(0)
+    radius_coverage = float(np.mean(errors <= np.array([preds[i].radius_km for i in geo_idx]))) if geo_idx else None
     tags_t5 = tags_from(ranked)
 
     # Geolocation baselines
@@ -110,7 +112,8 @@ def evaluate(model: TagAtlas, posts: list[Post], progress: bool = True) -> dict:
         "hashtags": {"tagatlas": tags_t, "baselines": tag_b, "variants": {"tagatlas_top5": tags_t5}},
         "seconds": {"train": float(model.train_seconds_), "evaluate": time.perf_counter() - started},
         "details": {"test_posts": len(test), "history_posts": len(history), "geo_queries": len(geo_idx),
-                    "new_tag_queries": sum(1 for s in new if s), "fusion": model.fusion_.to_dict()},
+                    "new_tag_queries": sum(1 for s in new if s), "radius_coverage": radius_coverage,
+                    "fusion": model.fusion_.to_dict()},
     }
 
 

@@ -133,7 +133,8 @@ def suggest(
             typer.echo(pred.model_dump_json(indent=2))
             return
         top = pred.places[0]
-        typer.echo(f"place     {top.name} (p={top.prob:.2f}); then " + ", ".join(f"{p.name} ({p.prob:.2f})" for p in pred.places[1:3]))
+        others = ", ".join(f"{p.name} ({p.prob:.2f})" for p in pred.places[1:3])
+        typer.echo(f"place     {top.name} (p={top.prob:.2f})" + (f"; then {others}" if others else ""))
         typer.echo(f"location  {pred.lat:.4f}, {pred.lon:.4f} ± {pred.radius_km:.0f} km")
         typer.echo("hashtags  " + (" ".join(f"#{t.tag}" for t in pred.hashtags) or "(none confident)"))
         for t in pred.hashtag_candidates[:8]:

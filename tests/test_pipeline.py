@@ -182,3 +182,36 @@ def test_train_names_the_bad_field(tmp_path):
     proc = cli("train", "--data", bad, "--out", tmp_path / "m", check=False)
     assert proc.returncode == 2 and "bad.jsonl:1" in proc.stderr and "'lat'" in proc.stderr
     assert not (tmp_path / "m").exists()
+
+
+def test_new_tags_from_evaluation_history_are_measured(model_dir, real_subset, tmp_path):
+    """Synthetic users (named so) whose history introduces tags unseen in training: the new-tag metric sees them."""
+    model = TagAtlas.load(model_dir)
+    posts = [p for p in read_posts(real_subset) if p.id not in model.store_.post_ids()][:100]
+    for u in range(4):
+        tag = f"synthnewtag{u}"
+        phrase = f"synthetic user {u} writes about the lighthouse festival number {u} again"
+        for j in range(2):
+            posts.append(Post(id=f"synthetic-{u}-{j}", user_id=f"synthetic-user-{u}", text=f"{phrase} #{tag}", hashtags=[tag],
+                              created_at=f"2015-02-0{j + 1}T10:00:00Z", lat=35.0 + u, lon=139.0))
+    result = evaluate(model, posts, progress=False)
+    assert result["details"]["new_tag_queries"] == 4 and result["details"]["history_posts"] == 4
+    assert result["hashtags"]["tagatlas"]["new_tag_hr_at_10"] == 1.0
+    assert result["hashtags"]["baselines"]["popularity"]["new_tag_hr_at_10"] == 0.0
+    assert 0.0 <= result["details"]["radius_coverage"] <= 1.0
+
+
+def test_tiny_training_set_still_trains_and_evaluates(tweets_path, tmp_path):
+    """60 real tweets: one place class, no tag vocabulary. Everything degrades gracefully, nothing crashes."""
+    from tagatlas.recommender import ModelConfig
+
+    posts = []
+    for post in read_posts(tweets_path):
+        posts.append(post)
+        if len(posts) == 60:
+            break
+    model = TagAtlas(ModelConfig()).fit(posts[:50], progress=False)
+    result = evaluate(model, posts, progress=False)
+    assert result["n_queries"] == 10 and result["hashtags"]["tagatlas"]["n"] == sum(bool(p.hashtags) for p in posts[50:])
+    pred = model.predict([Post(id="x", text="hello")])[0]
+    assert pred.places and pred.radius_km > 0
