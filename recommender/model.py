@@ -14,7 +14,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -130,8 +130,31 @@ class TagAtlas:
         self.place_km_ = pairwise_km(self.place_coords_[:, 0], self.place_coords_[:, 1]).astype(np.float32)
 
     # -- training -------------------------------------------------------------------------------
+    def _label_places(self, located: list[Post], fit_posts: list[Post]) -> dict[str, str]:
+        """P2C labels for every located post; the classes are places with enough fit posts, at their medoid."""
+        cfg = self.config
+        self.labeler_ = P2CLabeler().fit([p.lat for p in located], [p.lon for p in located])
+        label_of = dict(zip((p.id for p in located), self.labeler_.labels_))
+        members: dict[str, list[Post]] = defaultdict(list)
+        for p in fit_posts:
+            if p.id in label_of:
+                members[label_of[p.id]].append(p)
+        self.places_ = sorted(pl for pl, ms in members.items() if len(ms) >= cfg.min_place_posts)
+        if not self.places_:
+            self.places_ = [max(members, key=lambda pl: len(members[pl]))]
+        coords = []
+        for pl in self.places_:
+            ms = members[pl]
+            m = geodesic_medoid([p.lat for p in ms], [p.lon for p in ms])
+            coords.append((ms[m].lat, ms[m].lon))
+        self.place_coords_ = np.array(coords)
+        self.place_names_ = [city(pl).label for pl in self.places_]
+        return label_of
+
     def fit(self, posts: list[Post], progress: bool = True) -> "TagAtlas":
         cfg = self.config
+        if cfg.index_space not in ("head", "encoder"):
+            raise ValueError(f"index_space={cfg.index_space!r}: use 'head' or 'encoder'")
         started = time.perf_counter()
         torch.manual_seed(cfg.seed)
         located = [p for p in posts if p.has_location]
@@ -144,18 +167,7 @@ class TagAtlas:
         if not val_posts or not fit_posts:
             raise ValueError("too few users to hold out a validation split; give more posts or change --val-fraction")
 
-        # Place labels (P2C) over every located training post; classes are the frequent ones.
-        self.labeler_ = P2CLabeler().fit([p.lat for p in located], [p.lon for p in located])
-        label_of = dict(zip((p.id for p in located), self.labeler_.labels_))
-        fit_counts = Counter(label_of[p.id] for p in fit_posts if p.id in label_of)
-        self.places_ = sorted(pl for pl, c in fit_counts.items() if c >= cfg.min_place_posts) or [fit_counts.most_common(1)[0][0]]
-        coords = []
-        for pl in self.places_:
-            members = [p for p in fit_posts if label_of.get(p.id) == pl]
-            m = geodesic_medoid([p.lat for p in members], [p.lon for p in members])
-            coords.append((members[m].lat, members[m].lon))
-        self.place_coords_ = np.array(coords)
-        self.place_names_ = [city(pl).label for pl in self.places_]
+        label_of = self._label_places(located, fit_posts)
         tag_counts = Counter(t for p in fit_posts for t in p.hashtags)
         self.tags_ = sorted(t for t, c in tag_counts.items() if c >= cfg.min_tag_posts)
         self._init_places()
@@ -181,8 +193,6 @@ class TagAtlas:
         self.head_ = HeadTrainer(cfg.head).fit(fx, fd, fp, ft, len(self.places_), len(self.tags_), val=(vx, vd, vp, vt), progress=progress)
 
         # Index the fit posts, then replay the evaluation protocol on validation users to tune fusion.
-        if cfg.index_space not in ("head", "encoder"):
-            raise ValueError(f"index_space={cfg.index_space!r}: use 'head' or 'encoder'")
         self.store_ = PostStore(":memory:", dim=self.index_dim)
         self.index_ = FaissIndex(self.index_dim, factory=cfg.index_factory)
         self._add_features(fit_posts, fx, fd, role="fit", labels=[label_of.get(p.id) for p in fit_posts])
