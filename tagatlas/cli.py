@@ -174,7 +174,7 @@ def demo(
     max_posts: Annotated[Optional[int], typer.Option(help="train on at most this many posts per dataset")] = None,
 ):
     """The main job: for every dataset, train, enrich held-out posts, evaluate against baselines, print tables."""
-    from tagatlas.data import load_posts, split_users
+    from tagatlas.data import load_posts
     from tagatlas.enrich import enrich_file
     from tagatlas.evaluation import evaluate as run_evaluation
     from tagatlas.evaluation import format_table

@@ -86,7 +86,7 @@ def enrich_file(model: TagAtlas, source: str | os.PathLike, out: str | os.PathLi
     with open(out, "ab") as handle:
         for batch in _batches(posts, batch_size):
             preds = model.predict(batch)
-            data = "".join(json.dumps(enriched_record(p, r), ensure_ascii=False) + "\n" for p, r in zip(batch, preds))
+            data = "".join(json.dumps(enriched_record(p, r), ensure_ascii=False) + "\n" for p, r in zip(batch, preds, strict=True))
             handle.write(data.encode("utf-8"))
             handle.flush()
             os.fsync(handle.fileno())

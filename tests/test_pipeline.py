@@ -1,7 +1,6 @@
 """End to end on a small real subset (2,500 real tweets): train, suggest, enrich, evaluate, online updates."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
