@@ -214,3 +214,16 @@ def test_tiny_training_set_still_trains_and_evaluates(tweets_path, tmp_path):
     assert result["n_queries"] == 10 and result["hashtags"]["tagatlas"]["n"] == sum(bool(p.hashtags) for p in posts[50:])
     pred = model.predict([Post(id="x", text="hello")])[0]
     assert pred.places and pred.radius_km > 0
+
+
+def test_demo_command_on_a_small_real_data_root(real_subset, tmp_path):
+    """The README's main job, on a data root holding one small real dataset."""
+    root = tmp_path / "data" / "subset"
+    root.mkdir(parents=True)
+    (root / "posts.jsonl.gz").write_bytes(real_subset.read_bytes())
+    proc = cli("demo", "--data-root", tmp_path / "data", "--out", tmp_path / "runs")
+    assert "### subset" in proc.stdout and "tfidf_logreg" in proc.stdout
+    enriched = [json.loads(l) for l in (tmp_path / "runs" / "subset" / "enriched_sample.jsonl").read_text().splitlines()]
+    assert enriched and all("pred_hashtags" in r and "pred_radius_km" in r for r in enriched)
+    result = json.loads((tmp_path / "runs" / "subset" / "eval.json").read_text())
+    assert result["n_queries"] > 0 and (tmp_path / "runs" / "subset" / "model" / "index.faiss").is_file()
