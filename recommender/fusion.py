@@ -11,8 +11,10 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.neighbors import BallTree
 
 from tagatlas.data import geodesic_medoid
+from tagatlas.data.geo import EARTH_RADIUS_KM
 
 
 @dataclass
@@ -84,7 +86,32 @@ def place_distribution(ev: Evidence, p: FusionParams) -> np.ndarray:
     return alpha * ev.place_probs + (1 - alpha) * knn
 
 
-def decide_place(probs: np.ndarray, p: FusionParams, place_km: np.ndarray) -> np.ndarray:
+class PlaceAreas:
+    """Which place classes lie within a radius of which: sparse, so tens of thousands of places stay cheap."""
+
+    def __init__(self, coords: np.ndarray):
+        self.coords = np.asarray(coords, dtype=float).reshape(-1, 2)
+        self.tree = BallTree(np.radians(self.coords), metric="haversine")
+        self._near: dict[float, sp.csr_matrix] = {}
+
+    def __len__(self) -> int:
+        return len(self.coords)
+
+    def within(self, lat, lon, km: float) -> sp.csr_matrix:
+        """(n points, n places) indicator of places within `km` of each point."""
+        idx = self.tree.query_radius(np.radians(np.column_stack([lat, lon]).astype(float)), r=km / EARTH_RADIUS_KM)
+        rows = np.repeat(np.arange(len(idx)), [len(i) for i in idx])
+        cols = np.concatenate(idx) if len(idx) else np.zeros(0, int)
+        return sp.csr_matrix((np.ones(len(cols), np.float32), (rows, cols)), shape=(len(idx), len(self)))
+
+    def near(self, km: float) -> sp.csr_matrix:
+        """(places, places) indicator of pairs within `km` (cached per radius)."""
+        if km not in self._near:
+            self._near[km] = self.within(self.coords[:, 0], self.coords[:, 1], km)
+        return self._near[km]
+
+
+def decide_place(probs: np.ndarray, p: FusionParams, areas: PlaceAreas) -> np.ndarray:
     """The chosen place per post: minimum Bayes risk for "within `decision_km`" (argmax when it is 0).
 
     Big cities are split into several GeoNames places; their summed mass can outweigh a lone
@@ -92,23 +119,21 @@ def decide_place(probs: np.ndarray, p: FusionParams, place_km: np.ndarray) -> np
     """
     if p.decision_km <= 0:
         return probs.argmax(axis=1)
-    near = (place_km <= p.decision_km).astype(np.float32)
-    return (probs.astype(np.float32) @ near).argmax(axis=1)
+    return np.asarray(areas.near(p.decision_km) @ probs.T.astype(np.float32)).T.argmax(axis=1)
 
 
-def label_in_area(probs: np.ndarray, chosen: np.ndarray, p: FusionParams, place_km: np.ndarray) -> np.ndarray:
+def label_in_area(probs: np.ndarray, chosen: np.ndarray, p: FusionParams, areas: PlaceAreas) -> np.ndarray:
     """The most probable place within `decision_km` of each decision: the label to report for that area."""
     if p.decision_km <= 0:
         return chosen
-    return np.where(place_km[chosen] <= p.decision_km, probs, -1.0).argmax(axis=1)
+    return np.where(areas.near(p.decision_km)[chosen].toarray() > 0, probs, -1.0).argmax(axis=1)
 
 
-def decision_confidence(probs: np.ndarray, top: np.ndarray, p: FusionParams, place_km: np.ndarray) -> np.ndarray:
+def decision_confidence(probs: np.ndarray, top: np.ndarray, p: FusionParams, areas: PlaceAreas) -> np.ndarray:
     """The probability behind each decision: of the place, or of everything within `decision_km` of it."""
-    rows = np.arange(len(top))
     if p.decision_km <= 0:
-        return probs[rows, top]
-    return (probs * (place_km[top] <= p.decision_km)).sum(axis=1)
+        return probs[np.arange(len(top)), top]
+    return np.asarray(areas.near(p.decision_km)[top].multiply(probs).sum(axis=1)).ravel()
 
 
 def coordinates(ev: Evidence, p: FusionParams, probs: np.ndarray, place_coords: np.ndarray, top: np.ndarray | None = None) -> np.ndarray:

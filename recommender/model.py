@@ -20,17 +20,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.neighbors import BallTree
 from tqdm.auto import tqdm
 
 from tagatlas import __version__
-from tagatlas.data import (P2CLabeler, Post, city, clean_text, geodesic_medoid, history_and_queries, mask_hashtags, pairwise_km,
-                           split_users)
+from tagatlas.data import P2CLabeler, Post, city, clean_text, geodesic_medoid, history_and_queries, mask_hashtags, split_users
 from tagatlas.encoders import EncoderConfig, PostEncoder, create_encoder, l2_normalize
 from tagatlas.index import FaissIndex, PostStore, write_text_atomic
 from tagatlas.index.atomic import fsync_dir
-from tagatlas.recommender.fusion import (Evidence, FusionParams, coordinates, decide_place, decision_confidence, label_in_area,
-                                         place_distribution,
+from tagatlas.recommender.fusion import (Evidence, FusionParams, PlaceAreas, coordinates, decide_place, decision_confidence,
+                                         label_in_area, place_distribution,
                                          select_tags, tag_scores)
 from tagatlas.recommender.head import HeadConfig, HeadTrainer
 from tagatlas.recommender.lexical import LexicalFeaturizer
@@ -119,15 +117,14 @@ class TagAtlas:
         lat, lon = np.asarray(lat, float), np.asarray(lon, float)
         fold = (out < 0) & np.isfinite(lat) & np.isfinite(lon)
         if fold.any():
-            _, idx = self._class_tree.query(np.radians(np.column_stack([lat[fold], lon[fold]])), k=1)
+            _, idx = self.areas_.tree.query(np.radians(np.column_stack([lat[fold], lon[fold]])), k=1)
             out[fold] = idx[:, 0]
         return out
 
     def _init_places(self) -> None:
         self.place_index_ = {p: i for i, p in enumerate(self.places_)}
         self.tag_index_ = {t: i for i, t in enumerate(self.tags_)}
-        self._class_tree = BallTree(np.radians(self.place_coords_), metric="haversine")
-        self.place_km_ = pairwise_km(self.place_coords_[:, 0], self.place_coords_[:, 1]).astype(np.float32)
+        self.areas_ = PlaceAreas(self.place_coords_)
 
     # -- training -------------------------------------------------------------------------------
     def _label_places(self, located: list[Post], fit_posts: list[Post]) -> dict[str, str]:
@@ -203,7 +200,7 @@ class TagAtlas:
         queries = [q for q in queries if q.has_location or q.hashtags]
         qx, qd, *_ = targets(queries)
         ev, _ = self._evidence(queries, qx, qd)
-        self.fusion_, self.tuning_ = tune_fusion(ev, queries, self.place_coords_, self.place_km_, progress=progress)
+        self.fusion_, self.tuning_ = tune_fusion(ev, queries, self.areas_, progress=progress)
         indexed = self.store_.rowids([p.id for p in val_posts])
         rest = [p for p in val_posts if p.id not in indexed]
         rx, rd, *_ = targets(rest)
@@ -340,10 +337,10 @@ class TagAtlas:
     def _predictions(self, posts, ev: Evidence, n_candidates: int, params: FusionParams | None = None) -> list[Prediction]:
         p = params or self.fusion_
         probs = place_distribution(ev, p)
-        chosen = decide_place(probs, p, self.place_km_)
+        chosen = decide_place(probs, p, self.areas_)
         coords = coordinates(ev, p, probs, self.place_coords_, chosen)
-        radius = p.radius_for(decision_confidence(probs, chosen, p, self.place_km_))
-        label = label_in_area(probs, chosen, p, self.place_km_)
+        radius = p.radius_for(decision_confidence(probs, chosen, p, self.areas_))
+        label = label_in_area(probs, chosen, p, self.areas_)
         scores, parts = tag_scores(ev, p)
         order, n_keep = select_tags(scores, p, n_candidates)
         preds = []

@@ -14,8 +14,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from tagatlas.data import Post, distance_km
-from tagatlas.recommender.fusion import (Evidence, FusionParams, coordinates, decide_place, decision_confidence, place_distribution,
-                                         select_tags, tag_scores)
+from tagatlas.recommender.fusion import (Evidence, FusionParams, PlaceAreas, coordinates, decide_place, decision_confidence,
+                                         place_distribution, select_tags, tag_scores)
 from tagatlas.recommender.metrics import tag_metrics
 
 GEO_GRID = {"geo_k": (10, 25, 50), "geo_temperature": (0.02, 0.05, 0.2), "geo_alpha": tuple(np.round(np.linspace(0, 1, 11), 2)),
@@ -33,7 +33,7 @@ def _subset(ev: Evidence, idx: np.ndarray) -> Evidence:
                     pick(ev.text_tags) if ev.text_tags else [], pick(ev.text_prior) if ev.text_prior else [])
 
 
-def tune_fusion(ev: Evidence, queries: list[Post], place_coords: np.ndarray, place_km: np.ndarray,
+def tune_fusion(ev: Evidence, queries: list[Post], areas: PlaceAreas,
                 progress: bool = True) -> tuple[FusionParams, dict]:
     """Grid-search the fusion on validation queries. The geo search scores places by their medoids (fast);
     the chosen setting is then measured with the full coordinate rule, which also sets the radius."""
@@ -44,22 +44,24 @@ def tune_fusion(ev: Evidence, queries: list[Post], place_coords: np.ndarray, pla
         gev = _subset(ev, geo_idx)
         lat = np.array([queries[i].lat for i in geo_idx]); lon = np.array([queries[i].lon for i in geo_idx])
         # Which places lie within 161 km of each query's truth: for the smooth part of the objective.
-        near_truth = np.stack([distance_km(np.full(len(lat), c[0]), np.full(len(lat), c[1]), lat, lon) <= 161 for c in place_coords], axis=1)
+        near_truth = areas.within(lat, lon, 161)
+        place_coords = areas.coords
         best = None
         combos = list(itertools.product(*GEO_GRID.values()))
         for k, temp, alpha, decision in tqdm(combos, desc="tune geo fusion", disable=not progress):
             cand = replace(params, geo_k=int(k), geo_temperature=float(temp), geo_alpha=float(alpha), decision_km=float(decision))
             probs = place_distribution(gev, cand)
-            top = decide_place(probs, cand, place_km)
+            top = decide_place(probs, cand, areas)
             err = distance_km(place_coords[top, 0], place_coords[top, 1], lat, lon)
             # Acc@161 of the decision plus the probability mass within 161 km of the truth: the second term
             # is smooth, which keeps the choice stable on small validation sets.
-            key = (float(np.mean(err <= 161)) + float(np.mean((probs * near_truth).sum(axis=1))), -float(np.median(err)))
+            soft = float(np.asarray(near_truth.multiply(probs).sum(axis=1)).mean())
+            key = (float(np.mean(err <= 161)) + soft, -float(np.median(err)))
             if best is None or key > best[0]:
                 best = (key, cand)
         params = best[1]
         probs = place_distribution(gev, params)
-        top = decide_place(probs, params, place_km)
+        top = decide_place(probs, params, areas)
         scored = []
         for use_neighbours in (True, False):  # coordinates from neighbours, or the place's medoid: whichever validates better
             cand = replace(params, neighbour_coords=use_neighbours)
@@ -68,9 +70,9 @@ def tune_fusion(ev: Evidence, queries: list[Post], place_coords: np.ndarray, pla
             scored.append(((float(np.mean(err <= 161)), -float(np.median(err))), use_neighbours, err))
         (acc, neg_med), use_neighbours, err = max(scored, key=lambda s: s[0])
         params = replace(params, neighbour_coords=use_neighbours)
-        conf = decision_confidence(probs, top, params, place_km)
+        conf = decision_confidence(probs, top, params, areas)
         clf = replace(params, geo_alpha=1.0, decision_km=0.0)
-        clf_top = decide_place(place_distribution(gev, clf), clf, place_km)
+        clf_top = decide_place(place_distribution(gev, clf), clf, areas)
         report["geo_classifier_only"] = {"acc_at_161": float(np.mean(distance_km(place_coords[clf_top, 0], place_coords[clf_top, 1], lat, lon) <= 161))}
         edges = list(np.quantile(conf, [0.2, 0.4, 0.6, 0.8])) if len(conf) >= 25 else []
         bins = np.searchsorted(edges, conf, side="right")

@@ -2,14 +2,13 @@
 
 import numpy as np
 
-from tagatlas.data import pairwise_km
-from tagatlas.recommender.fusion import (Evidence, FusionParams, coordinates, decide_place, decision_confidence, place_distribution,
+from tagatlas.recommender.fusion import (Evidence, FusionParams, PlaceAreas, coordinates, decide_place, decision_confidence, label_in_area, place_distribution,
                                          select_tags, tag_scores)
 from tagatlas.recommender.metrics import geo_metrics, tag_metrics
 
 # Three synthetic places: two 20 km apart (a metro split in two), one far away.
 COORDS = np.array([[34.05, -118.25], [33.95, -118.40], [40.71, -74.00]])
-KM = pairwise_km(COORDS[:, 0], COORDS[:, 1])
+AREAS = PlaceAreas(COORDS)
 
 
 def synthetic_evidence(place_probs, nb_class, nb_sims, nb_tags=None, habit=None, text=None):
@@ -41,10 +40,12 @@ def test_no_neighbours_falls_back_to_the_classifier():
 
 def test_bayes_decision_prefers_a_split_metro_over_a_lone_argmax():
     probs = np.array([[0.3, 0.3, 0.4]])
-    assert decide_place(probs, FusionParams(decision_km=0), KM)[0] == 2
-    chosen = decide_place(probs, FusionParams(decision_km=161), KM)
+    assert decide_place(probs, FusionParams(decision_km=0), AREAS)[0] == 2
+    chosen = decide_place(probs, FusionParams(decision_km=161), AREAS)
     assert chosen[0] in (0, 1)
-    assert np.isclose(decision_confidence(probs, chosen, FusionParams(decision_km=161), KM)[0], 0.6)
+    assert np.isclose(decision_confidence(probs, chosen, FusionParams(decision_km=161), AREAS)[0], 0.6)
+    assert AREAS.near(161).toarray().astype(int).tolist() == [[1, 1, 0], [1, 1, 0], [0, 0, 1]]
+    assert label_in_area(np.array([[0.25, 0.35, 0.4]]), np.array([0]), FusionParams(decision_km=161), AREAS)[0] == 1
 
 
 def test_coordinates_come_from_neighbours_in_the_chosen_place():
