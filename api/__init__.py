@@ -1,4 +1,9 @@
-"""REST API and posting web page (FastAPI).
+"""REST API (FastAPI): `create_app(model_dir)` → suggestions, durable ingest, deletes, health, metrics.
 
-Not built yet: tracked in the REST API issue. The CLI (`tagatlas suggest`, `enrich`) is the interface today.
+Started by `tagatlas serve`. The posting web page, personalised search, rate limiting and the load,
+fuzz and browser tests are still to come (tracked in the REST API issue).
 """
+
+from tagatlas.api.app import IngestResponse, PostIn, SuggestRequest, configured_keys, create_app
+
+__all__ = ["IngestResponse", "PostIn", "SuggestRequest", "configured_keys", "create_app"]

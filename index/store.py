@@ -37,7 +37,9 @@ CREATE INDEX IF NOT EXISTS posts_user ON posts(user_key, created_at);
 CREATE TABLE IF NOT EXISTS post_tags (rowid_ INTEGER NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (rowid_, tag)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS post_tags_tag ON post_tags(tag);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0');
 """
+_BUMP = "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'"
 
 
 @dataclass
@@ -126,6 +128,7 @@ class PostStore:
                 found = self.rowids([p.id for p in posts])
                 self._db.executemany("INSERT OR IGNORE INTO post_tags(rowid_, tag) VALUES (?, ?)",
                                      [(found[p.id], t) for p in posts for t in p.hashtags])
+                self._db.execute(_BUMP)
                 return [found[p.id] for p in posts]
             except sqlite3.IntegrityError as exc:
                 known = self.rowids([p.id for p in posts])
@@ -136,6 +139,7 @@ class PostStore:
         vectors = np.asarray(vectors, dtype=np.float32)
         with self._db:
             self._db.executemany("UPDATE posts SET vector = ? WHERE rowid = ?", [(v.tobytes(), int(r)) for r, v in zip(rowids, vectors)])
+            self._db.execute(_BUMP)
 
     def delete(self, ids: Iterable[str]) -> list[int]:
         """Delete posts by id; returns the rowids that were removed (unknown ids are ignored)."""
@@ -143,9 +147,15 @@ class PostStore:
         with self._db:
             self._db.executemany("DELETE FROM posts WHERE rowid = ?", [(r,) for r in found.values()])
             self._db.executemany("DELETE FROM post_tags WHERE rowid_ = ?", [(r,) for r in found.values()])
+            if found:
+                self._db.execute(_BUMP)
         return list(found.values())
 
     # -- reads --------------------------------------------------------------------------------
+    def generation(self) -> int:
+        """Incremented by every committed write: an index saved at another generation is stale."""
+        return int(self.get_meta("generation") or 0)
+
     def count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM posts").fetchone()[0])
 

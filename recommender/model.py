@@ -372,8 +372,8 @@ class TagAtlas:
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
         try:
             torch.save({"head": self.head_.state_dict(), "lexical": self.lexical_.state()}, tmp / "weights.pt")
-            self.index_.save(tmp / "index.faiss")
             self.store_.save_copy(tmp / "store.sqlite")
+            self._save_index(tmp)
             state = {
                 "format_version": FORMAT_VERSION, "tagatlas_version": __version__,
                 "config": {**asdict(self.config)}, "fusion": self.fusion_.to_dict(), "tuning": self.tuning_,
@@ -395,6 +395,23 @@ class TagAtlas:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
         return folder
+
+    def _save_index(self, folder: Path) -> None:
+        self.index_.save(folder / "index.faiss")
+        write_text_atomic(folder / "index.json", json.dumps({"generation": self.store_.generation(), "count": self.index_.count()}))
+
+    def save_index(self, folder: str | os.PathLike) -> None:
+        """Persist only the index of a model whose store is the folder's own file (a serving model)."""
+        if Path(self.store_.path).resolve() != (Path(folder) / "store.sqlite").resolve():
+            raise ValueError("save_index needs a model loaded with writable_store=True from the same folder; use save()")
+        self._save_index(Path(folder))
+
+    def rebuild_index(self) -> None:
+        """Rebuild the FAISS index from the store's vectors (the store is the source of truth)."""
+        index = FaissIndex(self.index_dim if self.store_.dim is None else self.store_.dim, factory=self.config.index_factory)
+        for ids, _, vectors in self.store_.iter_all():
+            index.add(np.array(ids), vectors)
+        self.index_ = index
 
     @classmethod
     def load(cls, folder: str | os.PathLike, *, writable_store: bool = False) -> "TagAtlas":
@@ -420,8 +437,15 @@ class TagAtlas:
         self.lexical_ = LexicalFeaturizer.from_state(weights["lexical"])
         self.index_ = FaissIndex.load(folder / "index.faiss")
         self.store_ = PostStore(folder / "store.sqlite") if writable_store else PostStore.open_copy(folder / "store.sqlite")
-        if self.index_.count() != self.store_.count():
-            raise ModelFolderError(f"{folder}: index holds {self.index_.count()} vectors but the store {self.store_.count()} posts")
+        try:
+            saved = json.loads((folder / "index.json").read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            saved = {}
+        if saved.get("generation") != self.store_.generation() or self.index_.count() != self.store_.count():
+            # Writes were committed to the store after the index was saved (e.g. a killed server): replay them.
+            log.warning("index is stale; rebuilding it from the store", extra={"folder": str(folder), "index_posts": self.index_.count(),
+                                                                               "store_posts": self.store_.count()})
+            self.rebuild_index()
         self.fusion_ = FusionParams(**state["fusion"])
         self.tuning_ = state.get("tuning", {})
         self.places_, self.place_names_ = state["places"], state["place_names"]

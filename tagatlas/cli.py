@@ -168,6 +168,24 @@ def evaluate(
 
 
 @app.command()
+def serve(
+    model: Annotated[Path, typer.Option("--model", help="model folder (ingested posts are committed to its store)")],
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+):
+    """Serve the REST API (OpenAPI docs at /docs). Writes need a key from TAGATLAS_API_KEYS or TAGATLAS_API_KEY_FILE."""
+    import uvicorn
+
+    from tagatlas.api import create_app
+    from tagatlas.recommender import TagAtlas
+
+    def run():
+        TagAtlas.load(model)  # fail now, with a clear message, if the folder is not a usable model
+        uvicorn.run(create_app(model), host=host, port=port, log_level="warning")
+    _guard(run)
+
+
+@app.command()
 def demo(
     data_root: Annotated[Path, typer.Option(help="folder of datasets, each with a posts.jsonl(.gz)")] = SHARED_DATA,
     out: Annotated[Path, typer.Option(help="where models, enriched samples and evaluations go")] = Path("runs"),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -43,3 +45,24 @@ def write_jsonl(path: Path, records: list[dict | str]) -> Path:
         for r in records:
             handle.write((r if isinstance(r, str) else json.dumps(r)) + "\n")
     return path
+
+
+BIN = Path(sys.executable).parent / "tagatlas"
+
+
+def cli(*args, check=True):
+    """Run the installed `tagatlas` console script."""
+    proc = subprocess.run([str(BIN), *map(str, args)], capture_output=True, text=True, timeout=900)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"tagatlas {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory, real_subset):
+    """A model trained once per test session by the CLI on the real subset. Tests copy it before writing."""
+    out = tmp_path_factory.mktemp("model") / "m"
+    proc = cli("train", "--data", real_subset, "--out", out)
+    info = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert info["places"] > 10 and info["fit_posts"] > 1500
+    return out

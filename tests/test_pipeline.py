@@ -3,33 +3,15 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from conftest import SHARED, write_jsonl
+from conftest import SHARED, cli, write_jsonl
 from tagatlas.data import Post, extract_hashtags, read_posts
 from tagatlas.enrich import EnrichResumeError, enrich_file
 from tagatlas.evaluation import NoTestPostsError, evaluate
 from tagatlas.recommender import ModelFolderError, TagAtlas
 
-BIN = Path(sys.executable).parent / "tagatlas"
-
-
-def cli(*args, check=True):
-    proc = subprocess.run([str(BIN), *map(str, args)], capture_output=True, text=True, timeout=900)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"tagatlas {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    return proc
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory, real_subset):
-    out = tmp_path_factory.mktemp("model") / "m"
-    proc = cli("train", "--data", real_subset, "--out", out)
-    info = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert info["places"] > 10 and info["fit_posts"] > 1500
-    return out
 
 
 def test_evaluate_contract_and_schema(model_dir, real_subset, tmp_path):
@@ -227,3 +209,29 @@ def test_demo_command_on_a_small_real_data_root(real_subset, tmp_path):
     assert enriched and all("pred_hashtags" in r and "pred_radius_km" in r for r in enriched)
     result = json.loads((tmp_path / "runs" / "subset" / "eval.json").read_text())
     assert result["n_queries"] > 0 and (tmp_path / "runs" / "subset" / "model" / "index.faiss").is_file()
+
+
+def test_acknowledged_writes_survive_without_an_index_save(model_dir, tmp_path):
+    """A serving model commits posts to its store; if it dies before saving the index, loading replays them."""
+    import shutil
+
+    folder = tmp_path / "serving"
+    shutil.copytree(model_dir, folder)
+    serving = TagAtlas.load(folder, writable_store=True)
+    before = serving.store_.generation()
+    serving.add([Post(id="synthetic-ack", user_id="synthetic-z", text="synthetic lighthouse marathon #synthackedtag",
+                      hashtags=["synthackedtag"], lat=10.0, lon=10.0)])
+    assert serving.store_.generation() == before + 1
+    del serving  # no save_index: as after kill -9
+    reloaded = TagAtlas.load(folder)
+    assert reloaded.index_.count() == reloaded.store_.count()
+    pred = reloaded.predict([Post(id="q", text="synthetic lighthouse marathon")])[0]
+    assert "synthetic-ack" in pred.neighbours
+    # After an explicit index save the next load needs no replay, and deletes are replayed too.
+    serving = TagAtlas.load(folder, writable_store=True)
+    serving.save_index(folder)
+    serving.delete(["synthetic-ack"])
+    del serving
+    assert "synthetic-ack" not in TagAtlas.load(folder).predict([Post(id="q", text="synthetic lighthouse marathon")])[0].neighbours
+    with pytest.raises(ValueError, match="writable_store"):
+        TagAtlas.load(model_dir).save_index(folder)

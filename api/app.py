@@ -1,0 +1,177 @@
+"""The TagAtlas REST service (FastAPI): suggestions, durable ingest, deletes, health and metrics.
+
+Writes are durable when acknowledged: a post is committed to the model folder's SQLite store
+(WAL, synchronous=FULL) before the response, and the FAISS index is replayed from the store on
+the next start if the process died before saving it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import os
+import secrets
+import tempfile
+import threading
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi.responses import PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from pydantic import BaseModel, ConfigDict, Field
+
+from tagatlas.data import Post
+from tagatlas.recommender import Prediction, TagAtlas
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT_CHARS = 5_000
+MAX_IMAGE_BYTES = 10_000_000
+
+
+def configured_keys() -> set[str]:
+    """API keys from TAGATLAS_API_KEYS (comma-separated) and/or the file named by TAGATLAS_API_KEY_FILE (one a line)."""
+    keys = {k.strip() for k in os.environ.get("TAGATLAS_API_KEYS", "").split(",") if k.strip()}
+    path = os.environ.get("TAGATLAS_API_KEY_FILE")
+    if path:
+        keys |= {line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()}
+    return keys
+
+
+class SuggestRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str | None = Field(default=None, max_length=MAX_TEXT_CHARS, description="the caption being written")
+    user_id: str | None = Field(default=None, max_length=200, description="personalise with this user's past posts (needs an API key)")
+    image_base64: str | None = Field(default=None, max_length=MAX_IMAGE_BYTES * 4 // 3 + 4, description="the photo, base64-encoded")
+
+
+class PostIn(BaseModel):
+    """A post to ingest; like `Post` but with bounded fields and no server-side image paths."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=200)
+    user_id: str | None = Field(default=None, max_length=200)
+    text: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
+    hashtags: list[str] = Field(default_factory=list, max_length=100)
+    created_at: str | None = None
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+
+
+class IngestResponse(BaseModel):
+    post: Post
+    prediction: Prediction
+
+
+class Health(BaseModel):
+    status: str
+    posts: int
+    writes_enabled: bool
+
+
+def create_app(model_dir: str | os.PathLike, api_keys: set[str] | None = None) -> FastAPI:
+    """An app serving the model folder `model_dir`; writes need one of `api_keys` (none: writes refused)."""
+    model_dir = Path(model_dir)
+    keys = configured_keys() if api_keys is None else set(api_keys)
+    state: dict = {}
+    lock = threading.Lock()  # FAISS is not safe for concurrent add + search: one model call at a time
+    registry = CollectorRegistry()
+    requests = Counter("tagatlas_requests_total", "HTTP requests", ["route", "status"], registry=registry)
+    latency = Histogram("tagatlas_request_seconds", "request latency", ["route"], registry=registry)
+    posts_gauge = Gauge("tagatlas_indexed_posts", "posts in the index", registry=registry)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        state["model"] = TagAtlas.load(model_dir, writable_store=True)
+        posts_gauge.set(state["model"].store_.count())
+        log.info("serving", extra={"model": str(model_dir), "posts": state["model"].store_.count(), "writes": bool(keys)})
+        yield
+        with lock:
+            state["model"].save_index(model_dir)
+
+    app = FastAPI(title="TagAtlas", version="0.1.0", lifespan=lifespan,
+                  description="Places and hashtags for social posts. Writes and personalised requests need `X-API-Key`.")
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next):
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        name = getattr(route, "path", "unmatched")
+        requests.labels(name, str(response.status_code)).inc()
+        latency.labels(name).observe(time.perf_counter() - started)
+        return response
+
+    def require_key(x_api_key: str | None = Header(default=None)) -> str:
+        if not keys:
+            raise HTTPException(403, "writes and personalised requests are disabled: no API keys are configured (TAGATLAS_API_KEYS)")
+        if x_api_key is None:
+            raise HTTPException(401, "missing X-API-Key header")
+        if not any(secrets.compare_digest(x_api_key, k) for k in keys):
+            raise HTTPException(401, "invalid X-API-Key")
+        return x_api_key
+
+    @app.get("/health", response_model=Health)
+    def health() -> Health:
+        return Health(status="ok", posts=state["model"].store_.count(), writes_enabled=bool(keys))
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    def metrics() -> PlainTextResponse:
+        return PlainTextResponse(generate_latest(registry).decode(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/v1/suggest", response_model=Prediction)
+    def suggest(body: SuggestRequest, x_api_key: str | None = Header(default=None)) -> Prediction:
+        if body.user_id is not None:
+            require_key(x_api_key)  # a user's history is only used by callers holding a key
+        if not (body.text and body.text.strip()) and not body.image_base64:
+            raise HTTPException(422, "give 'text', 'image_base64' or both")
+        image_path = None
+        try:
+            if body.image_base64:
+                try:
+                    raw = base64.b64decode(body.image_base64, validate=True)
+                except (binascii.Error, ValueError) as exc:
+                    raise HTTPException(422, f"'image_base64' is not valid base64: {exc}") from exc
+                if len(raw) > MAX_IMAGE_BYTES:
+                    raise HTTPException(413, f"'image_base64' decodes to {len(raw)} bytes; the limit is {MAX_IMAGE_BYTES}")
+                handle = tempfile.NamedTemporaryFile(suffix=".img", delete=False)
+                handle.write(raw)
+                handle.close()
+                image_path = handle.name
+            post = Post(id="suggest", user_id=body.user_id, text=body.text, image=image_path)
+            with lock:
+                return state["model"].predict([post])[0]
+        finally:
+            if image_path:
+                Path(image_path).unlink(missing_ok=True)
+
+    @app.post("/v1/posts", response_model=IngestResponse, dependencies=[Depends(require_key)])
+    def ingest(body: PostIn) -> IngestResponse:
+        try:
+            post = Post.model_validate(body.model_dump())
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from exc
+        with lock:
+            model = state["model"]
+            if model.store_.rowids([post.id]):
+                raise HTTPException(409, f"post {post.id!r} is already indexed; delete it first to replace it")
+            prediction = model.predict([post])[0]
+            model.add([post])  # committed to the store before we answer
+            posts_gauge.set(model.store_.count())
+        return IngestResponse(post=post, prediction=prediction)
+
+    @app.delete("/v1/posts/{post_id}", dependencies=[Depends(require_key)])
+    def delete(post_id: str) -> dict:
+        with lock:
+            model = state["model"]
+            if model.delete([post_id]) == 0:
+                raise HTTPException(404, f"post {post_id!r} is not indexed")
+            posts_gauge.set(model.store_.count())
+        return {"deleted": post_id}
+
+    return app

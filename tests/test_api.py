@@ -1,0 +1,142 @@
+"""The REST service as a real server on a free localhost port, driven over HTTP."""
+
+import base64
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import BIN
+KEY = "synthetic-test-key"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(folder: Path, keys: str | None = KEY) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {**os.environ, "TAGATLAS_API_KEYS": keys or ""}
+    proc = subprocess.Popen([str(BIN), "serve", "--model", str(folder), "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited: {proc.stderr.read()[-2000:]}")
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    proc.kill()
+    raise AssertionError("server did not start in 120 s")
+
+
+@pytest.fixture()
+def served(model_dir, tmp_path):
+    folder = tmp_path / "served"
+    shutil.copytree(model_dir, folder)
+    proc, url = start(folder)
+    yield folder, url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def test_suggest_ingest_delete_and_metrics(served):
+    _, url = served
+    h = {"X-API-Key": KEY}
+    r = httpx.post(f"{url}/v1/suggest", json={"text": "we're hiring! retail sales associate, apply now"}, timeout=30)
+    assert r.status_code == 200 and r.json()["places"] and r.json()["hashtag_candidates"]
+    post = {"id": "synthetic-api-1", "user_id": "synthetic-u", "text": "synthetic kite festival at the dunes #synthkitetag",
+            "hashtags": ["synthkitetag"], "lat": 52.0, "lon": 4.3}
+    assert httpx.post(f"{url}/v1/posts", json=post, timeout=30).status_code == 401
+    assert httpx.post(f"{url}/v1/posts", json=post, headers={"X-API-Key": "wrong"}, timeout=30).status_code == 401
+    r = httpx.post(f"{url}/v1/posts", json=post, headers=h, timeout=30)
+    assert r.status_code == 200 and r.json()["post"]["hashtags"] == ["synthkitetag"]
+    assert httpx.post(f"{url}/v1/posts", json=post, headers=h, timeout=30).status_code == 409
+    r = httpx.post(f"{url}/v1/suggest", json={"text": "synthetic kite festival at the dunes"}, timeout=30)
+    assert "synthkitetag" in [t["tag"] for t in r.json()["hashtag_candidates"]]
+    assert httpx.delete(f"{url}/v1/posts/synthetic-api-1", headers=h, timeout=30).status_code == 200
+    assert httpx.delete(f"{url}/v1/posts/synthetic-api-1", headers=h, timeout=30).status_code == 404
+    metrics = httpx.get(f"{url}/metrics", timeout=30).text
+    assert 'tagatlas_requests_total{route="/v1/suggest",status="200"}' in metrics
+    assert httpx.get(f"{url}/openapi.json", timeout=30).json()["paths"]["/v1/suggest"]
+
+
+def test_bad_requests_are_4xx_naming_the_field(served, tmp_path):
+    _, url = served
+    r = httpx.post(f"{url}/v1/suggest", json={"text": "x" * 6000}, timeout=30)
+    assert r.status_code == 422 and "text" in r.text
+    r = httpx.post(f"{url}/v1/suggest", json={"text": "ok", "colour": "red"}, timeout=30)
+    assert r.status_code == 422 and "colour" in r.text
+    r = httpx.post(f"{url}/v1/suggest", json={}, timeout=30)
+    assert r.status_code == 422 and "text" in r.text
+    r = httpx.post(f"{url}/v1/suggest", json={"image_base64": "%%%not base64"}, timeout=30)
+    assert r.status_code == 422 and "image_base64" in r.text
+    r = httpx.post(f"{url}/v1/suggest", json={"text": "hi", "user_id": "someone"}, timeout=30)
+    assert r.status_code == 401  # personalisation needs a key
+    r = httpx.post(f"{url}/v1/posts", json={"id": "p", "lat": 95, "lon": 0}, headers={"X-API-Key": KEY}, timeout=30)
+    assert r.status_code == 422 and "lat" in r.text
+    r = httpx.post(f"{url}/v1/suggest", content=b"{broken", headers={"content-type": "application/json"}, timeout=30)
+    assert r.status_code == 422
+
+
+def test_image_suggestion(served, tmp_path):
+    from PIL import Image
+    from sklearn.datasets import load_sample_image
+
+    _, url = served
+    photo = tmp_path / "flower.jpg"
+    Image.fromarray(load_sample_image("flower.jpg")).save(photo)
+    r = httpx.post(f"{url}/v1/suggest", json={"image_base64": base64.b64encode(photo.read_bytes()).decode()}, timeout=60)
+    assert r.status_code == 200 and r.json()["places"]
+    r = httpx.post(f"{url}/v1/suggest", json={"image_base64": base64.b64encode(b"not an image").decode()}, timeout=60)
+    assert r.status_code == 200  # an unreadable photo is a missing modality, not a server error
+
+
+def test_no_keys_configured_means_no_writes(model_dir, tmp_path):
+    folder = tmp_path / "closed"
+    shutil.copytree(model_dir, folder)
+    proc, url = start(folder, keys=None)
+    try:
+        r = httpx.post(f"{url}/v1/posts", json={"id": "x", "text": "y"}, headers={"X-API-Key": "anything"}, timeout=30)
+        assert r.status_code == 403 and "no API keys" in r.text
+        assert httpx.get(f"{url}/health", timeout=30).json()["writes_enabled"] is False
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_acknowledged_posts_survive_kill_9(model_dir, tmp_path):
+    folder = tmp_path / "crash"
+    shutil.copytree(model_dir, folder)
+    proc, url = start(folder)
+    acked = []
+    with httpx.Client(timeout=30) as client:
+        for i in range(40):
+            post = {"id": f"synthetic-crash-{i}", "user_id": "synthetic-crash", "text": f"synthetic crash test post {i} #synthcrash"}
+            if client.post(f"{url}/v1/posts", json=post, headers={"X-API-Key": KEY}).status_code == 200:
+                acked.append(post["id"])
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    proc, url = start(folder)
+    try:
+        from tagatlas.recommender import TagAtlas
+
+        stored = TagAtlas.load(folder).store_
+        ids = [i for i in stored.post_ids() if i.startswith("synthetic-crash-")]
+        assert sorted(ids) == sorted(acked) and len(acked) == 40
+        r = httpx.post(f"{url}/v1/suggest", json={"text": "synthetic crash test post"}, timeout=30)
+        assert any(n.startswith("synthetic-crash-") for n in r.json()["neighbours"])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
