@@ -18,18 +18,40 @@ import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Request
-from fastapi.responses import PlainTextResponse
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 
 from tagatlas.data import Post
 from tagatlas.recommender import Prediction, TagAtlas
+from tagatlas.recommender.search import SearchResult
 
 log = logging.getLogger(__name__)
 
 MAX_TEXT_CHARS = 5_000
 MAX_IMAGE_BYTES = 10_000_000
+
+
+class RateLimiter:
+    """Token buckets per client (API key, else address): `rate` requests a second, bursts up to `burst`."""
+
+    def __init__(self, rate: float, burst: float):
+        self.rate, self.burst = rate, burst
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, client: str) -> float:
+        """0 when the request may go ahead, else the seconds to wait."""
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(client, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - last) * self.rate)
+            if tokens >= 1:
+                self._buckets[client] = (tokens - 1, now)
+                return 0.0
+            self._buckets[client] = (tokens, now)
+            return (1 - tokens) / self.rate
 
 
 def configured_keys() -> set[str]:
@@ -47,6 +69,7 @@ class SuggestRequest(BaseModel):
     text: str | None = Field(default=None, max_length=MAX_TEXT_CHARS, description="the caption being written")
     user_id: str | None = Field(default=None, max_length=200, description="personalise with this user's past posts (needs an API key)")
     image_base64: str | None = Field(default=None, max_length=MAX_IMAGE_BYTES * 4 // 3 + 4, description="the photo, base64-encoded")
+    coarse: bool = Field(default=False, description="return the place's coordinates instead of the precise estimate (privacy)")
 
 
 class PostIn(BaseModel):
@@ -74,9 +97,14 @@ class Health(BaseModel):
     writes_enabled: bool
 
 
-def create_app(model_dir: str | os.PathLike, api_keys: set[str] | None = None) -> FastAPI:
-    """An app serving the model folder `model_dir`; writes need one of `api_keys` (none: writes refused)."""
+def create_app(model_dir: str | os.PathLike, api_keys: set[str] | None = None, rate: float | None = None,
+               burst: float | None = None) -> FastAPI:
+    """An app serving the model folder `model_dir`; writes need one of `api_keys` (none: writes refused).
+
+    Rate limits default to TAGATLAS_RATE_LIMIT requests a second (200) with bursts of TAGATLAS_RATE_BURST (400).
+    """
     model_dir = Path(model_dir)
+    limiter = RateLimiter(rate or float(os.environ.get("TAGATLAS_RATE_LIMIT", 200)), burst or float(os.environ.get("TAGATLAS_RATE_BURST", 400)))
     keys = configured_keys() if api_keys is None else set(api_keys)
     state: dict = {}
     lock = threading.Lock()  # FAISS is not safe for concurrent add + search: one model call at a time
@@ -100,6 +128,12 @@ def create_app(model_dir: str | os.PathLike, api_keys: set[str] | None = None) -
     @app.middleware("http")
     async def measure(request: Request, call_next):
         started = time.perf_counter()
+        client = request.headers.get("x-api-key") or (request.client.host if request.client else "unknown")
+        wait = limiter.allow(client)
+        if wait > 0:
+            requests.labels("rate_limited", "429").inc()
+            return JSONResponse({"detail": f"rate limit exceeded; retry in {wait:.2f} s"}, status_code=429,
+                                headers={"Retry-After": str(max(1, round(wait)))})
         response = await call_next(request)
         route = request.scope.get("route")
         name = getattr(route, "path", "unmatched")
@@ -145,10 +179,23 @@ def create_app(model_dir: str | os.PathLike, api_keys: set[str] | None = None) -
                 image_path = handle.name
             post = Post(id="suggest", user_id=body.user_id, text=body.text, image=image_path)
             with lock:
-                return state["model"].predict([post])[0]
+                pred = state["model"].predict([post])[0]
+            if body.coarse and pred.places:
+                pred.lat, pred.lon = round(pred.places[0].lat, 2), round(pred.places[0].lon, 2)
+            return pred
         finally:
             if image_path:
                 Path(image_path).unlink(missing_ok=True)
+
+    @app.get("/v1/search", response_model=SearchResult)
+    def search(q: str = Query(min_length=1, max_length=MAX_TEXT_CHARS, description="search text"),
+               user: str | None = Query(default=None, max_length=200, description="personalise for this user (needs an API key)"),
+               k: int = Query(default=20, ge=1, le=100), coarse: bool = Query(default=False, description="coarsen every result's coordinates"),
+               x_api_key: str | None = Header(default=None)) -> SearchResult:
+        if user is not None:
+            require_key(x_api_key)
+        with lock:
+            return state["model"].search(q, user_id=user, k=k, coarse_all=coarse)
 
     @app.post("/v1/posts", response_model=IngestResponse, dependencies=[Depends(require_key)])
     def ingest(body: PostIn) -> IngestResponse:

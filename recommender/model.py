@@ -313,6 +313,12 @@ class TagAtlas:
                       habit_sims, habit_tags, habit_ids, tags, len(self.tags_), text_tags, text_prior)
         return ev, q
 
+    def search(self, query: str, user_id: str | None = None, k: int = 20, coarse_all: bool = False):
+        """Personalised search over indexed posts (see `tagatlas.recommender.search`)."""
+        from tagatlas.recommender.search import search
+
+        return search(self, query, user_id=user_id, k=k, coarse_all=coarse_all)
+
     def evidence(self, posts: list[Post]) -> Evidence:
         """The fusion inputs for a batch (classifier outputs, neighbours, habits): for baselines and ablations."""
         x, dense = self._features(list(posts))

@@ -140,3 +140,53 @@ def test_acknowledged_posts_survive_kill_9(model_dir, tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_personalised_search_differs_between_users_and_explains_why(served):
+    _, url = served
+    h = {"X-API-Key": KEY}
+    # Two synthetic users with different habits, and candidate posts that match each habit.
+    posts = [
+        {"id": "synthetic-s-a1", "user_id": "synthetic-alice", "text": "synthetic morning surf session", "hashtags": ["synthsurf"]},
+        {"id": "synthetic-s-b1", "user_id": "synthetic-bob", "text": "synthetic morning chess club", "hashtags": ["synthchess"]},
+        {"id": "synthetic-s-c1", "user_id": "synthetic-carol", "text": "synthetic morning at the beach", "hashtags": ["synthsurf"],
+         "lat": 34.0, "lon": -118.5},
+        {"id": "synthetic-s-c2", "user_id": "synthetic-carol", "text": "synthetic morning at the park", "hashtags": ["synthchess"]},
+    ]
+    for p in posts:
+        assert httpx.post(f"{url}/v1/posts", json=p, headers=h, timeout=30).status_code == 200
+    q = "synthetic morning"
+    anon = httpx.get(f"{url}/v1/search", params={"q": q}, timeout=30)
+    assert anon.status_code == 200 and anon.json()["profile"] is None
+    assert httpx.get(f"{url}/v1/search", params={"q": q, "user": "synthetic-alice"}, timeout=30).status_code == 401
+    alice = httpx.get(f"{url}/v1/search", params={"q": q, "user": "synthetic-alice", "k": 10}, headers=h, timeout=30).json()
+    bob = httpx.get(f"{url}/v1/search", params={"q": q, "user": "synthetic-bob", "k": 10}, headers=h, timeout=30).json()
+    rank = lambda res, pid: [x["id"] for x in res["hits"]].index(pid)  # noqa: E731
+    assert rank(alice, "synthetic-s-c1") < rank(alice, "synthetic-s-c2")
+    assert rank(bob, "synthetic-s-c2") < rank(bob, "synthetic-s-c1")
+    hit = next(x for x in alice["hits"] if x["id"] == "synthetic-s-c1")
+    assert hit["reasons"]["your_tags"] == ["synthsurf"] and hit["coarse"] is True  # someone else's post: coarse
+    own = next(x for x in alice["hits"] if x["id"] == "synthetic-s-a1")
+    assert own["coarse"] is False
+    bad = httpx.get(f"{url}/v1/search", params={"q": ""}, timeout=30)
+    assert bad.status_code == 422 and "q" in bad.text
+
+
+def test_rate_limit_answers_429_with_retry_after(model_dir, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from tagatlas.api import create_app
+
+    folder = tmp_path / "limited"
+    shutil.copytree(model_dir, folder)
+    with TestClient(create_app(folder, api_keys={KEY}, rate=0.5, burst=2)) as client:
+        codes = [client.get("/health").status_code for _ in range(4)]
+        assert codes[:2] == [200, 200] and 429 in codes[2:]
+        limited = client.get("/health")
+        assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1 and "rate limit" in limited.text
+
+
+def test_coarse_suggestion_returns_the_place_coordinates(served):
+    _, url = served
+    r = httpx.post(f"{url}/v1/suggest", json={"text": "istanbul trafik", "coarse": True}, timeout=30).json()
+    assert (r["lat"], r["lon"]) == (round(r["places"][0]["lat"], 2), round(r["places"][0]["lon"], 2))

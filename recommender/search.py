@@ -1,0 +1,106 @@
+"""Personalised search over the indexed posts (seed 002's Tumblr search, on the embedded index).
+
+The query is embedded like a post and matched in the FAISS index; a user's history — the tags and
+places of their own posts — then re-ranks the candidates, so the same query gives different,
+explainable results to different users. Other users' coordinates are coarsened to their place.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, Field
+
+from tagatlas.data import Post, city
+
+if TYPE_CHECKING:
+    from tagatlas.recommender.model import TagAtlas
+
+
+class UserProfile(BaseModel):
+    user_id: str
+    posts: int
+    top_tags: dict[str, float] = Field(description="share of the user's posts carrying each tag")
+    top_places: dict[str, float] = Field(description="share of the user's located posts in each place")
+
+
+class SearchHit(BaseModel):
+    id: str
+    user_id: str | None
+    text: str | None
+    hashtags: list[str]
+    place: str | None
+    place_name: str | None
+    lat: float | None
+    lon: float | None
+    coarse: bool = Field(description="coordinates coarsened to the place (privacy)")
+    score: float
+    reasons: dict[str, float | list[str] | str]
+
+
+class SearchResult(BaseModel):
+    query: str
+    user_id: str | None
+    profile: UserProfile | None
+    hits: list[SearchHit]
+
+
+def user_profile(model: "TagAtlas", user_id: str, max_posts: int = 500, top: int = 20) -> UserProfile:
+    history = model.store_.by_user(Post(id="_", user_id=user_id).user_key, limit=max_posts)
+    tags = Counter(t for h in history for t in h.hashtags)
+    located = [h for h in history if h.place]
+    places = Counter(h.place for h in located)
+    n = max(len(history), 1)
+    return UserProfile(user_id=user_id, posts=len(history),
+                       top_tags={t: round(c / n, 4) for t, c in tags.most_common(top)},
+                       top_places={p: round(c / max(len(located), 1), 4) for p, c in places.most_common(top)})
+
+
+def search(model: "TagAtlas", query: str, user_id: str | None = None, k: int = 20, candidates: int = 200,
+           tag_weight: float = 0.3, place_weight: float = 0.2, coarse_all: bool = False) -> SearchResult:
+    """Top-k posts for `query`; with `user_id`, re-ranked by that user's tags and places."""
+    post = Post(id="_query", text=query)
+    x, dense = model._features([post])
+    q, _, _ = model._vectors(x, dense)
+    sims, ids = model.index_.search(q, candidates)
+    found = model.store_.get(ids[0].tolist())
+    profile = user_profile(model, user_id) if user_id else None
+    hits = []
+    for sim, rowid in zip(sims[0], ids[0]):
+        if rowid < 0 or rowid not in found:
+            continue
+        s = found[rowid]
+        reasons: dict = {"similarity": round(float(sim), 4)}
+        score = float(sim)
+        if profile is not None:
+            shared = [t for t in s.hashtags if t in profile.top_tags]
+            if shared:
+                bonus = tag_weight * max(profile.top_tags[t] for t in shared)
+                score += bonus
+                reasons["your_tags"] = shared
+                reasons["tag_bonus"] = round(bonus, 4)
+            if s.place and s.place in profile.top_places:
+                bonus = place_weight * profile.top_places[s.place]
+                score += bonus
+                reasons["your_place"] = s.place
+                reasons["place_bonus"] = round(bonus, 4)
+        own = user_id is not None and s.user_key == Post(id="_", user_id=user_id).user_key
+        coarse = coarse_all or not own
+        lat, lon = s.lat, s.lon
+        place_name = None
+        if s.place is not None:
+            try:
+                c = city(s.place)
+                place_name = c.label
+                if coarse:
+                    lat, lon = round(c.lat, 2), round(c.lon, 2)
+            except KeyError:
+                pass
+        if coarse and s.place is None and lat is not None:
+            lat, lon = round(lat, 1), round(lon, 1)  # ~10 km when no place is known
+        hits.append(SearchHit(id=s.id, user_id=s.user_key[2:] if s.user_key.startswith("u:") else None, text=s.text,
+                              hashtags=s.hashtags, place=s.place, place_name=place_name, lat=lat, lon=lon, coarse=coarse,
+                              score=round(score, 6), reasons=reasons))
+    hits.sort(key=lambda h: -h.score)
+    return SearchResult(query=query, user_id=user_id, profile=profile, hits=hits[:k])
