@@ -19,7 +19,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,6 +30,7 @@ from tagatlas.recommender.search import SearchResult
 
 log = logging.getLogger(__name__)
 
+STATIC = Path(__file__).resolve().parent / "static"
 MAX_TEXT_CHARS = 5_000
 MAX_IMAGE_BYTES = 10_000_000
 
@@ -149,6 +151,12 @@ def create_app(model_dir: str | os.PathLike, api_keys: set[str] | None = None, r
         if not any(secrets.compare_digest(x_api_key, k) for k in keys):
             raise HTTPException(401, "invalid X-API-Key")
         return x_api_key
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
 
     @app.get("/health", response_model=Health)
     def health() -> Health:
