@@ -116,6 +116,12 @@ class TfidfKnnTags:
     def predict(self, texts: list[str]) -> list[list[str]]:
         if self.x_.shape[0] == 0:
             return [[] for _ in texts]
+        out = []
+        for start in range(0, len(texts), 1000):  # bounded memory: 1,000 × training-size similarities at a time
+            out.extend(self._predict_chunk(texts[start : start + 1000]))
+        return out
+
+    def _predict_chunk(self, texts: list[str]) -> list[list[str]]:
         sims = (self.vec_.transform([_text(t)[: self.max_chars] for t in texts]) @ self.x_.T).toarray()
         out = []
         for row in sims:

@@ -12,6 +12,7 @@ import time
 from dataclasses import replace
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from tagatlas.data import Post, distance_km, history_and_queries
 from tagatlas.evaluation.baselines import (MostFrequentPlace, Popularity, TfidfKnnTags, TfidfLogReg, UserTop, knn_vote,
@@ -22,6 +23,7 @@ from tagatlas.recommender.fusion import select_tags, tag_scores
 log = logging.getLogger(__name__)
 
 TRAIN_ROLES = ("fit", "val", "val-history")
+CHUNK = 1000  # queries per batch of evidence
 
 
 class NoTestPostsError(ValueError):
@@ -50,9 +52,20 @@ def evaluate(model: TagAtlas, posts: list[Post], progress: bool = True) -> dict:
     history_tags = {t for h in history for t in h.hashtags}
     new_tags = [(set(q.hashtags) - training_tags) & history_tags for q in queries]
 
+    # TagAtlas and the baselines that read its evidence, in chunks so memory stays flat on large files.
     masked = [as_query(q) for q in queries]
-    ev = model.evidence(masked)
-    preds = model.predictions_from(masked, ev)
+    clf_only = replace(model.fusion_, tag_beta=1.0, habit_gamma=0.0, text_gamma=0.0)
+    preds, knn_classes, clf_classes, clf_ranked = [], [], [], []
+    for start in tqdm(range(0, len(masked), CHUNK), desc="evaluate", unit="chunk", disable=not progress or len(masked) <= CHUNK):
+        chunk = masked[start : start + CHUNK]
+        ev = model.evidence(chunk)
+        preds.extend(model.predictions_from(chunk, ev))
+        knn_classes.append(knn_vote(ev, model.fusion_.geo_k))
+        clf_classes.append(ev.place_probs.argmax(axis=1))
+        clf_scores, _ = tag_scores(ev, clf_only)
+        clf_order, _ = select_tags(clf_scores, clf_only, tags=ev.tags)
+        clf_ranked.extend([[ev.tags[t] for t in row if clf_scores[i, t] > 0] for i, row in enumerate(clf_order)])
+    knn_classes, clf_classes = np.concatenate(knn_classes), np.concatenate(clf_classes)
 
     geo_idx = [i for i, q in enumerate(queries) if q.has_location]
     tag_idx = [i for i, q in enumerate(queries) if q.hashtags]
@@ -87,22 +100,19 @@ def evaluate(model: TagAtlas, posts: list[Post], progress: bool = True) -> dict:
     geo_b = {
         "most_frequent": geo_from_classes(MostFrequentPlace().fit(classes, len(model.places_)).predict(len(geo_idx))),
         "tfidf_logreg": geo_from_classes(TfidfLogReg().fit(texts, classes).predict([queries[i].text for i in geo_idx]) if geo_idx else np.zeros(0, int)),
-        "knn_vote": geo_from_classes(knn_vote(ev, model.fusion_.geo_k)[geo_sub] if geo_idx else np.zeros(0, int)),
-        "classifier_only": geo_from_classes(ev.place_probs.argmax(axis=1)[geo_sub] if geo_idx else np.zeros(0, int)),
+        "knn_vote": geo_from_classes(knn_classes[geo_sub] if geo_idx else np.zeros(0, int)),
+        "classifier_only": geo_from_classes(clf_classes[geo_sub] if geo_idx else np.zeros(0, int)),
     }
 
     # Hashtag baselines
     popularity = Popularity().fit(tag_lists)
     knn_texts = texts + [h.text or "" for h in history]
     knn_tags = tag_lists + [h.hashtags for h in history]
-    clf_only = replace(model.fusion_, tag_beta=1.0, habit_gamma=0.0, text_gamma=0.0)
-    clf_scores, _ = tag_scores(ev, clf_only)
-    clf_order, _ = select_tags(clf_scores, clf_only)
     tag_b = {
         "popularity": tags_from(popularity.predict(len(queries))),
         "user_top": tags_from(UserTop().fit(history, popularity).predict(queries)),
         "tfidf_knn": tags_from(TfidfKnnTags().fit(knn_texts, knn_tags).predict([q.text for q in queries])),
-        "classifier_only": tags_from([[ev.tags[t] for t in row if clf_scores[i, t] > 0] for i, row in enumerate(clf_order)]),
+        "classifier_only": tags_from(clf_ranked),
     }
     users = {q.user_key for q in test}
     return {

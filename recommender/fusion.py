@@ -185,13 +185,17 @@ def tag_scores(ev: Evidence, p: FusionParams) -> tuple[np.ndarray, dict[str, np.
     return parts["classifier"] + parts["neighbours"] + parts["habits"] + parts["text"], parts
 
 
-def select_tags(scores: np.ndarray, p: FusionParams, n_candidates: int = 20) -> tuple[np.ndarray, np.ndarray]:
-    """Ranked candidate tag indices (n, n_candidates) and how many of them to recommend per post."""
+def select_tags(scores: np.ndarray, p: FusionParams, n_candidates: int = 20, tags: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Ranked candidate tag indices (n, n_candidates) and how many of them to recommend per post.
+
+    Scores equal to 6 decimals are ordered by tag name (when `tags` is given), so the ranking does not
+    depend on the batch a post was predicted in.
+    """
     m = min(n_candidates, scores.shape[1])
     if m == 0:
         return np.zeros((len(scores), 0), int), np.zeros(len(scores), int)
-    part = np.argpartition(-scores, m - 1, axis=1)[:, :m]
-    order = np.take_along_axis(part, np.argsort(-np.take_along_axis(scores, part, 1), axis=1, kind="stable"), 1)
+    name_rank = np.argsort(np.argsort(np.array(tags, dtype=object))) if tags is not None else np.arange(scores.shape[1])
+    order = np.lexsort((np.broadcast_to(name_rank, scores.shape), -np.round(scores, 6)), axis=-1)[:, :m]
     ranked = np.take_along_axis(scores, order, 1)
     keep = (ranked[:, : p.max_tags] >= p.tag_threshold * ranked[:, :1]) & (ranked[:, : p.max_tags] > 0)
     return order, keep.sum(axis=1)

@@ -37,6 +37,7 @@ from tagatlas.recommender.tuning import tune_fusion
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
+NEIGHBOUR_SPARE = 10
 
 
 def _lexical_text(post: Post) -> str:
@@ -269,7 +270,12 @@ class TagAtlas:
     def _evidence(self, posts: list[Post], x, dense) -> tuple[Evidence, np.ndarray]:
         q, place_probs, tag_probs = self._vectors(x, dense)
         k = self.config.k_max
-        sims, ids = self.index_.search(q, k + 1)
+        # A few spare neighbours, then ties (equal similarity to 5 decimals, e.g. duplicate posts) broken by
+        # rowid: FAISS's BLAS path can order near-equal scores differently with the batch, and predictions
+        # must not depend on which other posts share the batch.
+        sims, ids = self.index_.search(q, k + 1 + NEIGHBOUR_SPARE)
+        order = np.lexsort((np.where(ids < 0, np.iinfo(np.int64).max, ids), -np.round(sims, 5)), axis=-1)
+        sims, ids = np.take_along_axis(sims, order, 1), np.take_along_axis(ids, order, 1)
         meta = self.store_.get(ids.ravel().tolist())
         tags = list(self.tags_)
         tag_ids = dict(self.tag_index_)
@@ -348,7 +354,7 @@ class TagAtlas:
         radius = p.radius_for(decision_confidence(probs, chosen, p, self.areas_))
         label = label_in_area(probs, chosen, p, self.areas_)
         scores, parts = tag_scores(ev, p)
-        order, n_keep = select_tags(scores, p, n_candidates)
+        order, n_keep = select_tags(scores, p, n_candidates, tags=ev.tags)
         preds = []
         for i, post in enumerate(posts):
             # The decision's place first (the most probable place in the chosen area), then the most probable others.

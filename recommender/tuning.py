@@ -92,7 +92,7 @@ def tune_fusion(ev: Evidence, queries: list[Post], areas: PlaceAreas,
             cand = replace(params, tag_k=int(k), tag_temperature=float(temp), tag_beta=float(beta), habit_gamma=float(gamma),
                            text_gamma=float(text_gamma))
             scores, _ = tag_scores(tev, cand)
-            order, _ = select_tags(scores, cand)
+            order, _ = select_tags(scores, cand, tags=tev.tags)
             ranked = [[tev.tags[t] for t in row] for row in order]
             for theta in THRESHOLDS:
                 keep = select_tags(scores, replace(cand, tag_threshold=theta))[1]

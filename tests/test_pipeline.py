@@ -235,3 +235,15 @@ def test_acknowledged_writes_survive_without_an_index_save(model_dir, tmp_path):
     assert "synthetic-ack" not in TagAtlas.load(folder).predict([Post(id="q", text="synthetic lighthouse marathon")])[0].neighbours
     with pytest.raises(ValueError, match="writable_store"):
         TagAtlas.load(model_dir).save_index(folder)
+
+
+def test_predictions_do_not_depend_on_the_batch(model_dir, real_subset):
+    model = TagAtlas.load(model_dir)
+    posts = [p.model_copy(update={"hashtags": []}) for p in list(read_posts(real_subset))[-60:]]
+    together = model.predict(posts)
+    alone = [model.predict([p])[0] for p in posts]
+    for a, b in zip(together, alone):  # batched BLAS may differ in the last float bits, never in the decisions
+        assert [p.place for p in a.places] == [p.place for p in b.places]
+        assert [t.tag for t in a.hashtag_candidates] == [t.tag for t in b.hashtag_candidates]
+        assert a.neighbours == b.neighbours and (a.lat, a.lon, a.radius_km) == (b.lat, b.lon, b.radius_km)
+        assert all(abs(x.prob - y.prob) < 1e-4 for x, y in zip(a.places, b.places))
