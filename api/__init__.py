@@ -4,6 +4,6 @@ Started by `tagatlas serve`. The posting web page, personalised search, rate lim
 fuzz and browser tests are still to come (tracked in the REST API issue).
 """
 
-from tagatlas.api.app import IngestResponse, PostIn, SuggestRequest, configured_keys, create_app
+from tagatlas.api.app import IngestResponse, PostIn, SuggestRequest, configured_keys, create_app, parse_keys
 
-__all__ = ["IngestResponse", "PostIn", "SuggestRequest", "configured_keys", "create_app"]
+__all__ = ["IngestResponse", "PostIn", "SuggestRequest", "configured_keys", "create_app", "parse_keys"]

@@ -56,13 +56,24 @@ class RateLimiter:
             return (1 - tokens) / self.rate
 
 
-def configured_keys() -> set[str]:
+def parse_keys(entries) -> dict[str, str | None]:
+    """`key` (a service key: writes for any user, no personalisation) or `key=user_id` (that user's own key)."""
+    keys: dict[str, str | None] = {}
+    for entry in entries:
+        entry = entry.strip()
+        if entry and not entry.startswith("#"):
+            key, _, user = entry.partition("=")
+            keys[key.strip()] = user.strip() or None
+    return keys
+
+
+def configured_keys() -> dict[str, str | None]:
     """API keys from TAGATLAS_API_KEYS (comma-separated) and/or the file named by TAGATLAS_API_KEY_FILE (one a line)."""
-    keys = {k.strip() for k in os.environ.get("TAGATLAS_API_KEYS", "").split(",") if k.strip()}
+    entries = os.environ.get("TAGATLAS_API_KEYS", "").split(",")
     path = os.environ.get("TAGATLAS_API_KEY_FILE")
     if path:
-        keys |= {line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()}
-    return keys
+        entries += Path(path).read_text(encoding="utf-8").splitlines()
+    return parse_keys(entries)
 
 
 class SuggestRequest(BaseModel):
@@ -99,15 +110,18 @@ class Health(BaseModel):
     writes_enabled: bool
 
 
-def create_app(model_dir: str | os.PathLike, api_keys: set[str] | None = None, rate: float | None = None,
+def create_app(model_dir: str | os.PathLike, api_keys: dict[str, str | None] | set[str] | None = None, rate: float | None = None,
                burst: float | None = None) -> FastAPI:
     """An app serving the model folder `model_dir`; writes need one of `api_keys` (none: writes refused).
+
+    A key bound to a user (`key=user_id`) may write that user's posts and personalise with that user's
+    history only; an unbound service key may write any post and never reads a user's history.
 
     Rate limits default to TAGATLAS_RATE_LIMIT requests a second (200) with bursts of TAGATLAS_RATE_BURST (400).
     """
     model_dir = Path(model_dir)
     limiter = RateLimiter(rate or float(os.environ.get("TAGATLAS_RATE_LIMIT", 200)), burst or float(os.environ.get("TAGATLAS_RATE_BURST", 400)))
-    keys = configured_keys() if api_keys is None else set(api_keys)
+    keys = configured_keys() if api_keys is None else (dict(api_keys) if isinstance(api_keys, dict) else dict.fromkeys(api_keys))
     state: dict = {}
     lock = threading.Lock()  # FAISS is not safe for concurrent add + search: one model call at a time
     registry = CollectorRegistry()
@@ -143,14 +157,21 @@ def create_app(model_dir: str | os.PathLike, api_keys: set[str] | None = None, r
         latency.labels(name).observe(time.perf_counter() - started)
         return response
 
-    def require_key(x_api_key: str | None = Header(default=None)) -> str:
+    def require_key(x_api_key: str | None = Header(default=None)) -> str | None:
+        """Check the key; return the user it is bound to (None for a service key)."""
         if not keys:
             raise HTTPException(403, "writes and personalised requests are disabled: no API keys are configured (TAGATLAS_API_KEYS)")
         if x_api_key is None:
             raise HTTPException(401, "missing X-API-Key header")
-        if not any(secrets.compare_digest(x_api_key, k) for k in keys):
-            raise HTTPException(401, "invalid X-API-Key")
-        return x_api_key
+        for key, user in keys.items():
+            if secrets.compare_digest(x_api_key.encode(), key.encode()):
+                return user
+        raise HTTPException(401, "invalid X-API-Key")
+
+    def require_user(user_id: str, x_api_key: str | None) -> None:
+        """A user's history serves only that user's own requests: the key must be bound to `user_id`."""
+        if require_key(x_api_key) != user_id:
+            raise HTTPException(403, f"this API key may not use the history of user {user_id!r}")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
@@ -169,7 +190,7 @@ def create_app(model_dir: str | os.PathLike, api_keys: set[str] | None = None, r
     @app.post("/v1/suggest", response_model=Prediction)
     def suggest(body: SuggestRequest, x_api_key: str | None = Header(default=None)) -> Prediction:
         if body.user_id is not None:
-            require_key(x_api_key)  # a user's history is only used by callers holding a key
+            require_user(body.user_id, x_api_key)
         if not (body.text and body.text.strip()) and not body.image_base64:
             raise HTTPException(422, "give 'text', 'image_base64' or both")
         image_path = None
@@ -201,12 +222,14 @@ def create_app(model_dir: str | os.PathLike, api_keys: set[str] | None = None, r
                k: int = Query(default=20, ge=1, le=100), coarse: bool = Query(default=False, description="coarsen every result's coordinates"),
                x_api_key: str | None = Header(default=None)) -> SearchResult:
         if user is not None:
-            require_key(x_api_key)
+            require_user(user, x_api_key)
         with lock:
             return state["model"].search(q, user_id=user, k=k, coarse_all=coarse)
 
-    @app.post("/v1/posts", response_model=IngestResponse, dependencies=[Depends(require_key)])
-    def ingest(body: PostIn) -> IngestResponse:
+    @app.post("/v1/posts", response_model=IngestResponse)
+    def ingest(body: PostIn, key_user: str | None = Depends(require_key)) -> IngestResponse:
+        if key_user is not None and body.user_id != key_user:
+            raise HTTPException(403, f"this API key may only post as user {key_user!r}")
         try:
             post = Post.model_validate(body.model_dump())
         except ValueError as exc:
@@ -220,10 +243,14 @@ def create_app(model_dir: str | os.PathLike, api_keys: set[str] | None = None, r
             posts_gauge.set(model.store_.count())
         return IngestResponse(post=post, prediction=prediction)
 
-    @app.delete("/v1/posts/{post_id}", dependencies=[Depends(require_key)])
-    def delete(post_id: str) -> dict:
+    @app.delete("/v1/posts/{post_id}")
+    def delete(post_id: str, key_user: str | None = Depends(require_key)) -> dict:
         with lock:
             model = state["model"]
+            if key_user is not None:
+                found = model.store_.get(list(model.store_.rowids([post_id]).values()))
+                if any(p.user_key != Post(id="_", user_id=key_user).user_key for p in found.values()):
+                    raise HTTPException(403, f"this API key may only delete posts of user {key_user!r}")
             if model.delete([post_id]) == 0:
                 raise HTTPException(404, f"post {post_id!r} is not indexed")
             posts_gauge.set(model.store_.count())

@@ -13,7 +13,9 @@ import httpx
 import pytest
 
 from conftest import BIN
-KEY = "synthetic-test-key"
+KEY = "synthetic-test-key"  # a service key
+USER_KEYS = {"synthetic-alice": "synthetic-alice-key", "synthetic-bob": "synthetic-bob-key"}
+ALL_KEYS = ",".join([KEY] + [f"{k}={u}" for u, k in USER_KEYS.items()])
 
 
 def free_port() -> int:
@@ -22,7 +24,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(folder: Path, keys: str | None = KEY) -> tuple[subprocess.Popen, str]:
+def start(folder: Path, keys: str | None = ALL_KEYS) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {**os.environ, "TAGATLAS_API_KEYS": keys or ""}
     proc = subprocess.Popen([str(BIN), "serve", "--model", str(folder), "--port", str(port)], env=env,
@@ -182,8 +184,19 @@ def test_personalised_search_differs_between_users_and_explains_why(served):
     anon = httpx.get(f"{url}/v1/search", params={"q": q}, timeout=30)
     assert anon.status_code == 200 and anon.json()["profile"] is None
     assert httpx.get(f"{url}/v1/search", params={"q": q, "user": "synthetic-alice"}, timeout=30).status_code == 401
-    alice = httpx.get(f"{url}/v1/search", params={"q": q, "user": "synthetic-alice", "k": 10}, headers=h, timeout=30).json()
-    bob = httpx.get(f"{url}/v1/search", params={"q": q, "user": "synthetic-bob", "k": 10}, headers=h, timeout=30).json()
+    # A user's history serves only that user's own key: not the service key, not another user's key.
+    assert httpx.get(f"{url}/v1/search", params={"q": q, "user": "synthetic-alice"}, headers=h, timeout=30).status_code == 403
+    as_bob = {"X-API-Key": USER_KEYS["synthetic-bob"]}
+    assert httpx.get(f"{url}/v1/search", params={"q": q, "user": "synthetic-alice"}, headers=as_bob, timeout=30).status_code == 403
+    assert httpx.post(f"{url}/v1/suggest", json={"text": q, "user_id": "synthetic-alice"}, headers=as_bob, timeout=30).status_code == 403
+    assert httpx.post(f"{url}/v1/posts", json={"id": "x", "user_id": "synthetic-alice", "text": "y"}, headers=as_bob,
+                      timeout=30).status_code == 403
+    assert httpx.delete(f"{url}/v1/posts/synthetic-s-a1", headers=as_bob, timeout=30).status_code == 403
+    alice = httpx.get(f"{url}/v1/search", params={"q": q, "user": "synthetic-alice", "k": 10},
+                      headers={"X-API-Key": USER_KEYS["synthetic-alice"]}, timeout=30).json()
+    bob = httpx.get(f"{url}/v1/search", params={"q": q, "user": "synthetic-bob", "k": 10}, headers=as_bob, timeout=30).json()
+    mine = httpx.post(f"{url}/v1/suggest", json={"text": q, "user_id": "synthetic-bob"}, headers=as_bob, timeout=30)
+    assert mine.status_code == 200
     rank = lambda res, pid: [x["id"] for x in res["hits"]].index(pid)  # noqa: E731
     assert rank(alice, "synthetic-s-c1") < rank(alice, "synthetic-s-c2")
     assert rank(bob, "synthetic-s-c2") < rank(bob, "synthetic-s-c1")
@@ -213,3 +226,14 @@ def test_coarse_suggestion_returns_the_place_coordinates(served):
     _, url = served
     r = httpx.post(f"{url}/v1/suggest", json={"text": "istanbul trafik", "coarse": True}, timeout=30).json()
     assert (r["lat"], r["lon"]) == (round(r["places"][0]["lat"], 2), round(r["places"][0]["lon"], 2))
+
+
+def test_key_configuration_parses_service_and_user_keys(tmp_path, monkeypatch):
+    from tagatlas.api import configured_keys, parse_keys
+
+    assert parse_keys(["svc", " k1 = alice ", "", "# comment"]) == {"svc": None, "k1": "alice"}
+    key_file = tmp_path / "keys"
+    key_file.write_text("k2=bob\n")
+    monkeypatch.setenv("TAGATLAS_API_KEYS", "svc,k1=alice")
+    monkeypatch.setenv("TAGATLAS_API_KEY_FILE", str(key_file))
+    assert configured_keys() == {"svc": None, "k1": "alice", "k2": "bob"}
