@@ -238,8 +238,7 @@ def create_app(model_dir: str | os.PathLike, api_keys: dict[str, str | None] | s
             model = state["model"]
             if model.store_.rowids([post.id]):
                 raise HTTPException(409, f"post {post.id!r} is already indexed; delete it first to replace it")
-            prediction = model.predict([post])[0]
-            model.add([post])  # committed to the store before we answer
+            prediction = model.predict_and_add([post])[0]  # committed to the store before we answer
             posts_gauge.set(model.store_.count())
         return IngestResponse(post=post, prediction=prediction)
 

@@ -254,6 +254,22 @@ class TagAtlas:
         x, dense = self._features(list(posts), progress=progress)
         return self._add_features(list(posts), x, dense, role=role)
 
+    def predict_and_add(self, posts: list[Post], role: str = "online") -> list[Prediction]:
+        """Enrich posts (before they are indexed, so none is its own neighbour), then index them; encodes once."""
+        posts = list(posts)
+        if not posts:
+            return []
+        x, dense = self._features(posts)
+        ev, _ = self._evidence(posts, x, dense)
+        preds = self._predictions(posts, ev, 20)
+        self._add_features(posts, x, dense, role=role)
+        return preds
+
+    def embed(self, posts: list[Post]) -> np.ndarray:
+        """The posts' vectors in the index space (what `search` matches against)."""
+        x, dense = self._features(list(posts))
+        return self._vectors(x, dense)[0]
+
     def _known_tag_counts(self) -> dict[str, int]:
         """Tag → number of indexed posts carrying it (cached; add and delete refresh it)."""
         if getattr(self, "_tag_counts", None) is None:

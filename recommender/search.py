@@ -60,12 +60,11 @@ def user_profile(model: "TagAtlas", user_id: str, max_posts: int = 500, top: int
 def search(model: "TagAtlas", query: str, user_id: str | None = None, k: int = 20, candidates: int = 200,
            tag_weight: float = 0.3, place_weight: float = 0.2, coarse_all: bool = False) -> SearchResult:
     """Top-k posts for `query`; with `user_id`, re-ranked by that user's tags and places."""
-    post = Post(id="_query", text=query)
-    x, dense = model._features([post])
-    q, _, _ = model._vectors(x, dense)
+    q = model.embed([Post(id="_query", text=query)])
     sims, ids = model.index_.search(q, candidates)
     found = model.store_.get(ids[0].tolist())
     profile = user_profile(model, user_id) if user_id else None
+    own_key = Post(id="_", user_id=user_id).user_key if user_id is not None else None
     hits = []
     for sim, rowid in zip(sims[0], ids[0]):
         if rowid < 0 or rowid not in found:
@@ -85,8 +84,7 @@ def search(model: "TagAtlas", query: str, user_id: str | None = None, k: int = 2
                 score += bonus
                 reasons["your_place"] = s.place
                 reasons["place_bonus"] = round(bonus, 4)
-        own = user_id is not None and s.user_key == Post(id="_", user_id=user_id).user_key
-        coarse = coarse_all or not own
+        coarse = coarse_all or s.user_key != own_key
         lat, lon = s.lat, s.lon
         place_name = None
         if s.place is not None:

@@ -44,19 +44,20 @@ def main(log_level: Annotated[str, typer.Option(help="debug, info, warning or er
 
 
 def _load_training(data: list[Path], skip_invalid: bool, test_fraction: float, seed: int, max_posts: int | None):
+    """(training posts, held-out test posts, every post read): the test split is by user hash."""
     from tagatlas.data import load_posts, split_users
 
-    posts, reports = load_posts(data, skip_invalid=skip_invalid)
+    everything, reports = load_posts(data, skip_invalid=skip_invalid)
     for r in reports:
         if r.skipped:
             typer.echo(f"{r.path}: skipped {r.skipped} invalid lines, e.g. {r.reasons[0]}", err=True)
-    parts = split_users(posts, {"train": 1 - test_fraction, "test": test_fraction}, salt=f"test:{seed}") if test_fraction > 0 else {"train": posts, "test": []}
+    parts = split_users(everything, {"train": 1 - test_fraction, "test": test_fraction}, salt=f"test:{seed}") if test_fraction > 0 else {"train": everything, "test": []}
     train = parts["train"]
     if max_posts and len(train) > max_posts:
         from tagatlas.data import user_fold
 
         train = sorted(train, key=lambda p: user_fold(p.user_key, "subset"))[:max_posts]
-    return train, parts["test"], reports
+    return train, parts["test"], everything
 
 
 @app.command()
@@ -192,7 +193,6 @@ def demo(
     max_posts: Annotated[Optional[int], typer.Option(help="train on at most this many posts per dataset")] = None,
 ):
     """The main job: for every dataset, train, enrich held-out posts, evaluate against baselines, print tables."""
-    from tagatlas.data import load_posts
     from tagatlas.enrich import enrich_file
     from tagatlas.evaluation import evaluate as run_evaluation
     from tagatlas.evaluation import format_table
@@ -208,7 +208,7 @@ def demo(
             name = path.parent.name
             started = time.perf_counter()
             typer.echo(f"== {name}: training", err=True)
-            posts, test, _ = _load_training([path], False, 0.1, 0, max_posts)
+            posts, test, all_posts = _load_training([path], False, 0.1, 0, max_posts)
             m = TagAtlas(ModelConfig()).fit(posts)
             folder = m.save(out / name / "model")
             sample = out / name / "heldout_sample.jsonl"
@@ -218,7 +218,6 @@ def demo(
             typer.echo(f"== {name}: enriching {min(200, len(test))} held-out posts → {enriched}", err=True)
             enrich_file(TagAtlas.load(folder), sample, enriched)
             typer.echo(f"== {name}: evaluating", err=True)
-            all_posts, _ = load_posts([path])
             result = run_evaluation(TagAtlas.load(folder), all_posts)
             write_text_atomic(out / name / "eval.json", json.dumps(result, indent=1))
             tables.append(format_table(result, title=f"### {name} ({time.perf_counter() - started:.0f} s)"))
