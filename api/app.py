@@ -15,15 +15,22 @@ import secrets
 import tempfile
 import threading
 import time
-from contextlib import asynccontextmanager
+import uuid
+from datetime import datetime
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, Header, HTTPException, Path as PathParam, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.exception_handlers import http_exception_handler
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from tagatlas.api.batching import MicroBatcher
 from tagatlas.data import Post
 from tagatlas.recommender import Prediction, TagAtlas
 from tagatlas.recommender.search import SearchResult
@@ -33,6 +40,48 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_TEXT_CHARS = 5_000
 MAX_IMAGE_BYTES = 10_000_000
+
+
+class ReadWriteLock:
+    """Many readers (suggest, search) or one writer (ingest, delete); a waiting writer blocks new readers.
+
+    FAISS and the SQLite connection are safe for concurrent reads but not for a read during an add.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer = False
+        self._writers_waiting = 0
+
+    @contextmanager
+    def read(self):
+        with self._cond:
+            while self._writer or self._writers_waiting:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if self._readers == 0:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def write(self):
+        with self._cond:
+            self._writers_waiting += 1
+            while self._writer or self._readers:
+                self._cond.wait()
+            self._writers_waiting -= 1
+            self._writer = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writer = False
+                self._cond.notify_all()
 
 
 class RateLimiter:
@@ -77,7 +126,7 @@ def configured_keys() -> dict[str, str | None]:
 
 
 class SuggestRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # strict: `true` is not a text, `"1"` not a number
 
     text: str | None = Field(default=None, max_length=MAX_TEXT_CHARS, description="the caption being written")
     user_id: str | None = Field(default=None, max_length=200, description="personalise with this user's past posts (needs an API key)")
@@ -88,13 +137,13 @@ class SuggestRequest(BaseModel):
 class PostIn(BaseModel):
     """A post to ingest; like `Post` but with bounded fields and no server-side image paths."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     id: str = Field(min_length=1, max_length=200)
     user_id: str | None = Field(default=None, max_length=200)
     text: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
     hashtags: list[str] = Field(default_factory=list, max_length=100)
-    created_at: str | None = None
+    created_at: datetime | None = Field(default=None, strict=False, description="ISO 8601 time of the post")
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
 
@@ -123,7 +172,7 @@ def create_app(model_dir: str | os.PathLike, api_keys: dict[str, str | None] | s
     limiter = RateLimiter(rate or float(os.environ.get("TAGATLAS_RATE_LIMIT", 200)), burst or float(os.environ.get("TAGATLAS_RATE_BURST", 400)))
     keys = configured_keys() if api_keys is None else (dict(api_keys) if isinstance(api_keys, dict) else dict.fromkeys(api_keys))
     state: dict = {}
-    lock = threading.Lock()  # FAISS is not safe for concurrent add + search: one model call at a time
+    lock = ReadWriteLock()  # concurrent suggest/search; ingest and delete one at a time, alone
     registry = CollectorRegistry()
     requests = Counter("tagatlas_requests_total", "HTTP requests", ["route", "status"], registry=registry)
     latency = Histogram("tagatlas_request_seconds", "request latency", ["route"], registry=registry)
@@ -132,14 +181,38 @@ def create_app(model_dir: str | os.PathLike, api_keys: dict[str, str | None] | s
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         state["model"] = TagAtlas.load(model_dir, writable_store=True)
+        state["model"].warm_up()
         posts_gauge.set(state["model"].store_.count())
         log.info("serving", extra={"model": str(model_dir), "posts": state["model"].store_.count(), "writes": bool(keys)})
         yield
-        with lock:
+        for batcher in state.get("batchers", []):
+            await batcher.close()
+        with lock.write():
             state["model"].save_index(model_dir)
 
-    app = FastAPI(title="TagAtlas", version="0.1.0", lifespan=lifespan,
+    def no_unknown_query(request: Request) -> None:
+        """Reject query parameters a route does not declare (a typo must not be silently ignored)."""
+        route = request.scope.get("route")
+        operation = app.openapi()["paths"].get(getattr(route, "path", None), {}).get(request.method.lower())
+        if operation is None:
+            return
+        known = {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
+        unknown = [name for name in request.query_params if name not in known]
+        if unknown:
+            raise RequestValidationError([{"type": "extra_forbidden", "loc": ("query", name), "msg": "unknown query parameter",
+                                           "input": request.query_params.get(name)} for name in unknown])
+
+    app = FastAPI(title="TagAtlas", version="0.1.0", lifespan=lifespan, dependencies=[Depends(no_unknown_query)],
                   description="Places and hashtags for social posts. Writes and personalised requests need `X-API-Key`.")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def name_the_body(request: Request, exc: StarletteHTTPException):
+        """FastAPI answers an unparsable body with a bare 400; say which field (the body) and what to send."""
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+            return JSONResponse({"detail": [{"type": "body_parse_error", "loc": ["body"],
+                                             "msg": "the body could not be parsed; send JSON with content-type application/json"}]},
+                                status_code=400)
+        return await http_exception_handler(request, exc)
 
     @app.middleware("http")
     async def measure(request: Request, call_next):
@@ -168,10 +241,10 @@ def create_app(model_dir: str | os.PathLike, api_keys: dict[str, str | None] | s
                 return user
         raise HTTPException(401, "invalid X-API-Key")
 
-    def require_user(user_id: str, x_api_key: str | None) -> None:
+    def require_user(field: str, user_id: str, x_api_key: str | None) -> None:
         """A user's history serves only that user's own requests: the key must be bound to `user_id`."""
         if require_key(x_api_key) != user_id:
-            raise HTTPException(403, f"this API key may not use the history of user {user_id!r}")
+            raise HTTPException(403, f"'{field}': this API key may not use the history of user {user_id!r}")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
@@ -187,71 +260,92 @@ def create_app(model_dir: str | os.PathLike, api_keys: dict[str, str | None] | s
     def metrics() -> PlainTextResponse:
         return PlainTextResponse(generate_latest(registry).decode(), media_type=CONTENT_TYPE_LATEST)
 
+    def image_file(image_base64: str) -> str:
+        """Decode the upload into a temporary file (removed by the caller); 4xx naming the field if bad."""
+        try:
+            raw = base64.b64decode(image_base64, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise HTTPException(422, f"'image_base64' is not valid base64: {exc}") from exc
+        if len(raw) > MAX_IMAGE_BYTES:
+            raise HTTPException(413, f"'image_base64' decodes to {len(raw)} bytes; the limit is {MAX_IMAGE_BYTES}")
+        with tempfile.NamedTemporaryFile(suffix=".img", delete=False) as handle:
+            handle.write(raw)
+        return handle.name
+
+    def predict_batch(posts: list[Post]) -> list[Prediction]:
+        with lock.read():
+            return state["model"].predict(posts)
+
+    batch_sizes = Histogram("tagatlas_suggest_batch_size", "posts per batched model call", buckets=(1, 2, 4, 8, 16, 32),
+                            registry=registry)
+    suggest_batcher = MicroBatcher(predict_batch, max_batch=32, on_batch=batch_sizes.observe)
+    state["batchers"] = [suggest_batcher]
+
     @app.post("/v1/suggest", response_model=Prediction)
-    def suggest(body: SuggestRequest, x_api_key: str | None = Header(default=None)) -> Prediction:
+    async def suggest(body: SuggestRequest, x_api_key: str | None = Header(default=None)) -> Prediction:
+        """Suggestions for a post being written; concurrent requests are answered by one batched model call."""
         if body.user_id is not None:
-            require_user(body.user_id, x_api_key)
+            require_user("user_id", body.user_id, x_api_key)
         if not (body.text and body.text.strip()) and not body.image_base64:
             raise HTTPException(422, "give 'text', 'image_base64' or both")
-        image_path = None
+        image_path = await run_in_threadpool(image_file, body.image_base64) if body.image_base64 else None
         try:
-            if body.image_base64:
-                try:
-                    raw = base64.b64decode(body.image_base64, validate=True)
-                except (binascii.Error, ValueError) as exc:
-                    raise HTTPException(422, f"'image_base64' is not valid base64: {exc}") from exc
-                if len(raw) > MAX_IMAGE_BYTES:
-                    raise HTTPException(413, f"'image_base64' decodes to {len(raw)} bytes; the limit is {MAX_IMAGE_BYTES}")
-                handle = tempfile.NamedTemporaryFile(suffix=".img", delete=False)
-                handle.write(raw)
-                handle.close()
-                image_path = handle.name
-            post = Post(id="suggest", user_id=body.user_id, text=body.text, image=image_path)
-            with lock:
-                pred = state["model"].predict([post])[0]
-            if body.coarse and pred.places:
-                pred.lat, pred.lon = round(pred.places[0].lat, 2), round(pred.places[0].lon, 2)
-            return pred
+            pred = await suggest_batcher(Post(id=f"suggest-{uuid.uuid4().hex}", user_id=body.user_id, text=body.text, image=image_path))
         finally:
             if image_path:
                 Path(image_path).unlink(missing_ok=True)
+        if body.coarse and pred.places:
+            pred.lat, pred.lon = round(pred.places[0].lat, 2), round(pred.places[0].lon, 2)
+        return pred
+
+    def embed_batch(posts: list[Post]) -> list:
+        with lock.read():
+            return list(state["model"].embed(posts))
+
+    def search_with_vector(q: str, user: str | None, k: int, coarse: bool, vector) -> SearchResult:
+        with lock.read():
+            return state["model"].search(q, user_id=user, k=k, coarse_all=coarse, query_vector=vector)
+
+    embed_batcher = MicroBatcher(embed_batch, max_batch=32)
+    state["batchers"].append(embed_batcher)
 
     @app.get("/v1/search", response_model=SearchResult)
-    def search(q: str = Query(min_length=1, max_length=MAX_TEXT_CHARS, description="search text"),
+    async def search(q: str = Query(min_length=1, max_length=MAX_TEXT_CHARS, description="search text"),
                user: str | None = Query(default=None, max_length=200, description="personalise for this user (needs an API key)"),
                k: int = Query(default=20, ge=1, le=100), coarse: bool = Query(default=False, description="coarsen every result's coordinates"),
                x_api_key: str | None = Header(default=None)) -> SearchResult:
         if user is not None:
-            require_user(user, x_api_key)
-        with lock:
-            return state["model"].search(q, user_id=user, k=k, coarse_all=coarse)
+            require_user("user", user, x_api_key)
+        vector = await embed_batcher(Post(id="query", text=q))
+        return await run_in_threadpool(search_with_vector, q, user, k, coarse, vector)
 
     @app.post("/v1/posts", response_model=IngestResponse)
     def ingest(body: PostIn, key_user: str | None = Depends(require_key)) -> IngestResponse:
         if key_user is not None and body.user_id != key_user:
-            raise HTTPException(403, f"this API key may only post as user {key_user!r}")
+            raise HTTPException(403, f"'user_id': this API key may only post as user {key_user!r}")
         try:
             post = Post.model_validate(body.model_dump())
-        except ValueError as exc:
-            raise HTTPException(422, str(exc)) from exc
-        with lock:
+        except ValidationError as exc:
+            raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False, include_context=False)]) from exc
+        features = state["model"].featurize([post])  # the encoders need no lock: readers keep going meanwhile
+        with lock.write():
             model = state["model"]
             if model.store_.rowids([post.id]):
-                raise HTTPException(409, f"post {post.id!r} is already indexed; delete it first to replace it")
-            prediction = model.predict_and_add([post])[0]  # committed to the store before we answer
+                raise HTTPException(409, f"'id': post {post.id!r} is already indexed; delete it first to replace it")
+            prediction = model.predict_and_add([post], features=features)[0]  # committed to the store before we answer
             posts_gauge.set(model.store_.count())
         return IngestResponse(post=post, prediction=prediction)
 
     @app.delete("/v1/posts/{post_id}")
-    def delete(post_id: str, key_user: str | None = Depends(require_key)) -> dict:
-        with lock:
+    def delete(post_id: str = PathParam(min_length=1, max_length=200, description="the post's id"), key_user: str | None = Depends(require_key)) -> dict:
+        with lock.write():
             model = state["model"]
             if key_user is not None:
                 found = model.store_.get(list(model.store_.rowids([post_id]).values()))
                 if any(p.user_key != Post(id="_", user_id=key_user).user_key for p in found.values()):
-                    raise HTTPException(403, f"this API key may only delete posts of user {key_user!r}")
+                    raise HTTPException(403, f"'post_id': this API key may only delete posts of user {key_user!r}")
             if model.delete([post_id]) == 0:
-                raise HTTPException(404, f"post {post_id!r} is not indexed")
+                raise HTTPException(404, f"'post_id': post {post_id!r} is not indexed")
             posts_gauge.set(model.store_.count())
         return {"deleted": post_id}
 

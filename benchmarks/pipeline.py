@@ -10,30 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-BEGIN, END = "<!-- pipeline:begin -->", "<!-- pipeline:end -->"
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import torch
-
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{os.cpu_count()} cores ({cpu}), {gpu}, Python {platform.python_version()}, torch {torch.__version__}"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import DOC, REPO, provenance, write_block  # noqa: E402
 
 
 def table(result: dict) -> str:
@@ -57,7 +40,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data")
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "bench")
-    ap.add_argument("--doc", type=Path, default=REPO / "docs" / "benchmarks.md")
+    ap.add_argument("--doc", type=Path, default=DOC)
     args = ap.parse_args()
     tagatlas = Path(sys.executable).parent / "tagatlas"
     sections = []
@@ -79,13 +62,8 @@ def main() -> int:
             f"evaluate {result['seconds']['evaluate']:.0f} s, wall {time.perf_counter() - started:.0f} s. "
             f"The predicted radius (meant as a 50 % radius) contains the true location for "
             f"{100 * (result['details']['radius_coverage'] or 0):.0f} % of held-out queries.\n\n" + table(result))
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO).stdout.strip()
-    block = (f"{BEGIN}\nCommand: `.venv/bin/python benchmarks/pipeline.py` (commit {commit}, {time.strftime('%Y-%m-%d')}). "
-             f"Machine: {machine()}.\n\n" + "\n\n".join(sections) + f"\n{END}")
-    doc = args.doc.read_text() if args.doc.exists() else "# Benchmarks\n\n## End-to-end pipeline\n\n"
-    doc = doc.split(BEGIN)[0] + block + doc.split(END)[1] if BEGIN in doc else doc + block + "\n"
-    args.doc.parent.mkdir(parents=True, exist_ok=True)
-    args.doc.write_text(doc)
+    body = provenance(".venv/bin/python benchmarks/pipeline.py") + "\n\n" + "\n\n".join(sections)
+    block = write_block("pipeline", body, args.doc, heading="## End-to-end pipeline")
     print(block)
     return 0
 

@@ -14,6 +14,13 @@ from tagatlas.index.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
+# Below this many queries a search runs on one OpenMP thread: waking FAISS's thread team costs more
+# than it saves, and on a CPU shared with torch's own OpenMP threads it made one query 3x slower
+# (benchmarks/load.py). omp_set_num_threads sets the calling thread's value only, so concurrent
+# searches from a server's threads do not interfere.
+SINGLE_THREAD_BELOW = 256
+_MAX_THREADS = faiss.omp_get_max_threads()
+
 
 def gpu_available() -> bool:
     """True when this faiss build has GPU support and sees a GPU (the `gpu` extra on a GPU machine)."""
@@ -112,6 +119,7 @@ class FaissIndex:
             faiss.extract_index_ivf(self._index).nprobe = self.nprobe
         except RuntimeError:
             pass  # not an IVF index
+        faiss.omp_set_num_threads(1 if len(queries) < SINGLE_THREAD_BELOW else _MAX_THREADS)
         scores, ids = self._searcher().search(queries, k)
         scores[ids < 0] = -np.inf
         return scores, ids

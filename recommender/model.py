@@ -192,6 +192,7 @@ class TagAtlas:
 
         # Index the fit posts, then replay the evaluation protocol on validation users to tune fusion.
         self.store_ = PostStore(":memory:", dim=self.index_dim)
+        self._tag_counts = None
         self.index_ = FaissIndex(self.index_dim, factory=cfg.index_factory)
         self._add_features(fit_posts, fx, fd, role="fit", labels=[label_of.get(p.id) for p in fit_posts])
         history, queries = history_and_queries(val_posts)
@@ -241,9 +242,9 @@ class TagAtlas:
                 found = self.labeler_.label([posts[i].lat for i in located], [posts[i].lon for i in located])
                 for i, lab in zip(located, found):
                     labels[i] = lab
-        self._tag_counts = None
         rowids = self.store_.add(posts, z, labels, role)
         self.index_.add(np.array(rowids), z)
+        self._count_tags([p.hashtags for p in posts], +1)
         return rowids
 
     # -- online updates ---------------------------------------------------------------------------
@@ -254,12 +255,17 @@ class TagAtlas:
         x, dense = self._features(list(posts), progress=progress)
         return self._add_features(list(posts), x, dense, role=role)
 
-    def predict_and_add(self, posts: list[Post], role: str = "online") -> list[Prediction]:
+    def featurize(self, posts: list[Post]):
+        """The encoders' output for posts; it depends on nothing the index holds, so a service computes it
+        outside its write lock and hands it to `predict_and_add`."""
+        return self._features(list(posts))
+
+    def predict_and_add(self, posts: list[Post], role: str = "online", features=None) -> list[Prediction]:
         """Enrich posts (before they are indexed, so none is its own neighbour), then index them; encodes once."""
         posts = list(posts)
         if not posts:
             return []
-        x, dense = self._features(posts)
+        x, dense = self._features(posts) if features is None else features
         ev, _ = self._evidence(posts, x, dense)
         preds = self._predictions(posts, ev, 20)
         self._add_features(posts, x, dense, role=role)
@@ -271,15 +277,26 @@ class TagAtlas:
         return self._vectors(x, dense)[0]
 
     def _known_tag_counts(self) -> dict[str, int]:
-        """Tag → number of indexed posts carrying it (cached; add and delete refresh it)."""
+        """Tag → number of indexed posts carrying it (read once from the store, then kept up to date by
+        add and delete: re-reading it after every online write stalled a busy service)."""
         if getattr(self, "_tag_counts", None) is None:
             self._tag_counts = self.store_.tag_counts()
         return self._tag_counts
 
+    def _count_tags(self, tag_lists: list[list[str]], sign: int) -> None:
+        counts = getattr(self, "_tag_counts", None)
+        if counts is None:
+            return  # not read yet: the first read will see the store as it is
+        for tag in (t for tags in tag_lists for t in set(tags)):
+            counts[tag] = counts.get(tag, 0) + sign
+            if counts[tag] <= 0:
+                del counts[tag]
+
     def delete(self, ids: list[str]) -> int:
-        self._tag_counts = None
+        found = self.store_.get(list(self.store_.rowids(ids).values()))
         rowids = self.store_.delete(ids)
         self.index_.delete(rowids)
+        self._count_tags([p.hashtags for p in found.values()], -1)
         return len(rowids)
 
     # -- inference ------------------------------------------------------------------------------
@@ -335,11 +352,11 @@ class TagAtlas:
                       habit_sims, habit_tags, habit_ids, tags, len(self.tags_), text_tags, text_prior)
         return ev, q
 
-    def search(self, query: str, user_id: str | None = None, k: int = 20, coarse_all: bool = False):
+    def search(self, query: str, user_id: str | None = None, k: int = 20, coarse_all: bool = False, query_vector=None):
         """Personalised search over indexed posts (see `tagatlas.recommender.search`)."""
         from tagatlas.recommender.search import search
 
-        return search(self, query, user_id=user_id, k=k, coarse_all=coarse_all)
+        return search(self, query, user_id=user_id, k=k, coarse_all=coarse_all, query_vector=query_vector)
 
     def evidence(self, posts: list[Post]) -> Evidence:
         """The fusion inputs for a batch (classifier outputs, neighbours, habits): for baselines and ablations."""
@@ -350,6 +367,13 @@ class TagAtlas:
                          n_candidates: int = 20) -> list[Prediction]:
         """Predictions from precomputed evidence, optionally with other fusion parameters."""
         return self._predictions(list(posts), ev, n_candidates, params)
+
+    def warm_up(self) -> None:
+        """Load the backbones and fill the lazy caches now, so the first requests of a service (often many
+        at once) do not each pay for it."""
+        self.predict([Post(id="warm-up", text="warm up")])
+        self._known_tag_counts()
+        self.search("warm up", k=1, coarse_all=True)  # also loads the city gazetteer used to coarsen coordinates
 
     def predict(self, posts: list[Post], *, batch_size: int = 512, progress: bool = False, n_candidates: int = 20) -> list[Prediction]:
         """Places, coordinates with a radius, and ranked hashtags for each post (hashtags in its text are masked)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING
 
+import numpy as np
 from pydantic import BaseModel, Field
 
 from tagatlas.data import Post, city
@@ -58,9 +59,13 @@ def user_profile(model: "TagAtlas", user_id: str, max_posts: int = 500, top: int
 
 
 def search(model: "TagAtlas", query: str, user_id: str | None = None, k: int = 20, candidates: int = 200,
-           tag_weight: float = 0.3, place_weight: float = 0.2, coarse_all: bool = False) -> SearchResult:
-    """Top-k posts for `query`; with `user_id`, re-ranked by that user's tags and places."""
-    q = model.embed([Post(id="_query", text=query)])
+           tag_weight: float = 0.3, place_weight: float = 0.2, coarse_all: bool = False,
+           query_vector: np.ndarray | None = None) -> SearchResult:
+    """Top-k posts for `query`; with `user_id`, re-ranked by that user's tags and places.
+
+    `query_vector` is `model.embed` of the query when the caller already has it (a service embeds
+    concurrent queries in one batch)."""
+    q = model.embed([Post(id="_query", text=query)]) if query_vector is None else np.asarray(query_vector, np.float32).reshape(1, -1)
     sims, ids = model.index_.search(q, candidates)
     found = model.store_.get(ids[0].tolist())
     profile = user_profile(model, user_id) if user_id else None

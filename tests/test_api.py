@@ -24,9 +24,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(folder: Path, keys: str | None = ALL_KEYS) -> tuple[subprocess.Popen, str]:
+def start(folder: Path, keys: str | None = ALL_KEYS, **env_vars: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    env = {**os.environ, "TAGATLAS_API_KEYS": keys or ""}
+    env = {**os.environ, "TAGATLAS_API_KEYS": keys or "", **env_vars}
     proc = subprocess.Popen([str(BIN), "serve", "--model", str(folder), "--port", str(port)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"

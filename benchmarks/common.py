@@ -1,0 +1,51 @@
+"""Helpers shared by the benchmark scripts: the machine description and the docs block they rewrite."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DOC = REPO / "docs" / "benchmarks.md"
+
+
+def machine() -> str:
+    """Cores, CPU model, GPU (if any) and library versions, for the line above every table."""
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{os.cpu_count()} cores ({cpu}), {gpu}, Python {platform.python_version()}, torch {torch.__version__}"
+
+
+def provenance(command: str) -> str:
+    """'Command: … (commit …, date). Machine: ….' — the header every generated block starts with."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO).stdout.strip()
+    return f"Command: `{command}` (commit {commit}, {time.strftime('%Y-%m-%d')}). Machine: {machine()}."
+
+
+def write_block(name: str, body: str, doc: Path = DOC, heading: str | None = None) -> str:
+    """Replace the text between `<!-- name:begin -->` and `<!-- name:end -->` in `doc` (appended under
+    `heading` when absent); other sections are left as they are."""
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    block = f"{begin}\n{body}\n{end}"
+    text = doc.read_text() if doc.exists() else "# Benchmarks\n"
+    if begin in text:
+        text = text.split(begin)[0] + block + text.split(end, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + (f"{heading}\n\n" if heading else "") + block + "\n"
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    tmp = doc.with_suffix(".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, doc)
+    return block
