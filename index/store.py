@@ -37,6 +37,8 @@ CREATE INDEX IF NOT EXISTS posts_user ON posts(user_key, created_at);
 CREATE TABLE IF NOT EXISTS post_tags (rowid_ INTEGER NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (rowid_, tag)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS post_tags_tag ON post_tags(tag);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS clusters (rowid_ INTEGER PRIMARY KEY, cluster INTEGER NOT NULL, contributions TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS clusters_cluster ON clusters(cluster);
 INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0');
 """
 _BUMP = "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'"
@@ -147,9 +149,38 @@ class PostStore:
         with self._db:
             self._db.executemany("DELETE FROM posts WHERE rowid = ?", [(r,) for r in found.values()])
             self._db.executemany("DELETE FROM post_tags WHERE rowid_ = ?", [(r,) for r in found.values()])
+            self._db.executemany("DELETE FROM clusters WHERE rowid_ = ?", [(r,) for r in found.values()])
             if found:
                 self._db.execute(_BUMP)
         return list(found.values())
+
+    def set_clusters(self, rowids: Sequence[int], clusters: Sequence[int], contributions: Sequence[dict], replace_all: bool = False) -> None:
+        """Record posts' clusters (graph module) and each modality's share in placing them; one transaction."""
+        with self._db:
+            if replace_all:
+                self._db.execute("DELETE FROM clusters")
+            self._db.executemany("INSERT OR REPLACE INTO clusters(rowid_, cluster, contributions) VALUES (?, ?, ?)",
+                                 [(int(r), int(c), json.dumps(w)) for r, c, w in zip(rowids, clusters, contributions, strict=True)])
+
+    def clusters(self, rowids: Sequence[int]) -> dict[int, tuple[int, dict]]:
+        """rowid → (cluster, contributions) for the posts that have one."""
+        out: dict[int, tuple[int, dict]] = {}
+        for chunk in _chunks([int(r) for r in rowids], 900):
+            marks = ",".join("?" * len(chunk))
+            for r, c, w in self._db.execute(f"SELECT rowid_, cluster, contributions FROM clusters WHERE rowid_ IN ({marks})", chunk):
+                out[r] = (c, json.loads(w))
+        return out
+
+    def clustered_posts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rowids, clusters, created_at) of every clustered post, for trend detection."""
+        rows = self._db.execute("SELECT p.rowid, c.cluster, COALESCE(p.created_at, 0) FROM posts p JOIN clusters c ON c.rowid_ = p.rowid").fetchall()
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+        a = np.array(rows, dtype=float)
+        return a[:, 0].astype(np.int64), a[:, 1].astype(np.int64), a[:, 2]
+
+    def cluster_sizes(self) -> dict[int, int]:
+        return dict(self._db.execute("SELECT cluster, COUNT(*) FROM clusters GROUP BY cluster"))
 
     # -- reads --------------------------------------------------------------------------------
     def generation(self) -> int:

@@ -91,6 +91,7 @@ class TagAtlas:
     def __init__(self, config: ModelConfig | None = None, encoder: PostEncoder | None = None):
         self.config = config or ModelConfig()
         self._encoder = encoder
+        self.graph_ = None  # a GraphClusterer once `cluster()` ran (tagatlas cluster)
 
     # -- parts ----------------------------------------------------------------------------------
     @property
@@ -126,6 +127,15 @@ class TagAtlas:
         self.place_index_ = {p: i for i, p in enumerate(self.places_)}
         self.tag_index_ = {t: i for i, t in enumerate(self.tags_)}
         self.areas_ = PlaceAreas(self.place_coords_)
+
+    def place_name(self, place: str) -> str:
+        """A place label's readable name (the GeoNames city when the place is not a class of the model)."""
+        if place in self.place_index_:
+            return self.place_names_[self.place_index_[place]]
+        try:
+            return city(place).label
+        except KeyError:
+            return place
 
     # -- training -------------------------------------------------------------------------------
     def _label_places(self, located: list[Post], fit_posts: list[Post]) -> dict[str, str]:
@@ -231,10 +241,12 @@ class TagAtlas:
         self.store_.update_vectors(rowids, vectors)
         self.index_ = FaissIndex(self.index_dim, factory=self.config.index_factory).index(np.array(rowids), vectors)
 
-    def _add_features(self, posts, x, dense, role: str, labels=None) -> list[int]:
+    def _add_features(self, posts, x, dense, role: str, labels=None, clusters=None) -> list[int]:
         if not posts:
             return []
         z, _, _ = self._vectors(x, dense)
+        if clusters is None:
+            clusters = self._assign_clusters(posts, z)
         if labels is None:
             labels = [None] * len(posts)
             located = [i for i, p in enumerate(posts) if p.has_location]
@@ -244,6 +256,10 @@ class TagAtlas:
                     labels[i] = lab
         rowids = self.store_.add(posts, z, labels, role)
         self.index_.add(np.array(rowids), z)
+        assigned = [i for i, c in enumerate(clusters[0]) if c >= 0]
+        if assigned:  # joins an existing cluster; `tagatlas cluster` rebuilds them all
+            self.store_.set_clusters([rowids[i] for i in assigned], [int(clusters[0][i]) for i in assigned],
+                                     [clusters[1][i] for i in assigned])
         self._count_tags([p.hashtags for p in posts], +1)
         return rowids
 
@@ -266,9 +282,13 @@ class TagAtlas:
         if not posts:
             return []
         x, dense = self._features(posts) if features is None else features
-        ev, _ = self._evidence(posts, x, dense)
+        ev, q = self._evidence(posts, x, dense)
         preds = self._predictions(posts, ev, 20)
-        self._add_features(posts, x, dense, role=role)
+        rowids = self._add_features(posts, x, dense, role=role, clusters=self._assign_clusters(posts, q))
+        stored = self.store_.clusters(rowids)
+        for pred, rowid in zip(preds, rowids):
+            if rowid in stored:
+                pred.cluster, pred.cluster_contributions = str(stored[rowid][0]), stored[rowid][1]
         return preds
 
     def embed(self, posts: list[Post]) -> np.ndarray:
@@ -382,9 +402,31 @@ class TagAtlas:
         for start in tqdm(starts, desc="predict", unit="batch", disable=not progress or len(posts) <= batch_size):
             batch = list(posts[start : start + batch_size])
             x, dense = self._features(batch)
-            ev, _ = self._evidence(batch, x, dense)
-            out.extend(self._predictions(batch, ev, n_candidates))
+            ev, q = self._evidence(batch, x, dense)
+            preds = self._predictions(batch, ev, n_candidates)
+            labels, shares = self._assign_clusters(batch, q)
+            for pred, label, share in zip(preds, labels, shares):
+                if label >= 0:
+                    pred.cluster, pred.cluster_contributions = str(label), share
+            out.extend(preds)
         return out
+
+    def cluster(self, k: int = 10, resolution: float = 1.0, fusion: str = "late", progress: bool = False):
+        """Cluster every indexed post (graph module) and record clusters in the store; returns the clusterer."""
+        from tagatlas.recommender.clusters import build_clusters
+
+        self.graph_ = build_clusters(self, k=k, resolution=resolution, fusion=fusion, seed=self.config.seed, progress=progress)
+        return self.graph_
+
+    def _assign_clusters(self, posts: list[Post], q: np.ndarray) -> tuple[np.ndarray, list[dict]]:
+        """Clusters for posts not in the clustering (queries, online adds): -1 where unclustered."""
+        if self.graph_ is None or not posts:
+            return np.full(len(posts), -1), [{} for _ in posts]
+        from tagatlas.recommender.clusters import post_modalities
+
+        views = post_modalities(q, [p.hashtags for p in posts], [p.lat for p in posts], [p.lon for p in posts])
+        labels, shares = self.graph_.assign_with_contributions(views)
+        return labels, [{name: round(float(v[i]), 4) for name, v in shares.items()} for i in range(len(posts))]
 
     def _predictions(self, posts, ev: Evidence, n_candidates: int, params: FusionParams | None = None) -> list[Prediction]:
         p = params or self.fusion_
@@ -426,6 +468,8 @@ class TagAtlas:
             torch.save({"head": self.head_.state_dict(), "lexical": self.lexical_.state()}, tmp / "weights.pt")
             self.store_.save_copy(tmp / "store.sqlite")
             self._save_index(tmp)
+            if self.graph_ is not None:
+                self.graph_.save(tmp / "graph")
             state = {
                 "format_version": FORMAT_VERSION, "tagatlas_version": __version__,
                 "config": {**asdict(self.config)}, "fusion": self.fusion_.to_dict(), "tuning": self.tuning_,
@@ -506,5 +550,9 @@ class TagAtlas:
         self.labeler_ = P2CLabeler.from_dict(state["labeler"])
         self.train_seconds_ = float(state.get("train_seconds", 0.0))
         self.train_info_ = state.get("train_info", {})
+        if (folder / "graph" / "graph.json").is_file():
+            from tagatlas.graph import GraphClusterer
+
+            self.graph_ = GraphClusterer.load(folder / "graph")
         self._init_places()
         return self

@@ -29,4 +29,6 @@ class Prediction(BaseModel):
     hashtags: list[TagScore] = Field(description="selected tags (how many: tuned on validation)")
     hashtag_candidates: list[TagScore] = Field(description="the full ranking, best first")
     neighbours: list[str] = Field(default_factory=list, description="ids of the most similar indexed posts")
-    cluster: str | None = None
+    cluster: str | None = Field(default=None, description="the cluster of similar indexed posts it joins (after `tagatlas cluster`)")
+    cluster_contributions: dict[str, float] = Field(default_factory=dict,
+                                                    description="share of the cluster vote each modality gave (content, hashtags, location)")

@@ -169,6 +169,62 @@ def evaluate(
 
 
 @app.command()
+def cluster(
+    model: Annotated[Path, typer.Option("--model", help="model folder: clusters go into its store, the clusterer into graph/")],
+    k: Annotated[int, typer.Option(min=2, max=200, help="neighbours per post in each modality's kNN graph")] = 10,
+    resolution: Annotated[float, typer.Option(min=0.01, max=100.0, help="Leiden resolution: higher gives more, smaller clusters")] = 1.0,
+    fusion: Annotated[str, typer.Option(help="late (confidence-weighted), early (imputed) or concat")] = "late",
+):
+    """Cluster every indexed post from scratch (graph module); new posts then join clusters incrementally."""
+    import time
+
+    from tagatlas.recommender import TagAtlas
+
+    def run():
+        if fusion not in ("late", "early", "concat"):
+            raise ValueError(f"--fusion must be late, early or concat, got {fusion!r}")
+        started = time.perf_counter()
+        m = TagAtlas.load(model, writable_store=True)
+        graph = m.cluster(k=k, resolution=resolution, fusion=fusion, progress=True)
+        graph.save(Path(model) / "graph")
+        sizes = m.store_.cluster_sizes()
+        typer.echo(json.dumps({"model": str(model), "posts": int(sum(sizes.values())), "clusters": len(sizes),
+                               "largest": max(sizes.values()), "fusion": fusion,
+                               "modality_confidence": {n: round(c, 4) for n, c in graph.modality_confidence_.items()},
+                               "seconds": round(time.perf_counter() - started, 1)}))
+    _guard(run)
+
+
+@app.command()
+def trends(
+    model: Annotated[Path, typer.Option("--model", help="a model folder clustered by `tagatlas cluster`")],
+    window_hours: Annotated[float, typer.Option(min=0.01, help="length of the recent window, in hours")] = 24.0,
+    history_windows: Annotated[int, typer.Option(min=1, max=1000, help="earlier windows that set each cluster's normal rate")] = 14,
+    min_posts: Annotated[int, typer.Option(min=1)] = 5,
+    z: Annotated[float, typer.Option(help="how abnormal the growth must be (Poisson z-score)")] = 3.0,
+    now: Annotated[Optional[str], typer.Option(help="end of the recent window, ISO 8601 (default: the newest post)")] = None,
+):
+    """List clusters whose posts grew abnormally in the recent window, with their top hashtags and places."""
+    from datetime import datetime
+
+    from tagatlas.recommender import TagAtlas
+    from tagatlas.recommender.clusters import trending
+
+    def run():
+        try:
+            end = datetime.fromisoformat(now).timestamp() if now else None
+        except ValueError as exc:
+            raise ValueError(f"--now {now!r}: not an ISO 8601 time") from exc
+        m = TagAtlas.load(model)
+        if m.graph_ is None:
+            raise ValueError(f"{model}: not clustered yet; run `tagatlas cluster --model {model}` first")
+        for report in trending(m, now=end, window_s=window_hours * 3600, history_windows=history_windows,
+                               min_posts=min_posts, z_threshold=z):
+            typer.echo(report.model_dump_json())
+    _guard(run)
+
+
+@app.command()
 def serve(
     model: Annotated[Path, typer.Option("--model", help="model folder (ingested posts are committed to its store)")],
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
@@ -210,6 +266,8 @@ def demo(
             typer.echo(f"== {name}: training", err=True)
             posts, test, all_posts = _load_training([path], False, 0.1, 0, max_posts)
             m = TagAtlas(ModelConfig()).fit(posts)
+            typer.echo(f"== {name}: clustering {m.store_.count()} indexed posts", err=True)
+            m.cluster(progress=True)
             folder = m.save(out / name / "model")
             sample = out / name / "heldout_sample.jsonl"
             write_text_atomic(sample, "".join(p.model_dump_json() + "\n" for p in test[:200]))

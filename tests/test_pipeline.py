@@ -247,3 +247,39 @@ def test_predictions_do_not_depend_on_the_batch(model_dir, real_subset):
         assert [t.tag for t in a.hashtag_candidates] == [t.tag for t in b.hashtag_candidates]
         assert a.neighbours == b.neighbours and (a.lat, a.lon, a.radius_km) == (b.lat, b.lon, b.radius_km)
         assert all(abs(x.prob - y.prob) < 1e-4 for x, y in zip(a.places, b.places))
+
+
+def test_cluster_command_then_suggestions_and_new_posts_carry_clusters(model_dir, tmp_path):
+    """`tagatlas cluster` clusters the real subset; queries and online posts join clusters without a rebuild."""
+    import shutil
+
+    from tagatlas.data import Post
+    from tagatlas.recommender import TagAtlas
+
+    folder = tmp_path / "clustered"
+    shutil.copytree(model_dir, folder)
+    info = json.loads(cli("cluster", "--model", folder).stdout.strip().splitlines()[-1])
+    assert info["clusters"] > 5 and info["posts"] > 1500 and info["largest"] < info["posts"] / 2
+    assert set(info["modality_confidence"]) == {"content", "hashtags", "location"}
+    out = json.loads(cli("suggest", "--model", folder, "--text", "snow storm closing schools again", "--json").stdout)
+    assert out["cluster"] is not None and abs(sum(out["cluster_contributions"].values()) - 1) < 1e-3
+    m = TagAtlas.load(folder, writable_store=True)
+    sizes = m.store_.cluster_sizes()
+    pred = m.predict_and_add([Post(id="synthetic-cluster-1", text="snow storm closing schools again", lat=42.36, lon=-71.06)])[0]
+    assert pred.cluster is not None and "location" in pred.cluster_contributions
+    after = m.store_.cluster_sizes()
+    assert after[int(pred.cluster)] == sizes.get(int(pred.cluster), 0) + 1  # joined, nothing rebuilt
+    # a text-only query and the same text with a location can be told apart: location votes only when present
+    no_loc = m.predict([Post(id="q", text="snow storm closing schools again")])[0]
+    assert no_loc.cluster_contributions.get("location", 0) == 0
+    # the clusterer is part of the model folder
+    m.save(tmp_path / "saved")
+    assert TagAtlas.load(tmp_path / "saved").graph_ is not None
+    lines = cli("trends", "--model", folder, "--z", "0", "--min-posts", "1").stdout.strip().splitlines()
+    reports = [json.loads(line) for line in lines]
+    assert reports and all(r["recent_posts"] >= 1 and r["example_post_ids"] for r in reports)
+    assert [r["z"] for r in reports] == sorted((r["z"] for r in reports), reverse=True)
+    unclustered = cli("trends", "--model", model_dir, check=False)
+    assert unclustered.returncode != 0 and "tagatlas cluster" in unclustered.stderr
+    bad = cli("cluster", "--model", folder, "--fusion", "middle", check=False)
+    assert bad.returncode != 0 and "--fusion" in bad.stderr

@@ -1,0 +1,240 @@
+"""Clustering posts whose modalities may be missing (seed 002): late fusion of per-modality graphs
+weighted by each modality's clustering confidence, early fusion on concatenated vectors, and
+incremental assignment of new posts without a rebuild.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import faiss
+import numpy as np
+import scipy.sparse as sp
+from sklearn.linear_model import Ridge
+
+from tagatlas.graph.cluster import leiden, modularity, node_confidence
+from tagatlas.graph.knn import knn_graph
+
+
+@dataclass
+class Modality:
+    """One view of the posts: a vector per post and whether the post has this view at all."""
+
+    vectors: np.ndarray
+    present: np.ndarray | None = None
+
+    def mask(self) -> np.ndarray:
+        present = np.ones(len(self.vectors), bool) if self.present is None else np.asarray(self.present, bool)
+        return present & (np.abs(self.vectors).sum(axis=1) > 0)
+
+
+@dataclass
+class GraphClusterer:
+    """fit(modalities) → labels_; assign(new modalities) → labels of new posts, against the fitted ones.
+
+    fusion="late": Leiden on each modality's kNN graph, a per-node confidence (share of a node's edge
+    weight inside its cluster) times a per-modality confidence (the modularity its clustering reaches);
+    the graphs are merged with edge weights scaled by sqrt(c_i c_j) of both ends, then clustered again.
+    A post missing a modality contributes nothing through it, so a partial view cannot dominate.
+    fusion="early": one kNN graph on the concatenated, per-modality normalised vectors, a missing
+    modality imputed from the present ones (ridge maps learned on posts that have both).
+    fusion="concat": the same with missing modalities left as zeros (the naive baseline).
+    """
+
+    k: int = 10
+    resolution: float = 1.0
+    fusion: str = "late"
+    seed: int = 0
+    min_similarity: float = 0.0
+    progress: bool = False
+    names_: list[str] = field(default_factory=list)
+    labels_: np.ndarray | None = None
+    modality_confidence_: dict[str, float] = field(default_factory=dict)
+    node_confidence_: dict[str, np.ndarray] = field(default_factory=dict)
+    _vectors: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _masks: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    imputers_: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+    _indices: dict = field(default_factory=dict, repr=False)
+    _fitted_concat: np.ndarray | None = field(default=None, repr=False)
+
+    def fit(self, modalities: dict[str, Modality]) -> "GraphClusterer":
+        if self.fusion not in ("late", "early", "concat"):
+            raise ValueError(f"fusion must be 'late', 'early' or 'concat', got {self.fusion!r}")
+        if not modalities:
+            raise ValueError("give at least one modality")
+        sizes = {name: len(m.vectors) for name, m in modalities.items()}
+        if len(set(sizes.values())) != 1:
+            raise ValueError(f"modalities disagree on the number of posts: {sizes}")
+        self.names_ = list(modalities)
+        self._indices, self._fitted_concat = {}, None
+        self._vectors = {name: _normalise(m.vectors) for name, m in modalities.items()}
+        self._masks = {name: m.mask() for name, m in modalities.items()}
+        if self.fusion in ("early", "concat"):
+            if self.fusion == "early":
+                self._fit_imputers()
+            graph = knn_graph(self._concatenated(self._vectors, self._masks), self._any_present(), self.k,
+                              min_similarity=self.min_similarity, progress=self.progress, name=f"{self.fusion} fusion")
+            self.labels_ = leiden(graph, self.resolution, self.seed)
+            for name in self.names_:
+                self.node_confidence_[name] = self._masks[name].astype(float)
+                self.modality_confidence_[name] = 1.0
+            return self
+        fused = None
+        for name in self.names_:
+            graph = knn_graph(self._vectors[name], self._masks[name], self.k, min_similarity=self.min_similarity,
+                              progress=self.progress, name=name)
+            labels = leiden(graph, self.resolution, self.seed)
+            conf = node_confidence(graph, labels)
+            quality = max(modularity(graph, labels), 0.0)
+            self.node_confidence_[name] = conf
+            self.modality_confidence_[name] = quality
+            scale = sp.diags(np.sqrt(conf * quality))
+            weighted = scale @ graph @ scale
+            fused = weighted if fused is None else fused + weighted
+        self.labels_ = leiden(fused, self.resolution, self.seed)
+        return self
+
+    def contributions(self) -> dict[str, np.ndarray]:
+        """Per post and modality, the share of its fused confidence that modality provides (sums to 1 or 0)."""
+        stack = np.stack([self.node_confidence_[n] * self.modality_confidence_[n] for n in self.names_])
+        total = stack.sum(axis=0)
+        shares = np.divide(stack, total, out=np.zeros_like(stack), where=total > 0)
+        return {n: shares[i] for i, n in enumerate(self.names_)}
+
+    def assign(self, modalities: dict[str, Modality], k: int | None = None) -> np.ndarray:
+        """Clusters for new posts without refitting: a vote of their nearest fitted posts in each present
+        modality, weighted by similarity and by the neighbours' confidence in that modality (-1: no evidence)."""
+        return self.assign_with_contributions(modalities, k)[0]
+
+    def assign_with_contributions(self, modalities: dict[str, Modality], k: int | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """`assign`, plus per post and modality the share of the winning cluster's vote that modality gave."""
+        if self.labels_ is None:
+            raise RuntimeError("fit first")
+        unknown = set(modalities) - set(self.names_)
+        if unknown:
+            raise ValueError(f"modalities not seen in fit: {sorted(unknown)}")
+        k = k or self.k
+        n = len(next(iter(modalities.values())).vectors)
+        n_clusters = int(self.labels_.max()) + 1
+        per_modality: dict[str, np.ndarray] = {}
+        if self.fusion in ("early", "concat"):
+            vectors = self._concatenated({name: _normalise(m.vectors) for name, m in modalities.items()},
+                                         {name: m.mask() for name, m in modalities.items()})
+            if self._fitted_concat is None:
+                self._fitted_concat = self._concatenated(self._vectors, self._masks)
+            fitted = self._fitted_concat
+            votes = np.zeros((n, n_clusters))
+            self._vote(votes, fitted, self._any_present(), vectors, np.abs(vectors).sum(axis=1) > 0, np.ones(len(fitted)), 1.0, k)
+            per_modality["fused"] = votes
+        else:
+            for name, m in modalities.items():
+                per_modality[name] = np.zeros((n, n_clusters))
+                self._vote(per_modality[name], self._vectors[name], self._masks[name], _normalise(m.vectors), m.mask(),
+                           self.node_confidence_[name], self.modality_confidence_[name], k)
+        votes = sum(per_modality.values())
+        labels = votes.argmax(axis=1)
+        best = votes[np.arange(n), labels]
+        labels[best <= 0] = -1
+        shares = {name: np.divide(v[np.arange(n), labels.clip(0)], best, out=np.zeros(n), where=best > 0)
+                  for name, v in per_modality.items()}
+        return labels, shares
+
+    def _vote(self, votes, fitted, fitted_mask, queries, query_mask, node_conf, modality_conf, k):
+        idx = np.flatnonzero(fitted_mask)
+        rows = np.flatnonzero(query_mask)
+        if not len(idx) or not len(rows) or modality_conf <= 0:
+            return
+        key = (id(fitted), fitted.shape)
+        index = self._indices.get(key)
+        if index is None:  # built once per modality, reused by every later assignment
+            index = faiss.IndexFlatIP(fitted.shape[1])
+            index.add(np.ascontiguousarray(fitted[idx], np.float32))
+            self._indices[key] = index
+        sims, nbrs = index.search(np.ascontiguousarray(queries[rows], np.float32), min(k, len(idx)))
+        for r, s_row, n_row in zip(rows, sims, nbrs):
+            ok = (n_row >= 0) & (s_row > self.min_similarity)
+            members = idx[n_row[ok]]
+            np.add.at(votes[r], self.labels_[members], s_row[ok] * np.sqrt(node_conf[members] * modality_conf))
+
+    def _fit_imputers(self) -> None:
+        """Ridge maps target ← source for every ordered pair of modalities, on posts that have both."""
+        self.imputers_ = {}
+        for target in self.names_:
+            for source in self.names_:
+                both = self._masks[target] & self._masks[source]
+                if source != target and both.sum() >= 10:
+                    ridge = Ridge(alpha=1.0).fit(self._vectors[source][both], self._vectors[target][both])
+                    self.imputers_[(target, source)] = (ridge.coef_.astype(np.float32), ridge.intercept_.astype(np.float32))
+
+    def _concatenated(self, vectors: dict[str, np.ndarray], masks: dict[str, np.ndarray]) -> np.ndarray:
+        """Per-modality unit vectors side by side; a missing one is zeros ("concat") or imputed ("early")."""
+        parts = []
+        for name in self.names_:
+            part = vectors.get(name, np.zeros((len(next(iter(vectors.values()))), self._vectors[name].shape[1]), np.float32))
+            mask = masks.get(name, np.zeros(len(part), bool))
+            part = part * mask[:, None]
+            if self.fusion == "early":
+                part = part.copy()
+                guesses, counts = np.zeros_like(part), np.zeros(len(part))
+                for (target, source), (coef, intercept) in self.imputers_.items():
+                    rows = np.flatnonzero(~mask & masks.get(source, np.zeros(len(part), bool)))
+                    if target == name and len(rows):
+                        guesses[rows] += _normalise(vectors[source][rows] @ coef.T + intercept)
+                        counts[rows] += 1
+                filled = counts > 0
+                part[filled] = _normalise(guesses[filled] / counts[filled, None])
+            parts.append(part)
+        return np.hstack(parts).astype(np.float32)
+
+    def _any_present(self) -> np.ndarray:
+        return np.any(np.stack([self._masks[n] for n in self.names_]), axis=0)
+
+    # -- persistence (a folder: config as JSON, arrays as .npz) -----------------------------------
+    def save(self, folder: str | os.PathLike) -> None:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        config = {name: getattr(self, name) for name in ("k", "resolution", "fusion", "seed", "min_similarity", "progress")}
+        config["names"] = self.names_
+        config["modality_confidence"] = self.modality_confidence_
+        arrays = {"labels": self.labels_}
+        for name in self.names_:
+            arrays[f"vectors:{name}"] = self._vectors[name]
+            arrays[f"mask:{name}"] = self._masks[name]
+            arrays[f"confidence:{name}"] = self.node_confidence_[name]
+        for (target, source), (coef, intercept) in self.imputers_.items():
+            arrays[f"impute:{target}:{source}:coef"], arrays[f"impute:{target}:{source}:intercept"] = coef, intercept
+        tmp = folder / "graph.npz.tmp"
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **arrays)
+        os.replace(tmp, folder / "graph.npz")
+        (folder / "graph.json.tmp").write_text(json.dumps(config, indent=1))
+        os.replace(folder / "graph.json.tmp", folder / "graph.json")
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike) -> "GraphClusterer":
+        folder = Path(folder)
+        config = json.loads((folder / "graph.json").read_text())
+        names, confidence = config.pop("names"), config.pop("modality_confidence")
+        self = cls(**config)
+        with np.load(folder / "graph.npz") as arrays:
+            self.labels_ = arrays["labels"]
+            self.names_ = names
+            self.modality_confidence_ = confidence
+            for name in names:
+                self._vectors[name] = arrays[f"vectors:{name}"]
+                self._masks[name] = arrays[f"mask:{name}"]
+                self.node_confidence_[name] = arrays[f"confidence:{name}"]
+            for key in arrays.files:
+                if key.startswith("impute:") and key.endswith(":coef"):
+                    _, target, source, _ = key.split(":")
+                    self.imputers_[(target, source)] = (arrays[key], arrays[f"impute:{target}:{source}:intercept"])
+        return self
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)

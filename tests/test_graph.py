@@ -1,0 +1,145 @@
+"""Graph clustering with missing modalities, on synthetic data (named so): planted clusters in two views."""
+
+import numpy as np
+import pytest
+from sklearn.metrics import normalized_mutual_info_score as nmi
+
+from tagatlas.graph import GraphClusterer, Modality, knn_graph, leiden, node_confidence
+
+
+def synthetic_views(n_per=40, n_clusters=4, dim=16, noise=0.35, seed=0):
+    """Two synthetic views of the same planted clusters (cluster centres differ per view)."""
+    rng = np.random.default_rng(seed)
+    truth = np.repeat(np.arange(n_clusters), n_per)
+    views = []
+    for _ in range(2):
+        centres = rng.standard_normal((n_clusters, dim))
+        views.append(centres[truth] + noise * rng.standard_normal((len(truth), dim)))
+    return truth, views
+
+
+def test_knn_graph_is_symmetric_and_missing_posts_have_no_edges():
+    truth, (a, _) = synthetic_views()
+    present = np.ones(len(a), bool)
+    present[:10] = False
+    g = knn_graph(a, present, k=5)
+    assert (abs(g - g.T) > 1e-6).nnz == 0
+    assert g[:10].nnz == 0 and g[:, :10].nnz == 0
+    assert g.diagonal().sum() == 0
+    assert (np.diff(g[10:].indptr) >= 5).all()  # every present post has its k neighbours (or more, by symmetry)
+
+
+def test_leiden_recovers_planted_clusters_and_is_deterministic():
+    truth, (a, _) = synthetic_views()
+    g = knn_graph(a, k=8)
+    labels = leiden(g, seed=3)
+    assert nmi(truth, labels) > 0.9
+    assert (leiden(g, seed=3) == labels).all()
+
+
+def test_isolated_nodes_are_singletons_and_confidence_is_zero():
+    truth, (a, _) = synthetic_views()
+    present = np.ones(len(a), bool)
+    present[[0, 5]] = False
+    g = knn_graph(a, present, k=8)
+    labels = leiden(g)
+    assert (labels == labels[0]).sum() == 1 and (labels == labels[5]).sum() == 1
+    conf = node_confidence(g, labels)
+    assert conf[0] == 0 and conf[5] == 0 and conf[present].mean() > 0.8
+
+
+@pytest.mark.parametrize("fusion", ["late", "early"])
+def test_posts_missing_one_view_are_still_clustered_through_the_other(fusion):
+    truth, (a, b) = synthetic_views()
+    rng = np.random.default_rng(1)
+    no_a = rng.random(len(truth)) < 0.4  # these posts have no "image", say
+    no_b = ~no_a & (rng.random(len(truth)) < 0.4)  # these no "text"; none lacks both
+    model = GraphClusterer(k=8, fusion=fusion).fit({"a": Modality(a, ~no_a), "b": Modality(b, ~no_b)})
+    assert nmi(truth, model.labels_) > 0.85
+    assert nmi(truth[no_a], model.labels_[no_a]) > 0.8
+    shares = model.contributions()
+    if fusion == "late":
+        assert (shares["a"][no_a] == 0).all() and np.allclose(shares["b"][no_a], 1)
+
+
+def test_naive_concatenation_splits_clusters_by_missing_pattern_and_fusion_does_not():
+    truth, (a, b) = synthetic_views()
+    rng = np.random.default_rng(1)
+    no_a = rng.random(len(truth)) < 0.4
+    no_b = ~no_a & (rng.random(len(truth)) < 0.4)
+    views = {"a": Modality(a, ~no_a), "b": Modality(b, ~no_b)}
+    concat = GraphClusterer(k=8, fusion="concat").fit(views).labels_
+    late = GraphClusterer(k=8, fusion="late").fit(views).labels_
+    early = GraphClusterer(k=8, fusion="early").fit(views).labels_
+    assert nmi(truth, late) > nmi(truth, concat) + 0.1 and nmi(truth, early) > nmi(truth, concat) + 0.1
+
+
+def test_late_fusion_trusts_the_reliable_view_over_a_noisy_one():
+    truth, (a, _) = synthetic_views(noise=0.3)
+    noise = np.random.default_rng(2).standard_normal(a.shape)  # a view with no cluster structure at all
+    late = GraphClusterer(k=8, fusion="late").fit({"good": Modality(a), "noise": Modality(noise)})
+    assert late.modality_confidence_["good"] > late.modality_confidence_["noise"]
+    assert nmi(truth, late.labels_) > 0.8
+
+
+def test_incremental_assignment_agrees_with_the_full_clustering():
+    truth, (a, b) = synthetic_views(n_per=50)
+    rng = np.random.default_rng(4)
+    new = rng.random(len(truth)) < 0.15
+    fitted = GraphClusterer(k=8).fit({"a": Modality(a[~new]), "b": Modality(b[~new])})
+    assigned = fitted.assign({"a": Modality(a[new]), "b": Modality(b[new])})
+    full = GraphClusterer(k=8).fit({"a": Modality(a), "b": Modality(b)}).labels_
+    # same partition up to renaming: map each fitted cluster to the full clustering's label of its members
+    mapping = {c: np.bincount(full[~new][fitted.labels_ == c]).argmax() for c in np.unique(fitted.labels_)}
+    agree = np.mean([mapping[c] == f for c, f in zip(assigned, full[new])])
+    assert agree >= 0.95
+    # a post with only one view present is still assigned; with none, it is -1
+    one_view = fitted.assign({"a": Modality(a[new][:3]), "b": Modality(np.zeros_like(b[new][:3]))})
+    assert (one_view >= 0).all()
+    none = fitted.assign({"a": Modality(np.zeros_like(a[:2]))})
+    assert (none == -1).all()
+
+
+@pytest.mark.parametrize("fusion", ["late", "early"])
+def test_save_load_round_trip(tmp_path, fusion):
+    truth, (a, b) = synthetic_views()
+    missing = np.arange(len(a)) % 3 == 0
+    model = GraphClusterer(k=8, seed=5, fusion=fusion).fit({"a": Modality(a, ~missing), "b": Modality(b)})
+    model.save(tmp_path / "g")
+    loaded = GraphClusterer.load(tmp_path / "g")
+    assert (loaded.labels_ == model.labels_).all() and loaded.modality_confidence_ == model.modality_confidence_
+    assert (loaded.assign({"a": Modality(a[:20])}) == model.assign({"a": Modality(a[:20])})).all()
+
+
+def test_bad_input_is_refused_with_a_reason():
+    truth, (a, b) = synthetic_views()
+    with pytest.raises(ValueError, match="disagree"):
+        GraphClusterer().fit({"a": Modality(a), "b": Modality(b[:10])})
+    with pytest.raises(ValueError, match="fusion"):
+        GraphClusterer(fusion="middle").fit({"a": Modality(a)})
+    with pytest.raises(ValueError, match="not seen"):
+        GraphClusterer(k=5).fit({"a": Modality(a)}).assign({"z": Modality(a)})
+
+
+def test_trend_detection_flags_the_cluster_that_grew_and_is_deterministic():
+    """Synthetic stream: 5 clusters post steadily for 14 days; cluster 3 triples on the last day."""
+    from tagatlas.graph import detect_trends
+
+    rng = np.random.default_rng(0)
+    day = 86_400.0
+    clusters, times = [], []
+    for c in range(5):
+        for d in range(15):
+            n = rng.poisson(10 if not (c == 3 and d == 14) else 35)
+            clusters += [c] * n
+            times += list((d + rng.random(n)) * day)
+    now = 15 * day
+    trends = detect_trends(np.array(clusters), np.array(times), now=now)
+    assert [t.cluster for t in trends] == [3]
+    assert trends[0].recent > 2 * trends[0].expected
+    assert detect_trends(np.array(clusters), np.array(times), now=now) == trends
+    # a brand-new cluster with a burst is a trend; a tiny one is not
+    new = detect_trends(np.array(clusters + [9] * 30 + [8] * 2), np.array(times + [now - 100.0] * 32), now=now)
+    assert 9 in [t.cluster for t in new] and 8 not in [t.cluster for t in new]
+    with pytest.raises(ValueError):
+        detect_trends(np.array([1, 2]), np.array([1.0]))
