@@ -10,13 +10,12 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import faiss
 import numpy as np
 import scipy.sparse as sp
 from sklearn.linear_model import Ridge
 
 from tagatlas.graph.cluster import leiden, modularity, node_confidence
-from tagatlas.graph.knn import knn_graph
+from tagatlas.graph.knn import knn_graph, neighbour_index
 
 
 @dataclass
@@ -150,8 +149,7 @@ class GraphClusterer:
         key = (id(fitted), fitted.shape)
         index = self._indices.get(key)
         if index is None:  # built once per modality, reused by every later assignment
-            index = faiss.IndexFlatIP(fitted.shape[1])
-            index.add(np.ascontiguousarray(fitted[idx], np.float32))
+            index = neighbour_index(np.ascontiguousarray(fitted[idx], np.float32))
             self._indices[key] = index
         sims, nbrs = index.search(np.ascontiguousarray(queries[rows], np.float32), min(k, len(idx)))
         for r, s_row, n_row in zip(rows, sims, nbrs):
