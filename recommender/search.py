@@ -24,6 +24,7 @@ class UserProfile(BaseModel):
     posts: int
     top_tags: dict[str, float] = Field(description="share of the user's posts carrying each tag")
     top_places: dict[str, float] = Field(description="share of the user's located posts in each place")
+    top_clusters: dict[str, float] = Field(default_factory=dict, description="share of the user's clustered posts in each cluster")
 
 
 class SearchHit(BaseModel):
@@ -36,6 +37,7 @@ class SearchHit(BaseModel):
     lat: float | None
     lon: float | None
     coarse: bool = Field(description="coordinates coarsened to the place (privacy)")
+    cluster: str | None = Field(default=None, description="the post's cluster (after `tagatlas cluster`)")
     score: float
     reasons: dict[str, float | list[str] | str]
 
@@ -52,22 +54,26 @@ def user_profile(model: "TagAtlas", user_id: str, max_posts: int = 500, top: int
     tags = Counter(t for h in history for t in h.hashtags)
     located = [h for h in history if h.place]
     places = Counter(h.place for h in located)
+    clustered = model.store_.clusters([h.rowid for h in history])
+    clusters = Counter(str(c) for c, _ in clustered.values())
     n = max(len(history), 1)
     return UserProfile(user_id=user_id, posts=len(history),
                        top_tags={t: round(c / n, 4) for t, c in tags.most_common(top)},
-                       top_places={p: round(c / max(len(located), 1), 4) for p, c in places.most_common(top)})
+                       top_places={p: round(c / max(len(located), 1), 4) for p, c in places.most_common(top)},
+                       top_clusters={k: round(c / max(len(clustered), 1), 4) for k, c in clusters.most_common(top)})
 
 
 def search(model: "TagAtlas", query: str, user_id: str | None = None, k: int = 20, candidates: int = 200,
-           tag_weight: float = 0.3, place_weight: float = 0.2, coarse_all: bool = False,
+           tag_weight: float = 0.3, place_weight: float = 0.2, cluster_weight: float = 0.15, coarse_all: bool = False,
            query_vector: np.ndarray | None = None) -> SearchResult:
-    """Top-k posts for `query`; with `user_id`, re-ranked by that user's tags and places.
+    """Top-k posts for `query`; with `user_id`, re-ranked by that user's tags, places and clusters.
 
     `query_vector` is `model.embed` of the query when the caller already has it (a service embeds
     concurrent queries in one batch)."""
     q = model.embed([Post(id="_query", text=query)]) if query_vector is None else np.asarray(query_vector, np.float32).reshape(1, -1)
     sims, ids = model.index_.search(q, candidates)
     found = model.store_.get(ids[0].tolist())
+    clusters = {r: str(c) for r, (c, _) in model.store_.clusters(list(found)).items()}
     profile = user_profile(model, user_id) if user_id else None
     own_key = Post(id="_", user_id=user_id).user_key if user_id is not None else None
     hits = []
@@ -89,6 +95,11 @@ def search(model: "TagAtlas", query: str, user_id: str | None = None, k: int = 2
                 score += bonus
                 reasons["your_place"] = s.place
                 reasons["place_bonus"] = round(bonus, 4)
+            if rowid in clusters and clusters[rowid] in profile.top_clusters:
+                bonus = cluster_weight * profile.top_clusters[clusters[rowid]]
+                score += bonus
+                reasons["your_cluster"] = clusters[rowid]
+                reasons["cluster_bonus"] = round(bonus, 4)
         coarse = coarse_all or s.user_key != own_key
         lat, lon = s.lat, s.lon
         place_name = None
@@ -104,6 +115,7 @@ def search(model: "TagAtlas", query: str, user_id: str | None = None, k: int = 2
             lat, lon = round(lat, 1), round(lon, 1)  # ~10 km when no place is known
         hits.append(SearchHit(id=s.id, user_id=s.user_key[2:] if s.user_key.startswith("u:") else None, text=s.text,
                               hashtags=s.hashtags, place=s.place, place_name=place_name, lat=lat, lon=lon, coarse=coarse,
+                              cluster=clusters.get(rowid),
                               score=round(score, 6), reasons=reasons))
     hits.sort(key=lambda h: -h.score)
     return SearchResult(query=query, user_id=user_id, profile=profile, hits=hits[:k])

@@ -269,6 +269,14 @@ def test_cluster_command_then_suggestions_and_new_posts_carry_clusters(model_dir
     assert pred.cluster is not None and "location" in pred.cluster_contributions
     after = m.store_.cluster_sizes()
     assert after[int(pred.cluster)] == sizes.get(int(pred.cluster), 0) + 1  # joined, nothing rebuilt
+    # personalised search: the user's clusters are part of their profile and re-rank hits, with the reason given
+    mine = m.predict_and_add([Post(id="synthetic-cluster-2", user_id="synthetic-clusterer", text="snow storm closing schools again",
+                                   hashtags=["synthsnowday"], lat=42.36, lon=-71.06)])[0]
+    res = m.search("snow storm closing schools", user_id="synthetic-clusterer", k=20)
+    assert res.profile.top_clusters == {mine.cluster: 1.0}
+    mates = [h for h in res.hits if h.cluster == mine.cluster]
+    assert mates and all(h.reasons.get("your_cluster") == mine.cluster for h in mates)
+    assert not any("your_cluster" in h.reasons for h in m.search("snow storm closing schools", k=20).hits)
     # a text-only query and the same text with a location can be told apart: location votes only when present
     no_loc = m.predict([Post(id="q", text="snow storm closing schools again")])[0]
     assert no_loc.cluster_contributions.get("location", 0) == 0
