@@ -24,7 +24,6 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score, normalized_mutual_info_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -33,19 +32,17 @@ from common import DOC, REPO, provenance, write_block  # noqa: E402
 from tagatlas.data import P2CLabeler, load_posts  # noqa: E402
 from tagatlas.encoders import create_encoder  # noqa: E402
 from tagatlas.graph import GraphClusterer, Modality, leiden  # noqa: E402
+from tagatlas.recommender.clusters import post_modalities  # noqa: E402
 
 MISSING = (0.0, 0.3, 0.6)
 K = 10
 
 
 def modalities_of(posts) -> dict[str, Modality]:
+    """The recommender's views of a post (tagatlas.recommender.clusters), `content` being the text alone here."""
     text = create_encoder().encode_posts(posts, progress=True)
-    tags = HashingVectorizer(n_features=512, alternate_sign=False, analyzer=lambda tags: tags, norm="l2")
-    tag_vectors = tags.transform([p.hashtags for p in posts]).toarray().astype(np.float32)
-    lat, lon = np.radians([p.lat for p in posts]), np.radians([p.lon for p in posts])
-    xyz = np.column_stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)]).astype(np.float32)
-    return {"text": Modality(text.vectors, text.has_text), "hashtags": Modality(tag_vectors, np.array([bool(p.hashtags) for p in posts])),
-            "location": Modality(xyz)}
+    views = post_modalities(text.vectors, [p.hashtags for p in posts], [p.lat for p in posts], [p.lon for p in posts])
+    return {"text": views.pop("content"), **views}
 
 
 def hashtag_communities(posts, seed: int = 0) -> np.ndarray:

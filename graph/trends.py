@@ -40,9 +40,9 @@ def detect_trends(clusters: np.ndarray, timestamps: np.ndarray, now: float | Non
     clusters, window = clusters[keep], window[keep]
     if not len(clusters):
         return []
-    ids = np.unique(clusters)
-    recent = np.array([np.sum((clusters == c) & (window == 0)) for c in ids])
-    past = np.array([np.sum((clusters == c) & (window > 0)) for c in ids])
+    ids, index = np.unique(clusters, return_inverse=True)
+    recent = np.bincount(index, weights=window == 0, minlength=len(ids)).astype(np.int64)
+    past = np.bincount(index, weights=window > 0, minlength=len(ids)).astype(np.int64)
     # Expected recent count: the cluster's own past rate per window, with one pseudo-window at the average
     # cluster's rate (so a cluster with no history is judged against a typical cluster, not against zero).
     typical = past.sum() / (history_windows * len(ids))

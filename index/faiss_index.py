@@ -15,8 +15,8 @@ from tagatlas.index.atomic import atomic_path
 log = logging.getLogger(__name__)
 
 # Below this many queries a search runs on one OpenMP thread: waking FAISS's thread team costs more
-# than it saves, and on a CPU shared with torch's own OpenMP threads it made one query 3x slower
-# (benchmarks/load.py). omp_set_num_threads sets the calling thread's value only, so concurrent
+# than it saves, most of all next to torch's own OpenMP threads in the same process (single-query
+# suggest latency in benchmarks/load.py). omp_set_num_threads sets the calling thread's value only, so concurrent
 # searches from a server's threads do not interfere.
 SINGLE_THREAD_BELOW = 256
 _MAX_THREADS = faiss.omp_get_max_threads()
