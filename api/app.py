@@ -28,10 +28,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tagatlas.api.batching import MicroBatcher
 from tagatlas.data import Post
+from tagatlas.plugin.bodies import enrichment_fields
 from tagatlas.recommender import Prediction, TagAtlas
 from tagatlas.recommender.search import SearchResult
 
@@ -148,6 +149,50 @@ class PostIn(BaseModel):
     lon: float | None = Field(default=None, ge=-180, le=180)
 
 
+def _placeholder_is_missing(value):
+    """ML Commons substitutes an absent document field as the connector's default (""), and older versions leave the
+    `${parameters.x}` placeholder itself: both mean "missing"."""
+    if isinstance(value, str) and (value.strip() in ("", "null", "None") or value.startswith("${parameters.")):
+        return None
+    return value
+
+
+class EnrichRequest(BaseModel):
+    """What the OpenSearch connector sends for one document (see docs/opensearch.md); every field is a string."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    text: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
+    user_id: str | None = Field(default=None, max_length=200)
+    image_url: str | None = Field(default=None, max_length=2000, description="fetched only from prefixes in TAGATLAS_IMAGE_URL_PREFIXES")
+    created_at: str | None = Field(default=None, max_length=100, description="ISO 8601 time of the post")
+
+    @field_validator("text", "user_id", "image_url", "created_at", mode="before")
+    @classmethod
+    def _missing(cls, value):
+        return _placeholder_is_missing(value)
+
+
+class GeoPoint(BaseModel):
+    lat: float
+    lon: float
+
+
+class EnrichResponse(BaseModel):
+    """Flat, so an `ml_inference` output_map reads each field by name into `tagatlas.*`."""
+
+    place: str | None
+    place_name: str | None
+    place_prob: float | None
+    location: GeoPoint
+    radius_km: float
+    hashtags: list[str]
+    cluster: str | None
+    embedding: list[float]
+    model: str
+    notes: list[str] = Field(default_factory=list, description="what was ignored and why (e.g. an image that was not fetched)")
+
+
 class IngestResponse(BaseModel):
     post: Post
     prediction: Prediction
@@ -157,6 +202,31 @@ class Health(BaseModel):
     status: str
     posts: int
     writes_enabled: bool
+    search_backend: str = Field(description="embedded (the model folder's index) or opensearch (TAGATLAS_SEARCH_BACKEND)")
+
+
+def fetch_image(url: str, prefixes: list[str], max_bytes: int = MAX_IMAGE_BYTES, timeout: float = 10.0) -> tuple[str | None, str | None]:
+    """Download an image into a temporary file (the caller removes it) when `url` starts with an allowed prefix.
+
+    Returns (path, None) or (None, why not). Fetching arbitrary URLs from a server is an SSRF risk, so nothing is
+    fetched unless TAGATLAS_IMAGE_URL_PREFIXES names where images may come from."""
+    import urllib.error
+    import urllib.request
+
+    if not prefixes:
+        return None, "image_url ignored: set TAGATLAS_IMAGE_URL_PREFIXES to fetch images"
+    if not any(url.startswith(prefix) for prefix in prefixes):
+        return None, "image_url ignored: not under an allowed prefix (TAGATLAS_IMAGE_URL_PREFIXES)"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as answer:  # noqa: S310 (prefix-checked above)
+            raw = answer.read(max_bytes + 1)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return None, f"image_url not fetched: {exc}"
+    if len(raw) > max_bytes:
+        return None, f"image_url ignored: larger than {max_bytes} bytes"
+    with tempfile.NamedTemporaryFile(suffix=".img", delete=False) as handle:
+        handle.write(raw)
+    return handle.name, None
 
 
 def create_app(model_dir: str | os.PathLike, api_keys: dict[str, str | None] | set[str] | None = None, rate: float | None = None,
@@ -169,6 +239,10 @@ def create_app(model_dir: str | os.PathLike, api_keys: dict[str, str | None] | s
     Rate limits default to TAGATLAS_RATE_LIMIT requests a second (200) with bursts of TAGATLAS_RATE_BURST (400).
     """
     model_dir = Path(model_dir)
+    search_backend = os.environ.get("TAGATLAS_SEARCH_BACKEND", "embedded")
+    if search_backend not in ("embedded", "opensearch"):
+        raise ValueError(f"TAGATLAS_SEARCH_BACKEND must be 'embedded' or 'opensearch', not {search_backend!r}")
+    image_prefixes = [p.strip() for p in os.environ.get("TAGATLAS_IMAGE_URL_PREFIXES", "").split(",") if p.strip()]
     limiter = RateLimiter(rate or float(os.environ.get("TAGATLAS_RATE_LIMIT", 200)), burst or float(os.environ.get("TAGATLAS_RATE_BURST", 400)))
     keys = configured_keys() if api_keys is None else (dict(api_keys) if isinstance(api_keys, dict) else dict.fromkeys(api_keys))
     state: dict = {}
@@ -183,6 +257,11 @@ def create_app(model_dir: str | os.PathLike, api_keys: dict[str, str | None] | s
         state["model"] = TagAtlas.load(model_dir, writable_store=True)
         state["model"].warm_up()
         posts_gauge.set(state["model"].store_.count())
+        if search_backend == "opensearch":
+            from tagatlas.plugin import Connection, OpenSearchSearch
+
+            state["searcher"] = OpenSearchSearch(Connection.from_env().client(), os.environ.get("TAGATLAS_OPENSEARCH_INDEX", "posts"),
+                                                 state["model"])
         log.info("serving", extra={"model": str(model_dir), "posts": state["model"].store_.count(), "writes": bool(keys)})
         yield
         for batcher in state.get("batchers", []):
@@ -254,7 +333,7 @@ def create_app(model_dir: str | os.PathLike, api_keys: dict[str, str | None] | s
 
     @app.get("/health", response_model=Health)
     def health() -> Health:
-        return Health(status="ok", posts=state["model"].store_.count(), writes_enabled=bool(keys))
+        return Health(status="ok", posts=state["model"].store_.count(), writes_enabled=bool(keys), search_backend=search_backend)
 
     @app.get("/metrics", response_class=PlainTextResponse)
     def metrics() -> PlainTextResponse:
@@ -303,6 +382,13 @@ def create_app(model_dir: str | os.PathLike, api_keys: dict[str, str | None] | s
             return list(state["model"].embed(posts))
 
     def search_with_vector(q: str, user: str | None, k: int, coarse: bool, vector) -> SearchResult:
+        if "searcher" in state:  # OpenSearch backend: the cluster holds the posts; the local model only embeds
+            from opensearchpy.exceptions import OpenSearchException
+
+            try:
+                return state["searcher"].search(q, user_id=user, k=k, coarse_all=coarse, query_vector=vector)
+            except OpenSearchException as exc:
+                raise HTTPException(502, f"the OpenSearch backend failed: {type(exc).__name__}: {str(exc)[:300]}") from exc
         with lock.read():
             return state["model"].search(q, user_id=user, k=k, coarse_all=coarse, query_vector=vector)
 
@@ -318,6 +404,44 @@ def create_app(model_dir: str | os.PathLike, api_keys: dict[str, str | None] | s
             require_user("user", user, x_api_key)
         vector = await embed_batcher(Post(id="query", text=q))
         return await run_in_threadpool(search_with_vector, q, user, k, coarse, vector)
+
+    def enrich_batch(posts: list[Post]) -> list:
+        with lock.read():
+            preds, vectors = state["model"].predict_with_vectors(posts)
+        return list(zip(preds, vectors))
+
+    enrich_batcher = MicroBatcher(enrich_batch, max_batch=32)
+    state["batchers"].append(enrich_batcher)
+
+    @app.post("/v1/enrich", response_model=EnrichResponse)
+    async def enrich(body: EnrichRequest, key_user: str | None = Depends(require_key)) -> EnrichResponse:
+        """Enrichment of one document for the OpenSearch ingest pipeline (ML Commons connector): flat fields, nothing stored.
+
+        A service key may enrich any user's post (with that user's history: this is the operator's own pipeline);
+        a user's key only that user's posts."""
+        if key_user is not None and body.user_id != key_user:
+            raise HTTPException(403, f"'user_id': this API key may only enrich posts of user {key_user!r}")
+        created = None
+        if body.created_at:
+            try:
+                created = datetime.fromisoformat(body.created_at.replace("Z", "+00:00"))
+            except ValueError as exc:
+                raise HTTPException(422, f"'created_at': not an ISO 8601 time: {body.created_at[:40]!r}") from exc
+        notes: list[str] = []
+        image_path = None
+        if body.image_url:
+            image_path, note = await run_in_threadpool(fetch_image, body.image_url, image_prefixes)
+            if note:
+                notes.append(note)
+        if not (body.text and body.text.strip()) and image_path is None:
+            raise HTTPException(422, "'text': give a text (or an 'image_url' the service may fetch); nothing to enrich")
+        try:
+            pred, vector = await enrich_batcher(Post(id=f"enrich-{uuid.uuid4().hex}", user_id=body.user_id, text=body.text,
+                                                     image=image_path, created_at=created))
+        finally:
+            if image_path:
+                Path(image_path).unlink(missing_ok=True)
+        return EnrichResponse(**enrichment_fields(pred, vector, state["model"].fingerprint_), notes=notes)
 
     @app.post("/v1/posts", response_model=IngestResponse)
     def ingest(body: PostIn, key_user: str | None = Depends(require_key)) -> IngestResponse:

@@ -7,6 +7,7 @@ validation split of users. A model is a folder: `save` writes it atomically, `lo
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -38,6 +39,15 @@ from tagatlas.recommender.tuning import tune_fusion
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 NEIGHBOUR_SPARE = 10
+
+
+def file_fingerprint(path: Path) -> str:
+    """A short content hash naming a model version (written into enriched documents and API answers)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:16]
 
 
 def _lexical_text(post: Post) -> str:
@@ -92,6 +102,7 @@ class TagAtlas:
         self.config = config or ModelConfig()
         self._encoder = encoder
         self.graph_ = None  # a GraphClusterer once `cluster()` ran (tagatlas cluster)
+        self.fingerprint_: str | None = None  # content hash of the saved weights (None until saved or loaded)
 
     # -- parts ----------------------------------------------------------------------------------
     @property
@@ -397,7 +408,14 @@ class TagAtlas:
 
     def predict(self, posts: list[Post], *, batch_size: int = 512, progress: bool = False, n_candidates: int = 20) -> list[Prediction]:
         """Places, coordinates with a radius, and ranked hashtags for each post (hashtags in its text are masked)."""
+        return self.predict_with_vectors(posts, batch_size=batch_size, progress=progress, n_candidates=n_candidates)[0]
+
+    def predict_with_vectors(self, posts: list[Post], *, batch_size: int = 512, progress: bool = False,
+                             n_candidates: int = 20) -> tuple[list[Prediction], np.ndarray]:
+        """`predict` plus each post's vector in the index space (what `embed` returns), from one encoder pass:
+        enrichment that stores embeddings (OpenSearch) must not encode twice."""
         out: list[Prediction] = []
+        vectors: list[np.ndarray] = []
         starts = range(0, len(posts), batch_size)
         for start in tqdm(starts, desc="predict", unit="batch", disable=not progress or len(posts) <= batch_size):
             batch = list(posts[start : start + batch_size])
@@ -409,7 +427,8 @@ class TagAtlas:
                 if label >= 0:
                     pred.cluster, pred.cluster_contributions = str(label), share
             out.extend(preds)
-        return out
+            vectors.append(np.asarray(q, dtype=np.float32))
+        return out, (np.concatenate(vectors) if vectors else np.zeros((0, self.index_dim), np.float32))
 
     def cluster(self, k: int = 10, resolution: float = 1.0, fusion: str = "late", progress: bool = False):
         """Cluster every indexed post (graph module) and record clusters in the store; returns the clusterer."""
@@ -466,6 +485,7 @@ class TagAtlas:
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
         try:
             torch.save({"head": self.head_.state_dict(), "lexical": self.lexical_.state()}, tmp / "weights.pt")
+            self.fingerprint_ = file_fingerprint(tmp / "weights.pt")
             self.store_.save_copy(tmp / "store.sqlite")
             self._save_index(tmp)
             if self.graph_ is not None:
@@ -530,6 +550,7 @@ class TagAtlas:
         except Exception as exc:  # torch raises several types for a damaged file
             raise ModelFolderError(f"{folder}/weights.pt: unreadable ({type(exc).__name__}: {exc})") from exc
         self.head_ = HeadTrainer.from_state_dict(weights["head"])
+        self.fingerprint_ = file_fingerprint(folder / "weights.pt")
         self.lexical_ = LexicalFeaturizer.from_state(weights["lexical"])
         self.index_ = FaissIndex.load(folder / "index.faiss")
         self.store_ = PostStore(folder / "store.sqlite") if writable_store else PostStore.open_copy(folder / "store.sqlite")

@@ -1,4 +1,4 @@
-"""The `tagatlas` command: train, enrich, suggest, evaluate, demo."""
+"""The `tagatlas` command: train, enrich, suggest, evaluate, cluster, trends, serve, demo, opensearch …"""
 
 from __future__ import annotations
 
@@ -283,6 +283,10 @@ def demo(
         typer.echo("\n\n".join(tables))
     _guard(run)
 
+
+from tagatlas.cli_opensearch import opensearch  # noqa: E402  (sub-commands, kept in their own module)
+
+app.add_typer(opensearch, name="opensearch")
 
 if __name__ == "__main__":
     sys.exit(app())
