@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +24,7 @@ from pydantic import ValidationError
 from tqdm.auto import tqdm
 
 from tagatlas.data import Post, ReadReport, read_posts
+from tagatlas.enrich import batches
 from tagatlas.index import write_text_atomic
 from tagatlas.plugin.bodies import FIELD, check_index_name, enrichment_fields, post_document
 from tagatlas.recommender import TagAtlas
@@ -51,17 +51,6 @@ class BulkReport:
     seconds: float = 0.0
     failures_file: str | None = None
     failure_reasons: dict[str, int] = field(default_factory=dict)
-
-
-def _batches(items: Iterator, size: int) -> Iterator[list]:
-    batch: list = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def post_from_source(doc_id: str, source: dict) -> Post:
@@ -122,7 +111,7 @@ class BulkEnricher:
         started = time.perf_counter()
         bar = tqdm(desc="enrich → opensearch", unit="post", initial=done, disable=not self.progress)
         position = done
-        for batch in _batches(posts, self.batch_size):
+        for batch in batches(posts, self.batch_size):
             self._write(batch, report)
             position += len(batch)
             report.read = position
@@ -145,7 +134,7 @@ class BulkEnricher:
         hits = helpers.scan(self.client, index=source_index, query={"query": query or {"match_all": {}}}, size=self.batch_size,
                             _source_excludes=[f"{FIELD}.embedding"])
         bar = tqdm(desc="enrich → opensearch", unit="doc", disable=not self.progress)
-        for batch in _batches(hits, self.batch_size):
+        for batch in batches(hits, self.batch_size):
             posts, bad = [], 0
             for hit in batch:
                 try:

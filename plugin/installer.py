@@ -119,11 +119,15 @@ class Installer:
         self.say(f"installed for index {self.names.index} (manifest in {self.names.manifest_index})")
         return m
 
-    def _trust_endpoint(self, m: Manifest) -> None:
+    def _settings_and_trusted(self) -> tuple[dict, list[str]]:
+        """Effective cluster settings (defaults < transient < persistent) and the trusted endpoint regexes."""
         current = call(self.client, "GET", "/_cluster/settings", params={"include_defaults": "true", "flat_settings": "true"})
         merged = {**current.get("defaults", {}), **current.get("transient", {}), **current.get("persistent", {})}
         regexes = merged.get(TRUSTED) or []
-        regexes = [regexes] if isinstance(regexes, str) else list(regexes)
+        return merged, [regexes] if isinstance(regexes, str) else list(regexes)
+
+    def _trust_endpoint(self, m: Manifest) -> None:
+        merged, regexes = self._settings_and_trusted()
         body = bodies.cluster_settings_body(regexes, self.api_url, self.private_endpoint, self.ml_on_data_nodes)
         wanted = body["persistent"]
         regex = bodies.trusted_endpoint_regex(self.api_url)
@@ -254,10 +258,7 @@ class Installer:
     def _restore_settings(self, m: Manifest) -> None:
         persistent: dict = dict(m.previous_settings)
         if m.added_trusted_regex:
-            current = call(self.client, "GET", "/_cluster/settings", params={"include_defaults": "true", "flat_settings": "true"})
-            merged = {**current.get("defaults", {}), **current.get("transient", {}), **current.get("persistent", {})}
-            regexes = merged.get(TRUSTED) or []
-            regexes = [regexes] if isinstance(regexes, str) else list(regexes)
+            _, regexes = self._settings_and_trusted()
             if m.added_trusted_regex in regexes:
                 persistent[TRUSTED] = [r for r in regexes if r != m.added_trusted_regex]
         if persistent:

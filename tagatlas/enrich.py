@@ -57,7 +57,8 @@ def _completed_ids(out: Path) -> list[str]:
     return ids
 
 
-def _batches(posts: Iterator[Post], size: int) -> Iterator[list[Post]]:
+def batches(posts: Iterator, size: int) -> Iterator[list]:
+    """Consecutive lists of `size` items (the last may be shorter)."""
     batch: list[Post] = []
     for post in posts:
         batch.append(post)
@@ -84,7 +85,7 @@ def enrich_file(model: TagAtlas, source: str | os.PathLike, out: str | os.PathLi
     written = 0
     bar = tqdm(desc="enrich", unit="post", disable=not progress, initial=len(done))
     with open(out, "ab") as handle:
-        for batch in _batches(posts, batch_size):
+        for batch in batches(posts, batch_size):
             preds = model.predict(batch)
             data = "".join(json.dumps(enriched_record(p, r), ensure_ascii=False) + "\n" for p, r in zip(batch, preds, strict=True))
             handle.write(data.encode("utf-8"))

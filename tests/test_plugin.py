@@ -328,6 +328,7 @@ def test_bulk_enrich_from_an_index_skips_what_this_model_already_enriched(model,
 
 def test_opensearch_search_profiles_users_from_their_documents(model, heldout, tmp_path):
     """Two synthetic users (named so) own different real posts; their profiles and query bodies differ."""
+    from tagatlas.data import Post
     from tagatlas.plugin import Connection, OpenSearchSearch
 
     records = [json.loads(line) for line in heldout.read_text(encoding="utf-8").splitlines()]
@@ -343,7 +344,7 @@ def test_opensearch_search_profiles_users_from_their_documents(model, heldout, t
         searcher = OpenSearchSearch(client, "posts", model)
         a, b = searcher.profile("synthetic-a"), searcher.profile("synthetic-b")
         assert a.posts == 4 and b.posts == 4 and a.top_tags and a.top_tags != b.top_tags
-        vector = model.embed([__import__("tagatlas.data", fromlist=["Post"]).Post(id="q", text="coffee")])[0]
+        vector = model.embed([Post(id="q", text="coffee")])[0]
         qa, qb = searcher.query(vector, a, 10), searcher.query(vector, b, 10)
         assert qa["query"]["bool"]["should"] != qb["query"]["bool"]["should"]
         result = searcher.search("coffee", user_id="synthetic-a", k=5)
