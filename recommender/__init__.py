@@ -4,10 +4,10 @@ from tagatlas.recommender.fusion import Evidence, FusionParams
 from tagatlas.recommender.head import HeadConfig, HeadTrainer
 from tagatlas.recommender.lexical import LexicalFeaturizer
 from tagatlas.recommender.metrics import geo_metrics, tag_metrics
-from tagatlas.recommender.model import ModelConfig, ModelFolderError, TagAtlas
+from tagatlas.recommender.model import BatchResult, ModelConfig, ModelFolderError, TagAtlas
 from tagatlas.recommender.schema import PlaceScore, Prediction, TagScore
 
 __all__ = [
-    "Evidence", "FusionParams", "HeadConfig", "HeadTrainer", "LexicalFeaturizer", "ModelConfig", "ModelFolderError",
+    "BatchResult", "Evidence", "FusionParams", "HeadConfig", "HeadTrainer", "LexicalFeaturizer", "ModelConfig", "ModelFolderError",
     "PlaceScore", "Prediction", "TagAtlas", "TagScore", "geo_metrics", "tag_metrics",
 ]

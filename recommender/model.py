@@ -17,7 +17,9 @@ import tempfile
 import time
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -33,6 +35,7 @@ from tagatlas.recommender.fusion import (Evidence, FusionParams, PlaceAreas, coo
                                          select_tags, tag_scores)
 from tagatlas.recommender.head import HeadConfig, HeadTrainer
 from tagatlas.recommender.lexical import LexicalFeaturizer
+from tagatlas.recommender.neighbours import NeighbourTable
 from tagatlas.recommender.schema import PlaceScore, Prediction, TagScore
 from tagatlas.recommender.tuning import tune_fusion
 
@@ -50,21 +53,44 @@ def file_fingerprint(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def _lexical_text(post: Post) -> str:
-    """What the lexical features read: the whole cleaned text, hashtags masked (the featurizer caps its length)."""
-    return clean_text(mask_hashtags(post.text))
+def _clean(text: str | None) -> str:
+    """What the lexical features and the text-tag matcher read: the whole cleaned text, hashtags masked."""
+    return clean_text(mask_hashtags(text))
 
 
 _WORD = re.compile(r"\w+")
 
 
-def _text_tokens(text: str | None, max_words: int = 2000) -> set[str]:
-    """Words of the masked text and their joined pairs and triples ("new york" → "newyork"), as tag candidates."""
-    words = _WORD.findall(clean_text(mask_hashtags(text)).lower())[:max_words]
+def _text_tokens(clean: str, max_words: int = 2000) -> set[str]:
+    """Words of the cleaned, masked text and their joined pairs and triples ("new york" → "newyork"), as tag candidates."""
+    words = _WORD.findall(clean.lower())[:max_words]
     tokens = set(words)
     for n in (2, 3):
         tokens.update("".join(words[i : i + n]) for i in range(len(words) - n + 1))
     return tokens
+
+
+def _rounded(a: np.ndarray, digits: int = 6) -> list[list[float]]:
+    """Rows of Python floats rounded to `digits` decimals (in float64: float32 inputs would print as 0.07999999821)."""
+    return np.round(np.asarray(a, dtype=np.float64), digits).tolist()
+
+
+class Features(NamedTuple):
+    """The encoders' output for a batch, computed once and read by everything after them."""
+
+    lexical: object  # sparse (n, n_lexical_features)
+    dense: np.ndarray  # (n, encoder dim)
+    clean: list[str]  # each post's cleaned text, hashtags masked
+
+
+@dataclass
+class BatchResult:
+    """One batch of `predict_stream`: its posts with their predictions and index-space vectors, or the error."""
+
+    posts: list[Post]
+    predictions: list[Prediction]
+    vectors: np.ndarray
+    error: Exception | None = None
 
 
 class ModelFolderError(ValueError):
@@ -111,9 +137,10 @@ class TagAtlas:
             self._encoder = create_encoder(self.config.encoder)
         return self._encoder
 
-    def _features(self, posts: list[Post], progress: bool = False):
+    def _features(self, posts: list[Post], progress: bool = False) -> Features:
         dense = self.encoder.encode_posts(posts, progress=progress).vectors
-        return self.lexical_.transform([_lexical_text(p) for p in posts]), dense
+        clean = [_clean(p.text) for p in posts]
+        return Features(self.lexical_.transform(clean), dense, clean)
 
     def _vectors(self, x, dense) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(index vectors, place probabilities, tag probabilities)."""
@@ -138,6 +165,7 @@ class TagAtlas:
         self.place_index_ = {p: i for i, p in enumerate(self.places_)}
         self.tag_index_ = {t: i for i, t in enumerate(self.tags_)}
         self.areas_ = PlaceAreas(self.place_coords_)
+        self._place_coords_list = np.asarray(self.place_coords_, dtype=float).tolist()
 
     def place_name(self, place: str) -> str:
         """A place label's readable name (the GeoNames city when the place is not a class of the model)."""
@@ -195,7 +223,7 @@ class TagAtlas:
         # Features: dense post vectors (encoder) and lexical n-grams (fitted on fit posts only).
         dense_all = self.encoder.encode_posts(posts, progress=progress).vectors
         row = {p.id: i for i, p in enumerate(posts)}
-        texts = [_lexical_text(p) for p in posts]
+        texts = [_clean(p.text) for p in posts]
         self.lexical_ = LexicalFeaturizer(cfg.n_lexical_features).fit([texts[row[p.id]] for p in fit_posts])
         x_all = self.lexical_.transform(texts)
 
@@ -213,7 +241,7 @@ class TagAtlas:
 
         # Index the fit posts, then replay the evaluation protocol on validation users to tune fusion.
         self.store_ = PostStore(":memory:", dim=self.index_dim)
-        self._tag_counts = None
+        self._tag_counts = self._table = None
         self.index_ = FaissIndex(self.index_dim, factory=cfg.index_factory)
         self._add_features(fit_posts, fx, fd, role="fit", labels=[label_of.get(p.id) for p in fit_posts])
         history, queries = history_and_queries(val_posts)
@@ -265,8 +293,13 @@ class TagAtlas:
                 found = self.labeler_.label([posts[i].lat for i in located], [posts[i].lon for i in located])
                 for i, lab in zip(located, found):
                     labels[i] = lab
+        before = self.store_.generation()
         rowids = self.store_.add(posts, z, labels, role)
         self.index_.add(np.array(rowids), z)
+        table = getattr(self, "_table", None)
+        if table is not None and table.generation == before:  # in step with the store: follow this write
+            table.add(rowids, [p.id for p in posts], [p.lat for p in posts], [p.lon for p in posts], labels, [p.hashtags for p in posts])
+            table.generation = self.store_.generation()
         assigned = [i for i, c in enumerate(clusters[0]) if c >= 0]
         if assigned:  # joins an existing cluster; `tagatlas cluster` rebuilds them all
             self.store_.set_clusters([rowids[i] for i in assigned], [int(clusters[0][i]) for i in assigned],
@@ -279,7 +312,7 @@ class TagAtlas:
         """Index new posts now: their places and hashtags (new ones included) are recommendable at once."""
         if not posts:
             return []
-        x, dense = self._features(list(posts), progress=progress)
+        x, dense, _ = self._features(list(posts), progress=progress)
         return self._add_features(list(posts), x, dense, role=role)
 
     def featurize(self, posts: list[Post]):
@@ -292,8 +325,8 @@ class TagAtlas:
         posts = list(posts)
         if not posts:
             return []
-        x, dense = self._features(posts) if features is None else features
-        ev, q = self._evidence(posts, x, dense)
+        x, dense, clean = self._features(posts) if features is None else features
+        ev, q = self._evidence(posts, x, dense, clean)
         preds = self._predictions(posts, ev, 20)
         rowids = self._add_features(posts, x, dense, role=role, clusters=self._assign_clusters(posts, q))
         stored = self.store_.clusters(rowids)
@@ -304,7 +337,7 @@ class TagAtlas:
 
     def embed(self, posts: list[Post]) -> np.ndarray:
         """The posts' vectors in the index space (what `search` matches against)."""
-        x, dense = self._features(list(posts))
+        x, dense, _ = self._features(list(posts))
         return self._vectors(x, dense)[0]
 
     def _known_tag_counts(self) -> dict[str, int]:
@@ -325,62 +358,79 @@ class TagAtlas:
 
     def delete(self, ids: list[str]) -> int:
         found = self.store_.get(list(self.store_.rowids(ids).values()))
+        before = self.store_.generation()
         rowids = self.store_.delete(ids)
         self.index_.delete(rowids)
+        table = getattr(self, "_table", None)
+        if table is not None and table.generation == before:
+            table.delete(rowids)
+            table.generation = self.store_.generation()
         self._count_tags([p.hashtags for p in found.values()], -1)
         return len(rowids)
 
     # -- inference ------------------------------------------------------------------------------
-    def _evidence(self, posts: list[Post], x, dense) -> tuple[Evidence, np.ndarray]:
+    def _neighbour_table(self) -> NeighbourTable:
+        """The in-memory columns retrieval reads, (re)built from the store when the store moved on without it."""
+        table = getattr(self, "_table", None)
+        if table is None or table.generation != self.store_.generation():
+            table = NeighbourTable(self._class_of, self.tags_).load(self.store_)
+            self._table = table
+        return table
+
+    def _evidence(self, posts: list[Post], x, dense, clean: list[str] | None = None) -> tuple[Evidence, np.ndarray]:
+        """Everything fusion needs for a batch, as arrays: no per-neighbour SQL or JSON on this path."""
         q, place_probs, tag_probs = self._vectors(x, dense)
-        k = self.config.k_max
+        k, nv = self.config.k_max, len(self.tags_)
+        table = self._neighbour_table()
         # A few spare neighbours, then ties (equal similarity to 5 decimals, e.g. duplicate posts) broken by
         # rowid: FAISS's BLAS path can order near-equal scores differently with the batch, and predictions
         # must not depend on which other posts share the batch.
         sims, ids = self.index_.search(q, k + 1 + NEIGHBOUR_SPARE)
         order = np.lexsort((np.where(ids < 0, np.iinfo(np.int64).max, ids), -np.round(sims, 5)), axis=-1)
         sims, ids = np.take_along_axis(sims, order, 1), np.take_along_axis(ids, order, 1)
-        meta = self.store_.get(ids.ravel().tolist())
-        tags = list(self.tags_)
-        tag_ids = dict(self.tag_index_)
+        known = table.lookup(ids)
+        rows = np.where(known, ids, 0)
+        keep = known & (table.post_ids[rows] != np.array([p.id for p in posts], dtype=object)[:, None])  # never itself
+        keep &= np.cumsum(keep, axis=1) <= k
+        first = np.argsort(~keep, axis=1, kind="stable")[:, :k]  # kept neighbours first, in similarity order
+        kept = np.take_along_axis(keep, first, 1)
+        rows = np.take_along_axis(rows, first, 1)
+        nb_sims = np.where(kept, np.take_along_axis(sims, first, 1).astype(np.float64), -np.inf)
+        nb_lat, nb_lon = np.where(kept, table.lat[rows], np.nan), np.where(kept, table.lon[rows], np.nan)
+        nb_class = np.where(kept, table.cls[rows], -1)
+        counts = kept.sum(axis=1).tolist()
+        nb_ids = [r[:c] for r, c in zip(table.post_ids[rows].tolist(), counts)]
+        nb_tags = [r[:c] for r, c in zip(table.row_tags[rows].tolist(), counts)]
 
-        def tid(t):
-            if t not in tag_ids:
-                tag_ids[t] = len(tags); tags.append(t)
-            return tag_ids[t]
-
-        n = len(posts)
-        nb_sims = np.full((n, k), -np.inf); nb_lat = np.full((n, k), np.nan); nb_lon = np.full((n, k), np.nan)
-        nb_place: list[list[str | None]] = [[None] * k for _ in range(n)]
-        nb_ids, nb_tags = [], []
-        for i, post in enumerate(posts):
-            kept = [(s, meta[r]) for s, r in zip(sims[i], ids[i]) if r >= 0 and r in meta and meta[r].id != post.id][:k]
-            nb_ids.append([m.id for _, m in kept])
-            nb_tags.append([[tid(t) for t in m.hashtags] for _, m in kept])
-            for j, (s, m) in enumerate(kept):
-                nb_sims[i, j] = s
-                nb_place[i][j] = m.place
-                if m.lat is not None:
-                    nb_lat[i, j], nb_lon[i, j] = m.lat, m.lon
-        flat_class = self._class_of([p for row_ in nb_place for p in row_], nb_lat.ravel(), nb_lon.ravel())
-        nb_class = flat_class.reshape(n, k)
         habit_sims, habit_tags, habit_ids = [], [], []
         for i, post in enumerate(posts):
             past = [h for h in self.store_.by_user(post.user_key, limit=200) if h.id != post.id and h.hashtags] if post.user_id else []
             if past:
                 vecs = self.store_.vectors([h.rowid for h in past])
-                habit_sims.append(vecs @ q[i]); habit_tags.append([[tid(t) for t in h.hashtags] for h in past]); habit_ids.append([h.id for h in past])
+                habit_sims.append(vecs @ q[i]); habit_tags.append([table.ids_of(h.hashtags) for h in past]); habit_ids.append([h.id for h in past])
             else:
                 habit_sims.append(np.zeros(0)); habit_tags.append([]); habit_ids.append([])
-        counts = self._known_tag_counts()
-        top_count = np.log1p(max(counts.values(), default=1))
-        text_tags, text_prior = [], []
-        for post in posts:
-            found = [t for t in _text_tokens(post.text) if t in counts]
-            text_tags.append([tid(t) for t in found])
-            text_prior.append(np.array([np.log1p(counts[t]) / top_count for t in found]))
+        tag_counts = self._known_tag_counts()
+        top_count = np.log1p(max(tag_counts.values(), default=1))
+        clean = [_clean(p.text) for p in posts] if clean is None else clean
+        text_found = [[t for t in _text_tokens(c) if t in tag_counts] for c in clean]
+        text_prior = [np.log1p([tag_counts[t] for t in found]) / top_count for found in text_found]
+        text_tags = [table.ids_of(found) for found in text_found]
+
+        # The batch's vocabulary: the classifier's, then only the other tags this batch mentions (few rows carry them).
+        nb_extra = np.flatnonzero((kept & table.has_extra[rows]).ravel())
+        extra = sorted({g for f in nb_extra.tolist() for g in nb_tags[f // k][f % k] if g >= nv}
+                       | {g for lists in habit_tags for tl in lists for g in tl if g >= nv} | {g for tl in text_tags for g in tl if g >= nv})
+        if extra:
+            local = dict(zip(extra, range(nv, nv + len(extra))))
+            remap = lambda tl: tuple(local.get(g, g) for g in tl)  # noqa: E731
+            for f in nb_extra.tolist():
+                nb_tags[f // k][f % k] = remap(nb_tags[f // k][f % k])
+            habit_tags = [[remap(tl) for tl in lists] for lists in habit_tags]
+            text_tags = [remap(tl) for tl in text_tags]
+        tags = self.tags_ + [table.tags[g] for g in extra]
         ev = Evidence(place_probs, tag_probs, nb_sims, nb_class, nb_lat, nb_lon, nb_ids, nb_tags,
-                      habit_sims, habit_tags, habit_ids, tags, len(self.tags_), text_tags, text_prior)
+                      habit_sims, habit_tags, habit_ids, tags, nv, [list(t) for t in text_tags], text_prior)
         return ev, q
 
     def search(self, query: str, user_id: str | None = None, k: int = 20, coarse_all: bool = False, query_vector=None):
@@ -391,8 +441,7 @@ class TagAtlas:
 
     def evidence(self, posts: list[Post]) -> Evidence:
         """The fusion inputs for a batch (classifier outputs, neighbours, habits): for baselines and ablations."""
-        x, dense = self._features(list(posts))
-        return self._evidence(list(posts), x, dense)[0]
+        return self._evidence(list(posts), *self._features(list(posts)))[0]
 
     def predictions_from(self, posts: list[Post], ev: Evidence, params: FusionParams | None = None,
                          n_candidates: int = 20) -> list[Prediction]:
@@ -416,19 +465,42 @@ class TagAtlas:
         enrichment that stores embeddings (OpenSearch) must not encode twice."""
         out: list[Prediction] = []
         vectors: list[np.ndarray] = []
-        starts = range(0, len(posts), batch_size)
-        for start in tqdm(starts, desc="predict", unit="batch", disable=not progress or len(posts) <= batch_size):
-            batch = list(posts[start : start + batch_size])
-            x, dense = self._features(batch)
-            ev, q = self._evidence(batch, x, dense)
-            preds = self._predictions(batch, ev, n_candidates)
-            labels, shares = self._assign_clusters(batch, q)
-            for pred, label, share in zip(preds, labels, shares):
-                if label >= 0:
-                    pred.cluster, pred.cluster_contributions = str(label), share
-            out.extend(preds)
-            vectors.append(np.asarray(q, dtype=np.float32))
+        chunks = [list(posts[start : start + batch_size]) for start in range(0, len(posts), batch_size)]
+        bar = tqdm(total=len(posts), desc="predict", unit="post", disable=not progress or len(posts) <= batch_size)
+        for result in self.predict_stream(chunks, n_candidates=n_candidates):
+            if result.error is not None:
+                raise result.error
+            out.extend(result.predictions)
+            vectors.append(result.vectors)
+            bar.update(len(result.posts))
+        bar.close()
         return out, (np.concatenate(vectors) if vectors else np.zeros((0, self.index_dim), np.float32))
+
+    def predict_stream(self, batches: Iterable[Sequence[Post]], *, n_candidates: int = 20) -> Iterator[BatchResult]:
+        """Predict batch after batch, in order. A batch that fails yields its error instead of predictions and
+        the stream goes on (bulk enrichment records the failure and continues).
+
+        Sequential on purpose: encoding the next batch on a second thread or process while this one is fused
+        was measured slower on 2 cores (benchmarks/throughput.py: the encoder holds the GIL much of its time,
+        and two busy processes each ran ~2x slower than alone).
+        """
+        for batch in batches:
+            batch = list(batch)
+            try:
+                preds, vectors = self._predict_features(batch, self._features(batch), n_candidates)
+            except Exception as exc:  # noqa: BLE001 (reported with its batch)
+                yield BatchResult(batch, [], np.zeros((0, self.index_dim), np.float32), exc)
+                continue
+            yield BatchResult(batch, preds, vectors, None)
+
+    def _predict_features(self, batch: list[Post], features: Features, n_candidates: int) -> tuple[list[Prediction], np.ndarray]:
+        ev, q = self._evidence(batch, *features)
+        preds = self._predictions(batch, ev, n_candidates)
+        labels, shares = self._assign_clusters(batch, q)
+        for pred, label, share in zip(preds, labels, shares):
+            if label >= 0:
+                pred.cluster, pred.cluster_contributions = str(label), share
+        return preds, np.asarray(q, dtype=np.float32)
 
     def cluster(self, k: int = 10, resolution: float = 1.0, fusion: str = "late", progress: bool = False):
         """Cluster every indexed post (graph module) and record clusters in the store; returns the clusterer."""
@@ -456,25 +528,48 @@ class TagAtlas:
         label = label_in_area(probs, chosen, p, self.areas_)
         scores, parts = tag_scores(ev, p)
         order, n_keep = select_tags(scores, p, n_candidates, tags=ev.tags)
+        # Everything per post below reads plain Python lists taken from the arrays in one go.
+        n_top = min(6, probs.shape[1])
+        top = np.argpartition(-probs, n_top - 1, axis=1)[:, :n_top] if n_top < probs.shape[1] else np.tile(np.arange(n_top), (len(probs), 1))
+        top_p = np.take_along_axis(probs, top, 1)
+        top = np.take_along_axis(top, np.lexsort((top, -top_p), axis=1), 1).tolist()  # by probability, then class index
+        label_l, probs_of_label = label.tolist(), probs[np.arange(len(label)), label]
+        cand_scores = np.take_along_axis(scores, order, 1)
+        cand_parts = {name: _rounded(np.take_along_axis(v, order, 1)) for name, v in parts.items()}
+        order_l, scores_l = order.tolist(), _rounded(cand_scores)
+        positive = (cand_scores > 0).sum(axis=1).tolist()  # scores are ranked: candidates stop at the first score <= 0
+        coords_l, radius_l, keep_l = coords.tolist(), np.round(radius, 1).tolist(), n_keep.tolist()
+        place_prob = lambda i, c: round(float(probs[i, c]), 6)  # noqa: E731
+
+        def place(i, c):
+            lat, lon = self._place_coords_list[c]
+            return PlaceScore(place=self.places_[c], name=self.place_names_[c], prob=place_prob(i, c), lat=lat, lon=lon)
+
         preds = []
         for i, post in enumerate(posts):
             # The decision's place first (the most probable place in the chosen area), then the most probable others.
-            top_places = [label[i]] + [c for c in np.argsort(-probs[i])[:6] if c != label[i]][:4]
-            places = [PlaceScore(place=self.places_[c], name=self.place_names_[c], prob=round(float(probs[i, c]), 6),
-                                 lat=float(self.place_coords_[c, 0]), lon=float(self.place_coords_[c, 1])) for c in top_places]
+            first = label_l[i]
+            places = [PlaceScore(place=self.places_[first], name=self.place_names_[first],
+                                                 prob=round(float(probs_of_label[i]), 6), lat=self._place_coords_list[first][0],
+                                                 lon=self._place_coords_list[first][1])]
+            places += [place(i, c) for c in top[i] if c != first][:4]
+            carriers: dict[int, list[str]] = {}
+            for ids, tag_lists in ((ev.nb_ids[i], ev.nb_tags[i]), (ev.habit_ids[i], ev.habit_tags[i])):
+                found: dict[int, list[str]] = {}
+                for pid, tl in zip(ids, tag_lists):
+                    for t in tl:
+                        found.setdefault(t, []).append(pid)
+                for t, pids in found.items():
+                    carriers.setdefault(t, []).extend(pids[:3])
             candidates = []
-            for t in order[i]:
-                if scores[i, t] <= 0:
-                    break
-                tag = ev.tags[t]
-                carriers = [pid for pid, tl in zip(ev.nb_ids[i], ev.nb_tags[i]) if t in tl][:3]
-                carriers += [pid for pid, tl in zip(ev.habit_ids[i], ev.habit_tags[i]) if t in tl][:3]
-                candidates.append(TagScore(tag=tag, score=round(float(scores[i, t]), 6),
-                                           sources={k: round(float(v[i, t]), 6) for k, v in parts.items() if v[i, t] > 0},
-                                           from_posts=carriers))
-            preds.append(Prediction(post_id=post.id, places=places, lat=float(coords[i, 0]), lon=float(coords[i, 1]),
-                                    radius_km=round(float(radius[i]), 1), hashtags=candidates[: int(n_keep[i])],
-                                    hashtag_candidates=candidates, neighbours=ev.nb_ids[i][:5]))
+            for j in range(positive[i]):
+                t = order_l[i][j]
+                candidates.append(TagScore(
+                    tag=ev.tags[t], score=scores_l[i][j], from_posts=carriers.get(t, []),
+                    sources={name: v[i][j] for name, v in cand_parts.items() if v[i][j] > 0}))
+            preds.append(Prediction(
+                post_id=post.id, places=places, lat=coords_l[i][0], lon=coords_l[i][1], radius_km=radius_l[i],
+                hashtags=candidates[: keep_l[i]], hashtag_candidates=candidates, neighbours=ev.nb_ids[i][:5]))
         return preds
 
     # -- persistence ----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from tagatlas import logs
+from tagatlas.cli_common import CacheOption, CachePathOption
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="TagAtlas: where a post was posted and which hashtags it should carry.")
@@ -99,6 +100,8 @@ def enrich(
     out: Annotated[Path, typer.Option("--out", help="output JSONL (resumed if it exists)")],
     batch_size: Annotated[int, typer.Option(min=1, max=10_000)] = 256,
     skip_invalid: Annotated[bool, typer.Option(help="skip and count invalid lines instead of stopping")] = False,
+    cache: CacheOption = True,
+    cache_path: CachePathOption = None,
 ):
     """Write each post with pred_place, pred_lat, pred_lon, pred_radius_km, pred_hashtags (resumable)."""
     from tagatlas.enrich import enrich_file
@@ -106,7 +109,12 @@ def enrich(
 
     def run():
         m = TagAtlas.load(model)
-        typer.echo(json.dumps(enrich_file(m, source, out, batch_size=batch_size, skip_invalid=skip_invalid)))
+        if cache:
+            m.encoder.use_cache(cache_path)
+        result = enrich_file(m, source, out, batch_size=batch_size, skip_invalid=skip_invalid)
+        if m.encoder.cache is not None:
+            result["embedding_cache"] = {"path": str(m.encoder.cache.path), "hits": m.encoder.cache.hits, "misses": m.encoder.cache.misses}
+        typer.echo(json.dumps(result))
     _guard(run)
 
 

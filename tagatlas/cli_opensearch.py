@@ -8,6 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from tagatlas.cli_common import CacheOption, CachePathOption
+
 opensearch = typer.Typer(add_completion=False, no_args_is_help=True,
                          help="Plug TagAtlas into an OpenSearch cluster (see docs/opensearch.md).")
 
@@ -111,6 +113,7 @@ def enrich(
     failures: Annotated[Optional[Path], typer.Option(help="failure report, JSON lines (default: next to the checkpoint)")] = None,
     batch_size: int = 256, max_retries: int = 5, skip_invalid: bool = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+    cache: CacheOption = True, cache_path: CachePathOption = None,
 ):
     """Enrich posts with the local model and bulk-write them (resumable; failures reported, never dropped)."""
     from dataclasses import asdict
@@ -123,7 +126,10 @@ def enrich(
             raise ValueError("give exactly one of '--in' and '--source-index'")
         if only_failed and source_index is None:
             raise ValueError("'--only-failed' goes with '--source-index'")
-        enricher = BulkEnricher(TagAtlas.load(model), _client(url, auth, ca_certs, insecure), index,
+        tagatlas = TagAtlas.load(model)
+        if cache:
+            tagatlas.encoder.use_cache(cache_path)
+        enricher = BulkEnricher(tagatlas, _client(url, auth, ca_certs, insecure), index,
                                 checkpoint=checkpoint or Path(f".tagatlas-enrich-{index}.json"), failures=failures,
                                 batch_size=batch_size, max_retries=max_retries, progress=progress)
         if input_file is not None:

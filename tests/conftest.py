@@ -7,9 +7,13 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# Commands that cache embeddings by default (enrich) write them under the test run's own folder, not ~/.cache.
+os.environ.setdefault("TAGATLAS_CACHE_DIR", tempfile.mkdtemp(prefix="tagatlas-test-cache-"))
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("TAGATLAS_SHARED", REPO.parent / "shared"))

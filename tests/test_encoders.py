@@ -94,3 +94,43 @@ def test_sentence_transformers_backend_from_a_local_folder(monkeypatch):
     enc = create_encoder(EncoderConfig(text=f"st:{folder}", image="none"))
     v = enc.encode_text(["a dog runs", "a puppy is running", "tax law"])
     assert v.shape == (3, 384) and v[0] @ v[1] > v[0] @ v[2]
+
+
+def test_embedding_cache_returns_the_same_vectors_and_only_encodes_what_changed(encoder, photos, tmp_path, monkeypatch):
+    from tagatlas.encoders import EmbeddingCache
+
+    photo = tmp_path / "flower.jpg"
+    photos[1].save(photo)
+    posts = [Post(id="a", text="synthetic: snow day in boston #snow"), Post(id="b", image=str(photo)),
+             Post(id="c", text="synthetic: ferry to the islands", image=str(photo)), Post(id="d")]
+    plain = encoder.encode_posts(posts)
+    cached = create_encoder()
+    cache = cached.use_cache(tmp_path / "cache" / "e.sqlite")
+    first = cached.encode_posts(posts)
+    assert cache.misses == 4 and cache.hits == 0
+    assert np.array_equal(first.vectors, plain.vectors) and first.has_image.tolist() == plain.has_image.tolist()
+
+    calls = []
+    real = cached._encode_posts
+    monkeypatch.setattr(cached, "_encode_posts", lambda ps, **kw: calls.append([p.id for p in ps]) or real(ps, **kw))
+    renamed = [p.model_copy(update={"id": f"again-{p.id}"}) for p in posts]  # same content, other ids: hits
+    again = cached.encode_posts(renamed)
+    assert calls == [] and cache.hits == 4
+    assert np.array_equal(again.vectors, first.vectors) and again.has_image.tolist() == first.has_image.tolist()
+
+    photos[0].save(photo)  # same path, other picture: the image's bytes are in the key
+    changed = cached.encode_posts([posts[0].model_copy(update={"text": "synthetic: snow day in denver"}), posts[1]])
+    assert calls == [["a", "b"]]
+    assert not np.array_equal(changed.vectors[1], first.vectors[1])
+
+    reopened = EmbeddingCache(tmp_path / "cache" / "e.sqlite", encoder.dim)  # it survives a restart
+    assert len(reopened) == 6
+
+
+def test_a_failed_image_read_is_not_cached(tmp_path):
+    broken = tmp_path / "later.jpg"
+    broken.write_bytes(b"not a jpeg yet")
+    enc = create_encoder()
+    cache = enc.use_cache(tmp_path / "c.sqlite")
+    out = enc.encode_posts([Post(id="x", text="synthetic caption", image=str(broken))])
+    assert out.image_errors == 1 and len(cache) == 0

@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from conftest import SHARED, cli, write_jsonl
@@ -291,3 +292,58 @@ def test_cluster_command_then_suggestions_and_new_posts_carry_clusters(model_dir
     assert unclustered.returncode != 0 and "tagatlas cluster" in unclustered.stderr
     bad = cli("cluster", "--model", folder, "--fusion", "middle", check=False)
     assert bad.returncode != 0 and "--fusion" in bad.stderr
+
+
+def test_neighbour_table_follows_adds_and_deletes_as_a_rebuild_would(model_dir):
+    from tagatlas.recommender.neighbours import NeighbourTable
+
+    model = TagAtlas.load(model_dir)
+    model.predict([Post(id="q", text="synthetic warm-up")])  # builds the in-memory table
+    live = model._table
+    model.add([Post(id=f"synthetic-t{i}", user_id="synthetic-u", text=f"synthetic harbour walk {i}", hashtags=[f"synthetictag{i}", "nyc"],
+                    lat=40.7 + i / 100, lon=-74.0) for i in range(5)] + [Post(id="synthetic-nowhere", text="synthetic no place")])
+    model.delete(["synthetic-t2", "synthetic-nowhere"])
+    assert model._neighbour_table() is live  # kept in step, not rebuilt
+    fresh = NeighbourTable(model._class_of, model.tags_).load(model.store_)
+    rows = np.flatnonzero(fresh.valid)
+    assert np.array_equal(np.flatnonzero(live.valid), rows) and fresh.generation == live.generation
+    assert live.post_ids[rows].tolist() == fresh.post_ids[rows].tolist()
+    assert np.array_equal(live.cls[rows], fresh.cls[rows])
+    assert np.allclose(live.lat[rows], fresh.lat[rows], equal_nan=True)
+    assert [[live.tags[g] for g in t] for t in live.row_tags[rows]] == [[fresh.tags[g] for g in t] for t in fresh.row_tags[rows]]
+    # A write that bypasses the model (straight into the store) is noticed: the table is rebuilt from the store.
+    model.store_.delete(["synthetic-t0"])
+    assert model._neighbour_table() is not live and "synthetic-t0" not in model._table.post_ids[model._table.valid].tolist()
+
+
+def test_a_failing_batch_in_a_stream_is_reported_and_the_stream_goes_on(model_dir, monkeypatch):
+    model = TagAtlas.load(model_dir)
+    real = model._features
+
+    def features(batch):
+        if any(p.id == "boom" for p in batch):
+            raise RuntimeError("synthetic encoder failure")
+        return real(batch)
+
+    monkeypatch.setattr(model, "_features", features)
+    batches = [[Post(id="a", text="snow in boston")], [Post(id="boom", text="x")], [Post(id="c", text="istanbul")]]
+    results = list(model.predict_stream(batches))
+    assert [r.error is None for r in results] == [True, False, True]
+    assert "synthetic encoder failure" in str(results[1].error) and results[1].predictions == []
+    assert [r.predictions[0].post_id for r in (results[0], results[2])] == ["a", "c"]
+    assert results[2].vectors.shape == (1, model.index_dim)
+    with pytest.raises(RuntimeError, match="synthetic encoder failure"):
+        model.predict([p for b in batches for p in b], batch_size=1)
+
+
+def test_re_enrichment_reads_vectors_from_the_cache_and_writes_the_same_output(model_dir, real_subset, tmp_path):
+    source = tmp_path / "in.jsonl"
+    write_jsonl(source, [json.loads(p.model_dump_json()) for p in list(read_posts(real_subset))[:80]])
+    cache = tmp_path / "cache.sqlite"
+    first = json.loads(cli("enrich", "--model", model_dir, "--in", source, "--out", tmp_path / "a.jsonl", "--cache-path", cache).stdout)
+    second = json.loads(cli("enrich", "--model", model_dir, "--in", source, "--out", tmp_path / "b.jsonl", "--cache-path", cache).stdout)
+    assert first["embedding_cache"]["misses"] == 80 and first["embedding_cache"]["hits"] == 0
+    assert second["embedding_cache"] == {"path": str(cache), "hits": 80, "misses": 0}
+    assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()
+    off = json.loads(cli("enrich", "--model", model_dir, "--in", source, "--out", tmp_path / "c.jsonl", "--no-cache").stdout)
+    assert "embedding_cache" not in off and (tmp_path / "c.jsonl").read_bytes() == (tmp_path / "a.jsonl").read_bytes()
