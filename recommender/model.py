@@ -7,6 +7,7 @@ validation split of users. A model is a folder: `save` writes it atomically, `lo
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import logging
@@ -448,12 +449,20 @@ class TagAtlas:
         """Predictions from precomputed evidence, optionally with other fusion parameters."""
         return self._predictions(list(posts), ev, n_candidates, params)
 
-    def warm_up(self) -> None:
+    def warm_up(self, freeze_heap: bool = True) -> None:
         """Load the backbones and fill the lazy caches now, so the first requests of a service (often many
-        at once) do not each pay for it."""
+        at once) do not each pay for it.
+
+        `freeze_heap` then moves everything loaded so far out of the garbage collector's reach (`gc.freeze`):
+        the model's objects live as long as the process, and rescanning them in every collection cost about a
+        third of enrichment time (benchmarks/throughput.py). Processes that own the model (CLI, server) call this.
+        """
         self.predict([Post(id="warm-up", text="warm up")])
         self._known_tag_counts()
         self.search("warm up", k=1, coarse_all=True)  # also loads the city gazetteer used to coarsen coordinates
+        if freeze_heap:
+            gc.collect()
+            gc.freeze()
 
     def predict(self, posts: list[Post], *, batch_size: int = 512, progress: bool = False, n_candidates: int = 20) -> list[Prediction]:
         """Places, coordinates with a radius, and ranked hashtags for each post (hashtags in its text are masked)."""

@@ -111,6 +111,7 @@ def enrich(
         m = TagAtlas.load(model)
         if cache:
             m.encoder.use_cache(cache_path)
+        m.warm_up()
         result = enrich_file(m, source, out, batch_size=batch_size, skip_invalid=skip_invalid)
         if m.encoder.cache is not None:
             result["embedding_cache"] = {"path": str(m.encoder.cache.path), "hits": m.encoder.cache.hits, "misses": m.encoder.cache.misses}

@@ -129,6 +129,7 @@ def enrich(
         tagatlas = TagAtlas.load(model)
         if cache:
             tagatlas.encoder.use_cache(cache_path)
+        tagatlas.warm_up()
         enricher = BulkEnricher(tagatlas, _client(url, auth, ca_certs, insecure), index,
                                 checkpoint=checkpoint or Path(f".tagatlas-enrich-{index}.json"), failures=failures,
                                 batch_size=batch_size, max_retries=max_retries, progress=progress)

@@ -24,7 +24,7 @@ class EnrichResumeError(ValueError):
 
 
 def enriched_record(post: Post, pred: Prediction) -> dict:
-    record = json.loads(post.model_dump_json())
+    record = post.model_dump(mode="json")
     record.update({
         "pred_place": pred.places[0].place if pred.places else None,
         "pred_place_name": pred.places[0].name if pred.places else None,
