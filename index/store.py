@@ -90,6 +90,7 @@ class PostStore:
         copy = cls(":memory:")
         source.backup(copy._db)
         source.close()
+        copy._db.executescript(SCHEMA)  # a store written by an older version gains the tables added since (e.g. clusters)
         copy.dim = int(copy.get_meta("dim")) if copy.get_meta("dim") else None
         return copy
 
