@@ -12,6 +12,12 @@ REPO = Path(__file__).resolve().parent.parent
 DOC = REPO / "docs" / "benchmarks.md"
 
 
+def shown(path: Path) -> str:
+    """A path as the docs name it: relative to the folder holding the repository and ../shared when inside it."""
+    path = Path(path).resolve()
+    return str(path.relative_to(REPO.parent)) if path.is_relative_to(REPO.parent) else str(path)
+
+
 def machine() -> str:
     """Cores, CPU model, GPU (if any) and library versions, for the line above every table."""
     cpu = "unknown CPU"

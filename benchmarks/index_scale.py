@@ -22,7 +22,7 @@ import faiss
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, provenance, write_block  # noqa: E402
+from common import REPO, provenance, shown, write_block  # noqa: E402
 from opensearch import heldout_posts  # noqa: E402
 
 # (name in the table, index_factory string, nprobe or efSearch values: one build, one row per value)
@@ -178,7 +178,7 @@ def plot(results: list[dict], path: Path) -> None:
 
 def doc_body(results: list[dict], args, base: np.ndarray) -> str:
     lines = [provenance(f".venv/bin/python benchmarks/index_scale.py --sizes {args.sizes} --queries {args.queries}") + "\n",
-             f"Index vectors: the {len(base):,} vectors of real posts in `{args.model.relative_to(REPO) if args.model.is_relative_to(REPO) else args.model}`'s "
+             f"Index vectors: the {len(base):,} vectors of real posts in `{shown(args.model)}`'s "
              f"store (dimension {base.shape[1]}), replicated with Gaussian jitter σ={args.jitter} and re-normalised — **scale only, "
              f"never quality**. Queries: {args.queries} held-out real posts. Recall@10 against exact search over the same vectors; "
              "latency: one query per call on one thread, encoder excluded; memory: the serialised index. Raw rows: "

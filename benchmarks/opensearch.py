@@ -15,9 +15,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,10 +27,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from common import REPO, provenance, write_block  # noqa: E402
-from load import free_port  # noqa: E402
-
-KEY = "bench-key"
+from common import REPO, provenance, shown, write_block  # noqa: E402
+from load import KEY, serve  # noqa: E402
 
 
 def heldout_posts(data: Path, model_dir: Path, n: int) -> list[dict]:
@@ -57,18 +53,8 @@ def path_a(model_dir: Path, posts: list[dict], concurrency: int) -> dict:
     template = connector_request_template()
     folder = Path(tempfile.mkdtemp()) / "m"
     shutil.copytree(model_dir, folder)
-    port = free_port()
-    env = {**os.environ, "TAGATLAS_API_KEYS": KEY, "TAGATLAS_RATE_LIMIT": "100000", "TAGATLAS_RATE_BURST": "100000"}
-    proc = subprocess.Popen([str(REPO / ".venv/bin/tagatlas"), "serve", "--model", str(folder), "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+    proc, url = serve(folder)  # the load benchmark's server start (its API key, rate limits out of the way)
     try:
-        for _ in range(600):
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
         bodies = []
         for r in posts:
             params = {"text": r["text"], "user_id": str(r.get("user_id") or ""), "image_url": "", "created_at": r.get("created_at") or ""}
@@ -136,8 +122,7 @@ def main() -> None:
     b = path_b(args.model, posts)
     print(json.dumps({"path_a": a, "path_b": b}, indent=1))
     body = (provenance(f".venv/bin/python benchmarks/opensearch.py --posts {args.posts} --concurrency {args.concurrency}") + "\n\n"
-            f"Held-out real posts of `{args.data.relative_to(REPO.parent) if args.data.is_relative_to(REPO.parent) else args.data}` "
-            f"(ids not in the model's store), model `{args.model.relative_to(REPO) if args.model.is_relative_to(REPO) else args.model}`.\n\n"
+            f"Held-out real posts of `{shown(args.data)}` (ids not in the model's store), model `{shown(args.model)}`.\n\n"
             "| path | what is timed | documents | ok | seconds | documents/s | latency p50 / p99 |\n|---|---|---|---|---|---|---|\n"
             f"| A: ingest pipeline → `/v1/enrich` | {args.concurrency} concurrent callers, connector-rendered bodies, real server | "
             f"{a['docs']} | {a['ok']} | {a['seconds']:.1f} | {a['docs_per_s']:.1f} | {a['p50_ms']:.0f} / {a['p99_ms']:.0f} ms |\n"

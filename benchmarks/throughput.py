@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, provenance, write_block  # noqa: E402
+from common import REPO, provenance, shown, write_block  # noqa: E402
 from opensearch import heldout_posts  # noqa: E402
 
 
@@ -110,12 +110,11 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps({"text": text, "photo": photo}, indent=1))
 
-    data = args.data.relative_to(REPO.parent) if args.data.is_relative_to(REPO.parent) else args.data
     row = lambda name, r: (f"| {name} | {r['posts']} | {r['floor_posts_per_s']:.0f} | {r['enrich_posts_per_s']:.0f} | "  # noqa: E731
                            f"**{r['ratio']:.2f}x** | {r['reenrich_posts_per_s']:.0f} | {r['reenrich_ratio']:.2f}x |")
     body = (provenance(f".venv/bin/python benchmarks/throughput.py --posts {args.posts} --image-posts {args.image_posts} "
                        f"--repeats {args.repeats}") + "\n\n"
-            f"Held-out real posts of `{data}` (ids not in the model's store); the photo rows give the same texts a photo "
+            f"Held-out real posts of `{shown(args.data)}` (ids not in the model's store); the photo rows give the same texts a photo "
             "(scikit-learn's two sample photos, alternating: for throughput only). Medians of "
             f"{args.repeats} repeats; each ratio is taken within one repeat.\n\n"
             "| posts | n | floor: encoder only (posts/s) | `enrich` end to end (posts/s) | enrich / floor (target ≥ 0.8x) | "

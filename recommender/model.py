@@ -542,26 +542,22 @@ class TagAtlas:
         top = np.argpartition(-probs, n_top - 1, axis=1)[:, :n_top] if n_top < probs.shape[1] else np.tile(np.arange(n_top), (len(probs), 1))
         top_p = np.take_along_axis(probs, top, 1)
         top = np.take_along_axis(top, np.lexsort((top, -top_p), axis=1), 1).tolist()  # by probability, then class index
-        label_l, probs_of_label = label.tolist(), probs[np.arange(len(label)), label]
+        label_l = label.tolist()
         cand_scores = np.take_along_axis(scores, order, 1)
         cand_parts = {name: _rounded(np.take_along_axis(v, order, 1)) for name, v in parts.items()}
         order_l, scores_l = order.tolist(), _rounded(cand_scores)
         positive = (cand_scores > 0).sum(axis=1).tolist()  # scores are ranked: candidates stop at the first score <= 0
         coords_l, radius_l, keep_l = coords.tolist(), np.round(radius, 1).tolist(), n_keep.tolist()
-        place_prob = lambda i, c: round(float(probs[i, c]), 6)  # noqa: E731
 
         def place(i, c):
             lat, lon = self._place_coords_list[c]
-            return PlaceScore(place=self.places_[c], name=self.place_names_[c], prob=place_prob(i, c), lat=lat, lon=lon)
+            return PlaceScore(place=self.places_[c], name=self.place_names_[c], prob=round(float(probs[i, c]), 6), lat=lat, lon=lon)
 
         preds = []
         for i, post in enumerate(posts):
             # The decision's place first (the most probable place in the chosen area), then the most probable others.
             first = label_l[i]
-            places = [PlaceScore(place=self.places_[first], name=self.place_names_[first],
-                                                 prob=round(float(probs_of_label[i]), 6), lat=self._place_coords_list[first][0],
-                                                 lon=self._place_coords_list[first][1])]
-            places += [place(i, c) for c in top[i] if c != first][:4]
+            places = [place(i, first)] + [place(i, c) for c in top[i] if c != first][:4]
             carriers: dict[int, list[str]] = {}
             for ids, tag_lists in ((ev.nb_ids[i], ev.nb_tags[i]), (ev.habit_ids[i], ev.habit_tags[i])):
                 found: dict[int, list[str]] = {}

@@ -109,9 +109,9 @@ def enrich(
 
     def run():
         m = TagAtlas.load(model)
+        m.warm_up()  # before the cache opens: the warm-up post is not one of the user's posts
         if cache:
             m.encoder.use_cache(cache_path)
-        m.warm_up()
         result = enrich_file(m, source, out, batch_size=batch_size, skip_invalid=skip_invalid)
         if m.encoder.cache is not None:
             result["embedding_cache"] = {"path": str(m.encoder.cache.path), "hits": m.encoder.cache.hits, "misses": m.encoder.cache.misses}

@@ -127,9 +127,9 @@ def enrich(
         if only_failed and source_index is None:
             raise ValueError("'--only-failed' goes with '--source-index'")
         tagatlas = TagAtlas.load(model)
+        tagatlas.warm_up()  # before the cache opens: the warm-up post is not one of the user's posts
         if cache:
             tagatlas.encoder.use_cache(cache_path)
-        tagatlas.warm_up()
         enricher = BulkEnricher(tagatlas, _client(url, auth, ca_certs, insecure), index,
                                 checkpoint=checkpoint or Path(f".tagatlas-enrich-{index}.json"), failures=failures,
                                 batch_size=batch_size, max_retries=max_retries, progress=progress)
