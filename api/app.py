@@ -133,6 +133,9 @@ class SuggestRequest(BaseModel):
     user_id: str | None = Field(default=None, max_length=200, description="personalise with this user's past posts (needs an API key)")
     image_base64: str | None = Field(default=None, max_length=MAX_IMAGE_BYTES * 4 // 3 + 4, description="the photo, base64-encoded")
     coarse: bool = Field(default=False, description="return the place's coordinates instead of the precise estimate (privacy)")
+    photo_gps: bool = Field(default=False, description=(
+        "when the photo carries an EXIF GPS position, return it exactly (default: it decides the place, and the returned "
+        "coordinates are coarsened to that place)"))
 
 
 class PostIn(BaseModel):
@@ -373,6 +376,8 @@ def create_app(model_dir: str | os.PathLike, api_keys: dict[str, str | None] | s
         finally:
             if image_path:
                 Path(image_path).unlink(missing_ok=True)
+        if body.photo_gps and not body.coarse:
+            pred.reveal_photo_gps()
         if body.coarse and pred.places:
             pred.lat, pred.lon = round(pred.places[0].lat, 2), round(pred.places[0].lon, 2)
         return pred

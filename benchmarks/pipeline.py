@@ -36,6 +36,28 @@ def table(result: dict) -> str:
     return "\n".join(rows)
 
 
+def calibration(result: dict) -> str:
+    c = result.get("calibration") or {}
+    if c.get("place_ece") is None:
+        return ""
+    return (f"Place ECE (15 bins, the reported place's probability) {c['place_ece']:.3f}, {c['place_ece_uncalibrated']:.3f} before "
+            f"temperature scaling (T = {c['temperature']:.2f}, fitted on validation); {c['hedged']} of {c['n']} located queries were "
+            f"unsure enough to get hedged coordinates.")
+
+
+def ratios(result: dict) -> str:
+    """TagAtlas over the best baseline, as the models issue states its targets."""
+    g, h = result["geo"], result["hashtags"]
+    best_acc = max(b["acc_at_km"]["161"] for b in g["baselines"].values())
+    best_med = min(b["median_km"] for b in g["baselines"].values())
+    parts = [f"Acc@161 ×{g['tagatlas']['acc_at_km']['161'] / best_acc:.2f} the best baseline (target ≥ ×1.25)" if best_acc else "",
+             f"median km ×{g['tagatlas']['median_km'] / best_med:.2f} (target ≤ ×0.70)" if best_med else ""]
+    if h["tagatlas"]["n"]:
+        best_f1 = max(b["f1_at_5"] for b in h["baselines"].values())
+        parts.append(f"F1@5 ×{h['tagatlas']['f1_at_5'] / best_f1:.2f} (target ≥ ×1.30)" if best_f1 else "")
+    return "Against the best baseline of each column: " + "; ".join(p for p in parts if p) + "."
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data")
@@ -61,7 +83,8 @@ def main() -> int:
             f"{info['places']} place classes, {info['tags']} classifier tags. Train {result['seconds']['train']:.0f} s, "
             f"evaluate {result['seconds']['evaluate']:.0f} s, wall {time.perf_counter() - started:.0f} s. "
             f"The predicted radius (meant as a 50 % radius) contains the true location for "
-            f"{100 * (result['details']['radius_coverage'] or 0):.0f} % of held-out queries.\n\n" + table(result))
+            f"{100 * (result['details']['radius_coverage'] or 0):.0f} % of held-out queries. {calibration(result)}\n\n"
+            + table(result) + "\n\n" + ratios(result))
     body = provenance(".venv/bin/python benchmarks/pipeline.py") + "\n\n" + "\n\n".join(sections)
     block = write_block("pipeline", body, args.doc, heading="## End-to-end pipeline")
     print(block)

@@ -18,7 +18,8 @@ from tagatlas.data import Post, distance_km, history_and_queries
 from tagatlas.evaluation.baselines import (MostFrequentPlace, Popularity, TfidfKnnTags, TfidfLogReg, UserTop, knn_vote,
                                            stored_texts_and_tags)
 from tagatlas.recommender import TagAtlas, geo_metrics, tag_metrics
-from tagatlas.recommender.fusion import select_tags, tag_scores
+from tagatlas.recommender.fusion import place_distribution, select_tags, tag_scores
+from tagatlas.recommender.metrics import expected_calibration_error
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +56,14 @@ def evaluate(model: TagAtlas, posts: list[Post], progress: bool = True) -> dict:
     # TagAtlas and the baselines that read its evidence, in chunks so memory stays flat on large files.
     masked = [as_query(q) for q in queries]
     clf_only = replace(model.fusion_, tag_beta=1.0, habit_gamma=0.0, text_gamma=0.0)
-    preds, knn_classes, clf_classes, clf_ranked = [], [], [], []
+    preds, knn_classes, clf_classes, clf_ranked, raw_conf = [], [], [], [], []
     for start in tqdm(range(0, len(masked), CHUNK), desc="evaluate", unit="chunk", disable=not progress or len(masked) <= CHUNK):
         chunk = masked[start : start + CHUNK]
         ev = model.evidence(chunk)
-        preds.extend(model.predictions_from(chunk, ev))
+        chunk_preds = model.predictions_from(chunk, ev)
+        preds.extend(chunk_preds)
+        raw = place_distribution(ev, model.fusion_)  # before temperature scaling: what calibration changed
+        raw_conf.extend(raw[i, model.place_index_[p.places[0].place]] for i, p in enumerate(chunk_preds))
         knn_classes.append(knn_vote(ev, model.fusion_.geo_k))
         clf_classes.append(ev.place_probs.argmax(axis=1))
         clf_scores, _ = tag_scores(ev, clf_only)
@@ -91,6 +95,13 @@ def evaluate(model: TagAtlas, posts: list[Post], progress: bool = True) -> dict:
     errors = distance_km([preds[i].lat for i in geo_idx], [preds[i].lon for i in geo_idx], lat, lon) if geo_idx else np.zeros(0)
     radius_coverage = float(np.mean(errors <= np.array([preds[i].radius_km for i in geo_idx]))) if geo_idx else None
     tags_t5 = tags_from(ranked)
+    correct = np.array([preds[i].places[0].place == t for i, t in zip(geo_idx, true_place)], dtype=bool)
+    calibration = {
+        "n": len(geo_idx), "temperature": model.fusion_.place_temperature,
+        "place_ece": expected_calibration_error([preds[i].places[0].prob for i in geo_idx], correct),
+        "place_ece_uncalibrated": expected_calibration_error([raw_conf[i] for i in geo_idx], correct),
+        "hedged": sum(preds[i].location_source == "hedge" for i in geo_idx),
+    }
 
     # Geolocation baselines
     classes = model._class_of([s.place for s in training], [s.lat if s.lat is not None else np.nan for s in training],
@@ -120,6 +131,7 @@ def evaluate(model: TagAtlas, posts: list[Post], progress: bool = True) -> dict:
         "n_users": len(users),
         "geo": {"tagatlas": geo_t, "baselines": geo_b},
         "hashtags": {"tagatlas": tags_t, "baselines": tag_b, "variants": {"tagatlas_top5": tags_t5}},
+        "calibration": calibration,
         "seconds": {"train": float(model.train_seconds_), "evaluate": time.perf_counter() - started},
         "details": {"test_posts": len(test), "history_posts": len(history), "geo_queries": len(geo_idx),
                     "new_tag_queries": sum(1 for s in new if s), "radius_coverage": radius_coverage,
@@ -138,6 +150,10 @@ def format_table(result: dict, title: str = "") -> str:
         a = m["acc_at_km"]
         lines.append(f"{name:<18}{m['acc_place']:>10.3f}{a['1']:>8.3f}{a['25']:>8.3f}{a['161']:>8.3f}{a['750']:>8.3f}{a['2500']:>9.3f}"
                      f"{m['median_km']:>11.0f}{m['mean_km']:>9.0f}")
+    c = result.get("calibration") or {}
+    if c.get("place_ece") is not None:
+        lines.append(f"place ECE {c['place_ece']:.3f} (before temperature scaling {c['place_ece_uncalibrated']:.3f}, T={c['temperature']:.2f}); "
+                     f"{c['hedged']} of {c['n']} posts unsure enough to get hedged coordinates")
     h = result["hashtags"]
     lines.append(f"{'hashtags (n=' + str(h['tagatlas']['n']) + ')':<18}{'F1@5':>10}{'P@5':>8}{'R@5':>8}{'HR@5':>8}{'MRR':>8}{'newHR@10':>9}")
     rows = [("tagatlas", h["tagatlas"])] + [(f"({k})", v) for k, v in h.get("variants", {}).items()] + list(h["baselines"].items())

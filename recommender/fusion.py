@@ -32,6 +32,9 @@ class FusionParams:
     habit_temperature: float = 0.1
     tag_threshold: float = 0.0  # keep tags scoring at least this fraction of the best one
     max_tags: int = 5
+    place_temperature: float = 1.0  # temperature scaling of the fused place distribution (fitted on validation NLL)
+    hedge: str = "none"  # coordinates of unsure posts: "regression" (the head's), "expected" (least expected distance), "none"
+    hedge_below: float = 0.0  # decision confidence under which the hedge replaces the chosen place's coordinates
     radius_edges: list[float] = field(default_factory=list)  # confidence bin edges
     radius_km: list[float] = field(default_factory=lambda: [500.0])  # median validation error per bin
 
@@ -61,6 +64,8 @@ class Evidence:
     n_vocab: int  # how many of `tags` the classifier knows
     text_tags: list[list[int]] = field(default_factory=list)  # per post: known tags its text spells out as words
     text_prior: list[np.ndarray] = field(default_factory=list)  # their popularity prior in (0, 1]
+    reg_coords: np.ndarray | None = None  # (n, 2) the head's regressed lat/lon (None: a head without regression)
+    photo_gps: np.ndarray | None = None  # (n, 2) the photo's EXIF lat/lon, NaN where a post has none (None: no photo has one)
 
 
 def _neighbour_weights(sims: np.ndarray, k: int, temperature: float) -> np.ndarray:
@@ -84,6 +89,91 @@ def place_distribution(ev: Evidence, p: FusionParams) -> np.ndarray:
     has_nb = knn.sum(axis=1) > 0
     alpha = np.where(has_nb, p.geo_alpha, 1.0)[:, None]
     return alpha * ev.place_probs + (1 - alpha) * knn
+
+
+def calibrate(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """Temperature scaling of a probability matrix (softmax of log p / T): ranks unchanged, confidence calibrated."""
+    if temperature == 1.0 or probs.size == 0:
+        return probs
+    logp = np.log(np.clip(probs, 1e-12, None)) / temperature
+    logp -= logp.max(axis=1, keepdims=True)
+    e = np.exp(logp)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def fit_temperature(probs: np.ndarray, true_class: np.ndarray) -> float:
+    """The temperature minimising the negative log-likelihood of the true classes (Guo et al. 2017)."""
+    from scipy.optimize import minimize_scalar
+
+    ok = true_class >= 0
+    if ok.sum() < 10:
+        return 1.0
+    logp = np.log(np.clip(probs[ok], 1e-12, None))
+    rows = np.arange(int(ok.sum()))
+
+    def nll(log_t: float) -> float:
+        z = logp / np.exp(log_t)
+        z = z - z.max(axis=1, keepdims=True)
+        return float(-(z[rows, true_class[ok]] - np.log(np.exp(z).sum(axis=1))).mean())
+
+    res = minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded", options={"xatol": 1e-3})
+    return float(np.round(np.exp(res.x), 4))
+
+
+def expected_distance_points(probs: np.ndarray, place_coords: np.ndarray, n_candidates: int = 20, n_mass: int = 200) -> np.ndarray:
+    """(n, 2) per post, the candidate place (among its `n_candidates` most probable) with the least expected
+    great-circle distance to the predicted distribution (its `n_mass` most probable places): the minimum
+    Bayes risk point for the distance itself, a hedge between plausible regions."""
+    n, C = probs.shape
+    m, c = min(n_mass, C), min(n_candidates, C)
+    if n == 0:
+        return np.zeros((0, 2))
+    mass = np.argpartition(-probs, m - 1, axis=1)[:, :m] if m < C else np.tile(np.arange(C), (n, 1))
+    w = np.take_along_axis(probs, mass, 1)
+    cand = np.take_along_axis(mass, np.argsort(-w, axis=1)[:, :c], 1)
+    rad = np.radians(place_coords)
+    out = np.zeros((n, 2))
+    for start in range(0, n, 256):
+        sl = slice(start, start + 256)
+        a, b = rad[cand[sl]], rad[mass[sl]]  # (b, c, 2), (b, m, 2)
+        dlat = b[:, None, :, 0] - a[:, :, None, 0]
+        dlon = b[:, None, :, 1] - a[:, :, None, 1]
+        h = np.sin(dlat / 2) ** 2 + np.cos(a[:, :, None, 0]) * np.cos(b[:, None, :, 0]) * np.sin(dlon / 2) ** 2
+        risk = (2 * np.arcsin(np.sqrt(np.clip(h, 0, 1))) * w[sl, None, :]).sum(axis=2)
+        out[sl] = place_coords[cand[sl][np.arange(len(risk)), risk.argmin(axis=1)]]
+    return out
+
+
+def hedge_coordinates(coords: np.ndarray, confidence: np.ndarray, ev: Evidence, probs: np.ndarray, p: FusionParams,
+                      place_coords: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Replace the coordinates of posts whose decision confidence is under `hedge_below` by the hedge point;
+    also returns which posts were hedged."""
+    unsure = confidence < p.hedge_below
+    if p.hedge == "none" or not unsure.any() or (p.hedge == "regression" and ev.reg_coords is None):
+        return coords, np.zeros(len(coords), bool)
+    if p.hedge == "regression":
+        points = ev.reg_coords
+    elif p.hedge == "expected":
+        points = np.zeros_like(coords)
+        points[unsure] = expected_distance_points(probs[unsure], place_coords)
+    else:
+        raise ValueError(f"hedge={p.hedge!r}: use 'regression', 'expected' or 'none'")
+    out = coords.copy()
+    out[unsure] = points[unsure]
+    return out, unsure
+
+
+def photo_places(ev: Evidence, areas: "PlaceAreas", max_km: float = 161.0) -> np.ndarray:
+    """Per post, the place class nearest its photo's GPS position (within `max_km`), else -1."""
+    out = np.full(len(ev.place_probs), -1)
+    if ev.photo_gps is None:
+        return out
+    rows = np.flatnonzero(np.isfinite(ev.photo_gps[:, 0]))
+    if rows.size and len(areas):
+        dist, idx = areas.tree.query(np.radians(ev.photo_gps[rows]), k=1)
+        near = dist[:, 0] * EARTH_RADIUS_KM <= max_km
+        out[rows[near]] = idx[near, 0]
+    return out
 
 
 class PlaceAreas:

@@ -1,8 +1,9 @@
-"""The trained head: lexical bag + dense post vector → place softmax and multi-label hashtag scores.
+"""The trained head: lexical bag + dense post vector → place softmax, coordinates and hashtag scores.
 
 A fastText-style sparse bag (EmbeddingBag over hashed TF-IDF n-grams) is concatenated with the
 encoder's dense vector, mixed by one hidden layer whose output `z` is also the post's index vector,
-and read out by two heads: a softmax over P2C places and independent sigmoids over known tags.
+and read out by three heads (multi-task, as MTL-Att-CNN): a softmax over P2C places, a regression of
+the post's coordinates (a unit vector on the sphere) and independent sigmoids over known tags.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -31,14 +33,45 @@ class HeadConfig:
     max_epochs: int = 30
     patience: int = 3
     tag_loss_weight: float = 1.0
+    coord_loss_weight: float = 1.0  # coordinate regression, rescaled to the place loss (see `coord_scale`); 0: no regression
     seed: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
+class HeadOutput(NamedTuple):
+    z: np.ndarray  # (n, hidden) the mixed post vector
+    place_probs: np.ndarray  # (n, places)
+    tag_probs: np.ndarray  # (n, tags)
+    coords: np.ndarray | None  # (n, 2) regressed lat/lon in degrees; None for a head trained without regression
+
+
+def to_unit(lat, lon) -> np.ndarray:
+    """(n, 3) unit vectors of lat/lon in degrees: coordinates normalised so the regression has no seams or poles."""
+    la, lo = np.radians(np.asarray(lat, float)), np.radians(np.asarray(lon, float))
+    return np.column_stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)]).astype(np.float32)
+
+
+def from_unit(xyz: np.ndarray) -> np.ndarray:
+    """(n, 2) lat/lon in degrees of (not necessarily unit) vectors."""
+    xyz = np.asarray(xyz, float)
+    lat = np.degrees(np.arctan2(xyz[:, 2], np.hypot(xyz[:, 0], xyz[:, 1])))
+    return np.column_stack([lat, np.degrees(np.arctan2(xyz[:, 1], xyz[:, 0]))])
+
+
+def coord_scale(unit: np.ndarray, n_places: int) -> float:
+    """Weight that puts the regression loss on the place loss's scale: the cross-entropy of knowing nothing
+    (uniform over places, ln C) over the squared chord error of knowing nothing (always the mean point)."""
+    if len(unit) == 0:
+        return 1.0
+    centre = unit.mean(axis=0)
+    centre = centre / max(float(np.linalg.norm(centre)), 1e-8)
+    return float(math.log(max(n_places, 2)) / max(float(((unit - centre) ** 2).sum(axis=1).mean()), 1e-6))
+
+
 class PostHead(nn.Module):
-    def __init__(self, n_features: int, dense_dim: int, n_places: int, n_tags: int, cfg: HeadConfig):
+    def __init__(self, n_features: int, dense_dim: int, n_places: int, n_tags: int, cfg: HeadConfig, coords: bool = True):
         super().__init__()
         self.bag = nn.EmbeddingBag(n_features, cfg.bag_dim, mode="sum", sparse=True)
         nn.init.normal_(self.bag.weight, std=0.05)
@@ -47,12 +80,14 @@ class PostHead(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
         self.place = nn.Linear(cfg.hidden, n_places)
         self.tags = nn.Linear(cfg.hidden, max(n_tags, 1))
+        self.coords = nn.Linear(cfg.hidden, 3) if coords else None
         self.n_tags = n_tags
 
     def forward(self, indices, offsets, weights, dense):
         z = self.mix(torch.cat([self.bag(indices, offsets, per_sample_weights=weights), dense], dim=1))
         h = self.drop(z)
-        return z, self.place(h), self.tags(h)
+        xyz = nn.functional.normalize(self.coords(h), dim=1) if self.coords is not None else None
+        return z, self.place(h), self.tags(h), xyz
 
 
 def _bag_inputs(x: sp.csr_matrix):
@@ -74,29 +109,43 @@ class HeadTrainer:
     def __init__(self, cfg: HeadConfig | None = None):
         self.cfg = cfg or HeadConfig()
 
-    def _loss(self, model, x, dense, places, tags, idx):
+    def _loss(self, model, x, dense, places, tags, unit, idx, regression: bool = True):
         sub = x[idx]
-        z, place_logits, tag_logits = model(*_bag_inputs(sub), dense[idx])
+        z, place_logits, tag_logits, xyz = model(*_bag_inputs(sub), dense[idx])
         loss = nn.functional.cross_entropy(place_logits, places[idx])
         if model.n_tags:
             bce = nn.functional.binary_cross_entropy_with_logits(tag_logits, tags[idx], reduction="sum") / len(idx)
             loss = loss + self.cfg.tag_loss_weight * bce
+        if xyz is not None and regression:
+            target = unit[idx]
+            located = torch.isfinite(target[:, 0])
+            if bool(located.any()):
+                chord2 = ((xyz[located] - target[located]) ** 2).sum(dim=1).mean()
+                loss = loss + self.cfg.coord_loss_weight * self.coord_scale_ * chord2
         return loss
 
     def fit(self, x: sp.csr_matrix, dense: np.ndarray, places: np.ndarray, tag_ids: list[list[int]],
-            n_places: int, n_tags: int, val=None, epochs: int | None = None, progress: bool = True) -> "HeadTrainer":
-        """Train; with `val=(x, dense, places, tag_ids)` stop when its loss stops improving (best epoch kept)."""
+            n_places: int, n_tags: int, val=None, epochs: int | None = None, progress: bool = True,
+            coords: np.ndarray | None = None) -> "HeadTrainer":
+        """Train; with `val=(x, dense, places, tag_ids[, coords])` stop when its loss stops improving (best epoch
+        kept). `coords` (n, 2) lat/lon (NaN where unknown) trains the coordinate regression."""
         cfg = self.cfg
         torch.manual_seed(cfg.seed)
         rng = np.random.default_rng(cfg.seed)
-        model = PostHead(x.shape[1], dense.shape[1], n_places, n_tags, cfg)
+        regress = coords is not None and cfg.coord_loss_weight > 0
+        model = PostHead(x.shape[1], dense.shape[1], n_places, n_tags, cfg, coords=regress)
+        unit_of = lambda c, n: torch.from_numpy(to_unit(c[:, 0], c[:, 1]) if c is not None else np.full((n, 3), np.nan, np.float32))  # noqa: E731
+        unit_t = unit_of(coords if regress else None, x.shape[0])
+        known = unit_t[torch.isfinite(unit_t[:, 0])].numpy()
+        self.coord_scale_ = coord_scale(known, n_places) if regress else 0.0
         sparse_opt = torch.optim.SparseAdam(list(model.bag.parameters()), lr=cfg.lr)
         dense_params = [p for n, p in model.named_parameters() if not n.startswith("bag.")]
         dense_opt = torch.optim.AdamW(dense_params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         dense_t, places_t, tags_t = torch.from_numpy(dense), torch.from_numpy(places.astype(np.int64)), _tag_targets(tag_ids, n_tags)
         if val is not None:
-            vx, vd, vp, vt = val
+            vx, vd, vp, vt, *vc = val
             vd_t, vp_t, vt_t = torch.from_numpy(vd), torch.from_numpy(vp.astype(np.int64)), _tag_targets(vt, n_tags)
+            vu_t = unit_of(vc[0] if (vc and regress) else None, vx.shape[0])
         best, best_state, best_epoch, stale = math.inf, None, 0, 0
         n_epochs = epochs or cfg.max_epochs
         bar = tqdm(range(n_epochs), desc="train head", unit="epoch", disable=not progress)
@@ -107,7 +156,7 @@ class HeadTrainer:
             total = 0.0
             for start in range(0, len(order), cfg.batch_size):
                 idx = order[start : start + cfg.batch_size]
-                loss = self._loss(model, x, dense_t, places_t, tags_t, idx)
+                loss = self._loss(model, x, dense_t, places_t, tags_t, unit_t, idx)
                 sparse_opt.zero_grad(); dense_opt.zero_grad()
                 loss.backward()
                 sparse_opt.step(); dense_opt.step()
@@ -116,7 +165,8 @@ class HeadTrainer:
             if val is not None:
                 model.eval()
                 with torch.no_grad():
-                    vloss = float(self._loss(model, vx, vd_t, vp_t, vt_t, np.arange(vx.shape[0])))
+                    # Early stopping watches the place and tag losses: the regression is an auxiliary task.
+                    vloss = float(self._loss(model, vx, vd_t, vp_t, vt_t, vu_t, np.arange(vx.shape[0]), regression=False))
                 record["val_loss"] = vloss
                 if vloss < best - 1e-4:
                     best, best_epoch, stale = vloss, epoch + 1, 0
@@ -134,28 +184,34 @@ class HeadTrainer:
         self.model_ = model.eval()
         return self
 
-    def predict(self, x: sp.csr_matrix, dense: np.ndarray, batch_size: int = 2048):
-        """(z, place probabilities, tag probabilities) for each row."""
-        zs, ps, ts = [], [], []
+    def predict(self, x: sp.csr_matrix, dense: np.ndarray, batch_size: int = 2048) -> HeadOutput:
+        """Post vector, place and tag probabilities, and regressed coordinates for each row."""
+        m = self.model_
+        zs, ps, ts, cs = [], [], [], []
         with torch.no_grad():
             for start in range(0, x.shape[0], batch_size):
                 sub = x[start : start + batch_size]
-                z, pl, tl = self.model_(*_bag_inputs(sub), torch.from_numpy(dense[start : start + batch_size]))
+                z, pl, tl, xyz = m(*_bag_inputs(sub), torch.from_numpy(dense[start : start + batch_size]))
                 zs.append(z.numpy()); ps.append(torch.softmax(pl, 1).numpy()); ts.append(torch.sigmoid(tl).numpy())
+                if xyz is not None:
+                    cs.append(from_unit(xyz.numpy()))
         if not zs:
-            return (np.zeros((0, self.model_.mix[1].out_features), np.float32), np.zeros((0, self.model_.place.out_features), np.float32),
-                    np.zeros((0, self.model_.tags.out_features), np.float32))
-        return np.concatenate(zs), np.concatenate(ps), np.concatenate(ts)
+            return HeadOutput(np.zeros((0, m.mix[1].out_features), np.float32), np.zeros((0, m.place.out_features), np.float32),
+                              np.zeros((0, m.tags.out_features), np.float32), None if m.coords is None else np.zeros((0, 2)))
+        return HeadOutput(np.concatenate(zs), np.concatenate(ps), np.concatenate(ts), np.concatenate(cs) if cs else None)
 
     def state_dict(self) -> dict:
         m = self.model_
         return {"config": self.cfg.to_dict(), "n_features": m.bag.num_embeddings, "dense_dim": m.mix[1].in_features - self.cfg.bag_dim,
-                "n_places": m.place.out_features, "n_tags": m.n_tags, "weights": m.state_dict()}
+                "n_places": m.place.out_features, "n_tags": m.n_tags, "coords": m.coords is not None,
+                "coord_scale": getattr(self, "coord_scale_", 0.0), "weights": m.state_dict()}
 
     @classmethod
     def from_state_dict(cls, state: dict) -> "HeadTrainer":
         self = cls(HeadConfig(**state["config"]))
-        self.model_ = PostHead(state["n_features"], state["dense_dim"], state["n_places"], state["n_tags"], self.cfg)
+        self.coord_scale_ = float(state.get("coord_scale", 0.0))
+        self.model_ = PostHead(state["n_features"], state["dense_dim"], state["n_places"], state["n_tags"], self.cfg,
+                               coords=bool(state.get("coords", False)))
         self.model_.load_state_dict(state["weights"])
         self.model_.eval()
         return self

@@ -49,3 +49,17 @@ def tag_metrics(recommended: Sequence[Sequence[str]], ranked: Sequence[Sequence[
             new_hits.append(float(bool(set(list(rank)[:10]) & new)))
     return {"n": len(rows), "f1_at_5": float(np.mean(f)), "precision_at_5": float(np.mean(p)), "recall_at_5": float(np.mean(r)),
             "hr_at_5": float(np.mean(hr)), "mrr": float(np.mean(rr)), "new_tag_hr_at_10": float(np.mean(new_hits)) if new_hits else None}
+
+
+def expected_calibration_error(confidence, correct, n_bins: int = 15) -> float | None:
+    """ECE: the |accuracy − confidence| gap of equal-width confidence bins, weighted by their share of posts."""
+    conf = np.asarray(confidence, dtype=float)
+    hit = np.asarray(correct, dtype=float)
+    if conf.size == 0:
+        return None
+    bins = np.minimum((conf * n_bins).astype(int), n_bins - 1)
+    gap = 0.0
+    for b in np.unique(bins):
+        sel = bins == b
+        gap += sel.mean() * abs(hit[sel].mean() - conf[sel].mean())
+    return float(gap)

@@ -27,17 +27,18 @@ import torch
 from tqdm.auto import tqdm
 
 from tagatlas import __version__
-from tagatlas.data import P2CLabeler, Post, city, clean_text, geodesic_medoid, history_and_queries, mask_hashtags, split_users
+from tagatlas.data import (P2CLabeler, PhotoMetadata, Post, city, clean_text, distance_km, geodesic_medoid, history_and_queries,
+                           mask_hashtags, read_photo_metadata, split_users)
 from tagatlas.encoders import EncoderConfig, PostEncoder, create_encoder, l2_normalize
 from tagatlas.index import FaissIndex, PostStore, write_text_atomic
 from tagatlas.index.atomic import fsync_dir
-from tagatlas.recommender.fusion import (Evidence, FusionParams, PlaceAreas, coordinates, decide_place, decision_confidence,
-                                         label_in_area, place_distribution,
+from tagatlas.recommender.fusion import (Evidence, FusionParams, PlaceAreas, calibrate, coordinates, decide_place,
+                                         decision_confidence, hedge_coordinates, label_in_area, photo_places, place_distribution,
                                          select_tags, tag_scores)
 from tagatlas.recommender.head import HeadConfig, HeadTrainer
 from tagatlas.recommender.lexical import LexicalFeaturizer
 from tagatlas.recommender.neighbours import NeighbourTable
-from tagatlas.recommender.schema import PlaceScore, Prediction, TagScore
+from tagatlas.recommender.schema import PHOTO_COARSE_RADIUS_KM, PlaceScore, Prediction, TagScore
 from tagatlas.recommender.tuning import tune_fusion
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ class Features(NamedTuple):
     lexical: object  # sparse (n, n_lexical_features)
     dense: np.ndarray  # (n, encoder dim)
     clean: list[str]  # each post's cleaned text, hashtags masked
+    photos: list[PhotoMetadata | None]  # EXIF of each post's photo (None: no photo)
 
 
 @dataclass
@@ -112,6 +114,7 @@ class ModelConfig:
     k_max: int = 50  # neighbours retrieved per post (the fusion uses up to this many)
     val_fraction: float = 0.0  # 0: automatic, 10 % of users but at least 300 users (at most 30 %)
     refit: bool = True  # after tuning, retrain the head on fit + validation posts
+    hedge_tolerance: float = 0.0  # validation Acc@161 that hedged coordinates of unsure posts may cost (for a lower median error)
     seed: int = 0
 
     @classmethod
@@ -141,12 +144,13 @@ class TagAtlas:
     def _features(self, posts: list[Post], progress: bool = False) -> Features:
         dense = self.encoder.encode_posts(posts, progress=progress).vectors
         clean = [_clean(p.text) for p in posts]
-        return Features(self.lexical_.transform(clean), dense, clean)
+        photos = [read_photo_metadata(p.image) if p.image else None for p in posts]
+        return Features(self.lexical_.transform(clean), dense, clean, photos)
 
-    def _vectors(self, x, dense) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(index vectors, place probabilities, tag probabilities)."""
-        z, place_probs, tag_probs = self.head_.predict(x, dense)
-        return (l2_normalize(z) if self.config.index_space == "head" else dense), place_probs, tag_probs
+    def _vectors(self, x, dense) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """(index vectors, place probabilities, tag probabilities, regressed lat/lon or None)."""
+        out = self.head_.predict(x, dense)
+        return (l2_normalize(out.z) if self.config.index_space == "head" else dense), out.place_probs, out.tag_probs, out.coords
 
     @property
     def index_dim(self) -> int:
@@ -234,11 +238,13 @@ class TagAtlas:
                                     [p.lon if p.has_location else np.nan for p in ps])
             places = np.where(places >= 0, places, -100)  # no location: no place loss
             tags = [[self.tag_index_[t] for t in p.hashtags if t in self.tag_index_] for p in ps]
-            return x_all[idx], dense_all[idx], places, tags
+            coords = np.array([(p.lat, p.lon) if p.has_location else (np.nan, np.nan) for p in ps], dtype=float).reshape(-1, 2)
+            return x_all[idx], dense_all[idx], places, tags, coords
 
-        fx, fd, fp, ft = targets(fit_posts)
-        vx, vd, vp, vt = targets(val_posts)
-        self.head_ = HeadTrainer(cfg.head).fit(fx, fd, fp, ft, len(self.places_), len(self.tags_), val=(vx, vd, vp, vt), progress=progress)
+        fx, fd, fp, ft, fc = targets(fit_posts)
+        vx, vd, vp, vt, vc = targets(val_posts)
+        self.head_ = HeadTrainer(cfg.head).fit(fx, fd, fp, ft, len(self.places_), len(self.tags_), val=(vx, vd, vp, vt, vc),
+                                               progress=progress, coords=fc)
 
         # Index the fit posts, then replay the evaluation protocol on validation users to tune fusion.
         self.store_ = PostStore(":memory:", dim=self.index_dim)
@@ -250,18 +256,19 @@ class TagAtlas:
             hx, hd, *_ = targets(history)
             self._add_features(history, hx, hd, role="val-history", labels=[label_of.get(p.id) for p in history])
         queries = [q for q in queries if q.has_location or q.hashtags]
-        qx, qd, *_ = targets(queries)
+        qx, qd, qp, *_ = targets(queries)
         ev, _ = self._evidence(queries, qx, qd)
-        self.fusion_, self.tuning_ = tune_fusion(ev, queries, self.areas_, progress=progress)
+        self.fusion_, self.tuning_ = tune_fusion(ev, queries, self.areas_, progress=progress, true_class=qp,
+                                                 hedge_tolerance=cfg.hedge_tolerance)
         indexed = self.store_.rowids([p.id for p in val_posts])
         rest = [p for p in val_posts if p.id not in indexed]
         rx, rd, *_ = targets(rest)
         self._add_features(rest, rx, rd, role="val", labels=[label_of.get(p.id) for p in rest])
 
         if cfg.refit:  # same recipe, all training users, as many epochs as early stopping chose
-            ax, ad, ap, at = targets(fit_posts + val_posts)
+            ax, ad, ap, at, ac = targets(fit_posts + val_posts)
             self.head_ = HeadTrainer(cfg.head).fit(ax, ad, ap, at, len(self.places_), len(self.tags_),
-                                                   epochs=max(self.head_.best_epoch_, 1), progress=progress)
+                                                   epochs=max(self.head_.best_epoch_, 1), progress=progress, coords=ac)
             if cfg.index_space == "head":
                 self._reembed(x_all, dense_all, row)
         self.train_seconds_ = time.perf_counter() - started
@@ -275,7 +282,7 @@ class TagAtlas:
         rowids, vectors = [], []
         for ids, stored, _ in self.store_.iter_all():
             idx = np.array([row[s.id] for s in stored])
-            z, _, _ = self._vectors(x_all[idx], dense_all[idx])
+            z = self._vectors(x_all[idx], dense_all[idx])[0]
             rowids.extend(ids); vectors.append(z)
         vectors = np.concatenate(vectors)
         self.store_.update_vectors(rowids, vectors)
@@ -284,7 +291,7 @@ class TagAtlas:
     def _add_features(self, posts, x, dense, role: str, labels=None, clusters=None) -> list[int]:
         if not posts:
             return []
-        z, _, _ = self._vectors(x, dense)
+        z = self._vectors(x, dense)[0]
         if clusters is None:
             clusters = self._assign_clusters(posts, z)
         if labels is None:
@@ -313,8 +320,8 @@ class TagAtlas:
         """Index new posts now: their places and hashtags (new ones included) are recommendable at once."""
         if not posts:
             return []
-        x, dense, _ = self._features(list(posts), progress=progress)
-        return self._add_features(list(posts), x, dense, role=role)
+        features = self._features(list(posts), progress=progress)
+        return self._add_features(list(posts), features.lexical, features.dense, role=role)
 
     def featurize(self, posts: list[Post]):
         """The encoders' output for posts; it depends on nothing the index holds, so a service computes it
@@ -326,8 +333,8 @@ class TagAtlas:
         posts = list(posts)
         if not posts:
             return []
-        x, dense, clean = self._features(posts) if features is None else features
-        ev, q = self._evidence(posts, x, dense, clean)
+        x, dense, clean, photos = self._features(posts) if features is None else features
+        ev, q = self._evidence(posts, x, dense, clean, photos)
         preds = self._predictions(posts, ev, 20)
         rowids = self._add_features(posts, x, dense, role=role, clusters=self._assign_clusters(posts, q))
         stored = self.store_.clusters(rowids)
@@ -338,7 +345,7 @@ class TagAtlas:
 
     def embed(self, posts: list[Post]) -> np.ndarray:
         """The posts' vectors in the index space (what `search` matches against)."""
-        x, dense, _ = self._features(list(posts))
+        x, dense, *_ = self._features(list(posts))
         return self._vectors(x, dense)[0]
 
     def _known_tag_counts(self) -> dict[str, int]:
@@ -378,9 +385,10 @@ class TagAtlas:
             self._table = table
         return table
 
-    def _evidence(self, posts: list[Post], x, dense, clean: list[str] | None = None) -> tuple[Evidence, np.ndarray]:
+    def _evidence(self, posts: list[Post], x, dense, clean: list[str] | None = None,
+                  photos: list[PhotoMetadata | None] | None = None) -> tuple[Evidence, np.ndarray]:
         """Everything fusion needs for a batch, as arrays: no per-neighbour SQL or JSON on this path."""
-        q, place_probs, tag_probs = self._vectors(x, dense)
+        q, place_probs, tag_probs, reg_coords = self._vectors(x, dense)
         k, nv = self.config.k_max, len(self.tags_)
         table = self._neighbour_table()
         # A few spare neighbours, then ties (equal similarity to 5 decimals, e.g. duplicate posts) broken by
@@ -431,7 +439,9 @@ class TagAtlas:
             text_tags = [remap(tl) for tl in text_tags]
         tags = self.tags_ + [table.tags[g] for g in extra]
         ev = Evidence(place_probs, tag_probs, nb_sims, nb_class, nb_lat, nb_lon, nb_ids, nb_tags,
-                      habit_sims, habit_tags, habit_ids, tags, nv, [list(t) for t in text_tags], text_prior)
+                      habit_sims, habit_tags, habit_ids, tags, nv, [list(t) for t in text_tags], text_prior, reg_coords)
+        if photos and any(ph is not None and ph.has_gps for ph in photos):
+            ev.photo_gps = np.array([(ph.lat, ph.lon) if ph is not None and ph.has_gps else (np.nan, np.nan) for ph in photos])
         return ev, q
 
     def search(self, query: str, user_id: str | None = None, k: int = 20, coarse_all: bool = False, query_vector=None):
@@ -530,11 +540,30 @@ class TagAtlas:
 
     def _predictions(self, posts, ev: Evidence, n_candidates: int, params: FusionParams | None = None) -> list[Prediction]:
         p = params or self.fusion_
-        probs = place_distribution(ev, p)
-        chosen = decide_place(probs, p, self.areas_)
-        coords = coordinates(ev, p, probs, self.place_coords_, chosen)
-        radius = p.radius_for(decision_confidence(probs, chosen, p, self.areas_))
+        raw = place_distribution(ev, p)
+        chosen = decide_place(raw, p, self.areas_)  # decided as tuned; probabilities reported calibrated
+        probs = calibrate(raw, p.place_temperature)
+        confidence = decision_confidence(probs, chosen, p, self.areas_)
+        coords, hedged = hedge_coordinates(coordinates(ev, p, raw, self.place_coords_, chosen), confidence, ev, probs, p, self.place_coords_)
+        radius = p.radius_for(confidence)
         label = label_in_area(probs, chosen, p, self.areas_)
+        source = np.where(hedged, "hedge", "place").astype(object)
+        if ev.photo_gps is not None:  # the photo says where it was taken: that place, certain; coordinates coarsened to it
+            gps = np.isfinite(ev.photo_gps[:, 0])
+            at = photo_places(ev, self.areas_)
+            near = at >= 0
+            probs = probs.copy()
+            probs[near] = 0.0
+            probs[near, at[near]] = 1.0
+            label = np.where(near, at, label)
+            coords = coords.copy()
+            coords[near] = self.place_coords_[at[near]]
+            far = gps & ~near  # no known place within reach: the position itself, rounded to ~10 km
+            coords[far] = np.round(ev.photo_gps[far], 1)
+            off = distance_km(coords[gps, 0], coords[gps, 1], ev.photo_gps[gps, 0], ev.photo_gps[gps, 1]) if gps.any() else np.zeros(0)
+            radius = radius.copy()
+            radius[gps] = np.maximum(PHOTO_COARSE_RADIUS_KM, np.ceil(off / PHOTO_COARSE_RADIUS_KM) * PHOTO_COARSE_RADIUS_KM)
+            source[gps] = "photo_gps"
         scores, parts = tag_scores(ev, p)
         order, n_keep = select_tags(scores, p, n_candidates, tags=ev.tags)
         # Everything per post below reads plain Python lists taken from the arrays in one go.
@@ -548,6 +577,7 @@ class TagAtlas:
         order_l, scores_l = order.tolist(), _rounded(cand_scores)
         positive = (cand_scores > 0).sum(axis=1).tolist()  # scores are ranked: candidates stop at the first score <= 0
         coords_l, radius_l, keep_l = coords.tolist(), np.round(radius, 1).tolist(), n_keep.tolist()
+        source_l = source.tolist()
 
         def place(i, c):
             lat, lon = self._place_coords_list[c]
@@ -573,8 +603,10 @@ class TagAtlas:
                     tag=ev.tags[t], score=scores_l[i][j], from_posts=carriers.get(t, []),
                     sources={name: v[i][j] for name, v in cand_parts.items() if v[i][j] > 0}))
             preds.append(Prediction(
-                post_id=post.id, places=places, lat=coords_l[i][0], lon=coords_l[i][1], radius_km=radius_l[i],
+                post_id=post.id, places=places, lat=coords_l[i][0], lon=coords_l[i][1], radius_km=radius_l[i], location_source=source_l[i],
                 hashtags=candidates[: keep_l[i]], hashtag_candidates=candidates, neighbours=ev.nb_ids[i][:5]))
+            if source_l[i] == "photo_gps":
+                preds[-1]._photo_gps = (float(ev.photo_gps[i, 0]), float(ev.photo_gps[i, 1]))
         return preds
 
     # -- persistence ----------------------------------------------------------------------------

@@ -14,9 +14,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from tagatlas.data import Post, distance_km
-from tagatlas.recommender.fusion import (Evidence, FusionParams, PlaceAreas, coordinates, decide_place, decision_confidence,
-                                         place_distribution, select_tags, tag_scores)
-from tagatlas.recommender.metrics import tag_metrics
+from tagatlas.recommender.fusion import (Evidence, FusionParams, PlaceAreas, calibrate, coordinates, decide_place, decision_confidence,
+                                         fit_temperature, hedge_coordinates, place_distribution, select_tags, tag_scores)
+from tagatlas.recommender.metrics import expected_calibration_error, tag_metrics
 
 GEO_GRID = {"geo_k": (10, 25, 50), "geo_temperature": (0.02, 0.05, 0.2), "geo_alpha": tuple(np.round(np.linspace(0, 1, 11), 2)),
             "decision_km": (0.0, 50.0, 161.0)}
@@ -30,13 +30,33 @@ def _subset(ev: Evidence, idx: np.ndarray) -> Evidence:
     pick = lambda seq: [seq[i] for i in idx]  # noqa: E731
     return Evidence(ev.place_probs[idx], ev.tag_probs[idx], ev.nb_sims[idx], ev.nb_class[idx], ev.nb_lat[idx], ev.nb_lon[idx],
                     pick(ev.nb_ids), pick(ev.nb_tags), pick(ev.habit_sims), pick(ev.habit_tags), pick(ev.habit_ids), ev.tags, ev.n_vocab,
-                    pick(ev.text_tags) if ev.text_tags else [], pick(ev.text_prior) if ev.text_prior else [])
+                    pick(ev.text_tags) if ev.text_tags else [], pick(ev.text_prior) if ev.text_prior else [],
+                    None if ev.reg_coords is None else ev.reg_coords[idx])
 
 
-def tune_fusion(ev: Evidence, queries: list[Post], areas: PlaceAreas,
-                progress: bool = True) -> tuple[FusionParams, dict]:
+HEDGE_QUANTILES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def _hedge_key(err: np.ndarray, reference: np.ndarray, tolerance: float) -> tuple:
+    """Hedging trades Acc@161 for distance: keep Acc@161 within `tolerance` of no hedging, then minimise the median."""
+    acc, ref_acc = float(np.mean(err <= 161)), float(np.mean(reference <= 161))
+    return (acc >= ref_acc - tolerance - 1e-12, -float(np.median(err)), acc)
+
+
+def _top_ece(probs: np.ndarray, true_class: np.ndarray) -> float | None:
+    ok = true_class >= 0
+    if not ok.any():
+        return None
+    top = probs[ok].argmax(axis=1)
+    return expected_calibration_error(probs[ok][np.arange(len(top)), top], top == true_class[ok])
+
+
+def tune_fusion(ev: Evidence, queries: list[Post], areas: PlaceAreas, progress: bool = True,
+                true_class: np.ndarray | None = None, hedge_tolerance: float = 0.0) -> tuple[FusionParams, dict]:
     """Grid-search the fusion on validation queries. The geo search scores places by their medoids (fast);
-    the chosen setting is then measured with the full coordinate rule, which also sets the radius."""
+    the chosen setting is then measured with the full coordinate rule, which also sets the radius.
+    `true_class` (place class per query, < 0 when none) fits the temperature that calibrates place probabilities;
+    `hedge_tolerance` is how much validation Acc@161 hedged coordinates may give up to lower the median error."""
     params = FusionParams()
     report: dict = {}
     geo_idx = np.array([i for i, q in enumerate(queries) if q.has_location], dtype=int)
@@ -70,7 +90,32 @@ def tune_fusion(ev: Evidence, queries: list[Post], areas: PlaceAreas,
             scored.append(((float(np.mean(err <= 161)), -float(np.median(err))), use_neighbours, err))
         (acc, neg_med), use_neighbours, err = max(scored, key=lambda s: s[0])
         params = replace(params, neighbour_coords=use_neighbours)
-        conf = decision_confidence(probs, top, params, areas)
+        truth_cls = np.full(len(geo_idx), -1) if true_class is None else np.asarray(true_class)[geo_idx]
+        temperature = fit_temperature(probs, truth_cls)
+        calibrated = calibrate(probs, temperature)
+        params = replace(params, place_temperature=temperature)
+        report["calibration"] = {"temperature": temperature,
+                                 "ece_before": _top_ece(probs, truth_cls), "ece_after": _top_ece(calibrated, truth_cls)}
+        conf = decision_confidence(calibrated, top, params, areas)
+        # Hedging: unsure posts get a point that minimises distance rather than one bet on a place.
+        coords = coordinates(gev, params, probs, place_coords, top)
+        hedges = [("none", 0.0, err)]
+        curve = []
+        for kind in (("regression",) if gev.reg_coords is not None else ()) + ("expected",):
+            for q in HEDGE_QUANTILES[1:] + (1.0,):
+                below = float(np.quantile(conf, q)) if q < 1.0 else float("inf")
+                cand = replace(params, hedge=kind, hedge_below=below)
+                hc, _ = hedge_coordinates(coords, conf, gev, calibrated, cand, place_coords)
+                herr = distance_km(hc[:, 0], hc[:, 1], lat, lon)
+                hedges.append((kind, below, herr))
+                curve.append({"hedge": kind, "quantile": q, "acc_at_161": round(float(np.mean(herr <= 161)), 4),
+                              "median_km": round(float(np.median(herr)), 1)})
+        kind, below, err = max(hedges, key=lambda h: _hedge_key(h[2], hedges[0][2], hedge_tolerance))
+        params = replace(params, hedge=kind, hedge_below=below if np.isfinite(below) else 1.0 + 1e-9)
+        acc, neg_med = float(np.mean(err <= 161)), -float(np.median(err))
+        report["hedge"] = {"chosen": kind, "below": params.hedge_below,
+                           "without": {"acc_at_161": round(float(np.mean(hedges[0][2] <= 161)), 4),
+                                       "median_km": round(float(np.median(hedges[0][2])), 1)}, "curve": curve}
         clf = replace(params, geo_alpha=1.0, decision_km=0.0)
         clf_top = decide_place(place_distribution(gev, clf), clf, areas)
         report["geo_classifier_only"] = {"acc_at_161": float(np.mean(distance_km(place_coords[clf_top, 0], place_coords[clf_top, 1], lat, lon) <= 161))}

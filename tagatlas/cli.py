@@ -102,6 +102,7 @@ def enrich(
     skip_invalid: Annotated[bool, typer.Option(help="skip and count invalid lines instead of stopping")] = False,
     cache: CacheOption = True,
     cache_path: CachePathOption = None,
+    photo_gps: Annotated[bool, typer.Option("--photo-gps", help="write a photo's exact EXIF GPS position (default: coarsened to its place)")] = False,
 ):
     """Write each post with pred_place, pred_lat, pred_lon, pred_radius_km, pred_hashtags (resumable)."""
     from tagatlas.enrich import enrich_file
@@ -112,7 +113,7 @@ def enrich(
         m.warm_up()  # before the cache opens: the warm-up post is not one of the user's posts
         if cache:
             m.encoder.use_cache(cache_path)
-        result = enrich_file(m, source, out, batch_size=batch_size, skip_invalid=skip_invalid)
+        result = enrich_file(m, source, out, batch_size=batch_size, skip_invalid=skip_invalid, photo_gps=photo_gps)
         if m.encoder.cache is not None:
             result["embedding_cache"] = {"path": str(m.encoder.cache.path), "hits": m.encoder.cache.hits, "misses": m.encoder.cache.misses}
         typer.echo(json.dumps(result))

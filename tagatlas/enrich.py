@@ -29,7 +29,7 @@ def enriched_record(post: Post, pred: Prediction) -> dict:
         "pred_place": pred.places[0].place if pred.places else None,
         "pred_place_name": pred.places[0].name if pred.places else None,
         "pred_place_prob": pred.places[0].prob if pred.places else None,
-        "pred_lat": pred.lat, "pred_lon": pred.lon, "pred_radius_km": pred.radius_km,
+        "pred_lat": pred.lat, "pred_lon": pred.lon, "pred_radius_km": pred.radius_km, "pred_location_source": pred.location_source,
         "pred_hashtags": [t.tag for t in pred.hashtags],
         "pred_hashtag_scores": [t.score for t in pred.hashtags],
         "pred_cluster": pred.cluster,
@@ -70,8 +70,10 @@ def batches(posts: Iterator, size: int) -> Iterator[list]:
 
 
 def enrich_file(model: TagAtlas, source: str | os.PathLike, out: str | os.PathLike, *, batch_size: int = 256,
-                skip_invalid: bool = False, progress: bool = True) -> dict:
-    """Enrich `source` into `out`, resuming where an earlier run stopped. Returns counts."""
+                skip_invalid: bool = False, progress: bool = True, photo_gps: bool = False) -> dict:
+    """Enrich `source` into `out`, resuming where an earlier run stopped. Returns counts.
+
+    `photo_gps`: write a photo's exact EXIF position as pred_lat/pred_lon (default: coarsened to its place)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     done = _completed_ids(out)
@@ -87,6 +89,8 @@ def enrich_file(model: TagAtlas, source: str | os.PathLike, out: str | os.PathLi
     with open(out, "ab") as handle:
         for batch in batches(posts, batch_size):
             preds = model.predict(batch)
+            if photo_gps:
+                preds = [p.reveal_photo_gps() for p in preds]
             data = "".join(json.dumps(enriched_record(p, r), ensure_ascii=False) + "\n" for p, r in zip(batch, preds, strict=True))
             handle.write(data.encode("utf-8"))
             handle.flush()

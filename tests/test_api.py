@@ -1,6 +1,7 @@
 """The REST service as a real server on a free localhost port, driven over HTTP."""
 
 import base64
+import json
 import os
 import shutil
 import signal
@@ -103,6 +104,24 @@ def test_image_suggestion(served, tmp_path):
     assert r.status_code == 200 and r.json()["places"]
     r = httpx.post(f"{url}/v1/suggest", json={"image_base64": base64.b64encode(b"not an image").decode()}, timeout=60)
     assert r.status_code == 200  # an unreadable photo is a missing modality, not a server error
+
+
+def test_photo_gps_is_used_but_returned_exactly_only_on_request(served, tmp_path):
+    from PIL import Image
+    from sklearn.datasets import load_sample_image
+
+    from tagatlas.data.photo import with_photo_metadata
+
+    _, url = served
+    photo = tmp_path / "china.jpg"
+    Image.fromarray(load_sample_image("china.jpg")).save(photo)
+    tagged = with_photo_metadata(photo, 40.7128, -74.0060, out=tmp_path / "gps.jpg")  # a synthetic position
+    body = {"text": "view from here", "image_base64": base64.b64encode(tagged.read_bytes()).decode()}
+    default = httpx.post(f"{url}/v1/suggest", json=body, timeout=60).json()
+    exact = httpx.post(f"{url}/v1/suggest", json={**body, "photo_gps": True}, timeout=60).json()
+    assert default["location_source"] == exact["location_source"] == "photo_gps"
+    assert (exact["lat"], exact["lon"]) == pytest.approx((40.7128, -74.0060), abs=1e-4)
+    assert "40.7128" not in json.dumps(default) and (default["lat"], default["lon"]) != pytest.approx((40.7128, -74.0060), abs=1e-3)
 
 
 def test_no_keys_configured_means_no_writes(model_dir, tmp_path):
