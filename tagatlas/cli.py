@@ -73,6 +73,7 @@ def train(
     text_encoder: Annotated[str, typer.Option(help="'use-multilingual' (offline), 'st:<model>' or 'open_clip:<arch>/<pretrained>'")] = "use-multilingual",
     image_encoder: Annotated[str, typer.Option(help="'efficientnet-lite0' (offline), 'open_clip' or 'none'")] = "efficientnet-lite0",
     skip_invalid: Annotated[bool, typer.Option(help="skip and count invalid lines instead of stopping")] = False,
+    coord_loss_weight: Annotated[float, typer.Option(min=0.0, help="weight of the coordinate regression task (0: place and tags only)")] = 0.0,
 ):
     """Train a model folder (config + weights + FAISS index + SQLite store) on real posts."""
     from tagatlas.encoders import EncoderConfig
@@ -85,7 +86,7 @@ def train(
             raise ValueError(f"--val-fraction must be in [0, 1), got {val_fraction}")
         posts, test, _ = _load_training(data, skip_invalid, test_fraction, seed, max_posts)
         typer.echo(f"training on {len(posts)} posts ({len(test)} posts of held-out users kept for evaluation)", err=True)
-        config = ModelConfig(encoder=EncoderConfig(text=text_encoder, image=image_encoder), head=HeadConfig(seed=seed),
+        config = ModelConfig(encoder=EncoderConfig(text=text_encoder, image=image_encoder), head=HeadConfig(seed=seed, coord_loss_weight=coord_loss_weight),
                              index_factory=index_factory, val_fraction=val_fraction, seed=seed)
         model = TagAtlas(config).fit(posts)
         folder = model.save(out)
