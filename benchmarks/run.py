@@ -23,6 +23,7 @@ MODEL = REPO / "runs" / "tweets2015" / "model"
 # name → command (each script documents its own options)
 BENCHMARKS = {
     "pipeline": [PY, "benchmarks/pipeline.py"],
+    "geo_ablation": [PY, "benchmarks/geo_ablation.py"],
     "throughput": [PY, "benchmarks/throughput.py"],
     "index_scale": [PY, "benchmarks/index_scale.py"],
     "load": [PY, "benchmarks/load.py"],
