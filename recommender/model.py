@@ -141,10 +141,11 @@ class TagAtlas:
             self._encoder = create_encoder(self.config.encoder)
         return self._encoder
 
-    def _features(self, posts: list[Post], progress: bool = False) -> Features:
+    def _features(self, posts: list[Post], progress: bool = False, photos: bool = True) -> Features:
+        """Encoder output for a batch; `photos=False` skips reading EXIF where no prediction follows (add, embed)."""
         dense = self.encoder.encode_posts(posts, progress=progress).vectors
         clean = [_clean(p.text) for p in posts]
-        photos = [read_photo_metadata(p.image) if p.image else None for p in posts]
+        photos = [read_photo_metadata(p.image) if photos and p.image else None for p in posts]
         return Features(self.lexical_.transform(clean), dense, clean, photos)
 
     def _vectors(self, x, dense) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
@@ -320,7 +321,7 @@ class TagAtlas:
         """Index new posts now: their places and hashtags (new ones included) are recommendable at once."""
         if not posts:
             return []
-        features = self._features(list(posts), progress=progress)
+        features = self._features(list(posts), progress=progress, photos=False)
         return self._add_features(list(posts), features.lexical, features.dense, role=role)
 
     def featurize(self, posts: list[Post]):
@@ -345,7 +346,7 @@ class TagAtlas:
 
     def embed(self, posts: list[Post]) -> np.ndarray:
         """The posts' vectors in the index space (what `search` matches against)."""
-        x, dense, *_ = self._features(list(posts))
+        x, dense, *_ = self._features(list(posts), photos=False)
         return self._vectors(x, dense)[0]
 
     def _known_tag_counts(self) -> dict[str, int]:

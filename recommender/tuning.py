@@ -87,8 +87,8 @@ def tune_fusion(ev: Evidence, queries: list[Post], areas: PlaceAreas, progress: 
             cand = replace(params, neighbour_coords=use_neighbours)
             coords = coordinates(gev, cand, probs, place_coords, top)
             err = distance_km(coords[:, 0], coords[:, 1], lat, lon)
-            scored.append(((float(np.mean(err <= 161)), -float(np.median(err))), use_neighbours, err))
-        (acc, neg_med), use_neighbours, err = max(scored, key=lambda s: s[0])
+            scored.append(((float(np.mean(err <= 161)), -float(np.median(err))), use_neighbours, err, coords))
+        (acc, neg_med), use_neighbours, err, coords = max(scored, key=lambda s: s[0])
         params = replace(params, neighbour_coords=use_neighbours)
         truth_cls = np.full(len(geo_idx), -1) if true_class is None else np.asarray(true_class)[geo_idx]
         temperature = fit_temperature(probs, truth_cls)
@@ -98,7 +98,6 @@ def tune_fusion(ev: Evidence, queries: list[Post], areas: PlaceAreas, progress: 
                                  "ece_before": _top_ece(probs, truth_cls), "ece_after": _top_ece(calibrated, truth_cls)}
         conf = decision_confidence(calibrated, top, params, areas)
         # Hedging: unsure posts get a point that minimises distance rather than one bet on a place.
-        coords = coordinates(gev, params, probs, place_coords, top)
         hedges = [("none", 0.0, err)]
         curve = []
         for kind in (("regression",) if gev.reg_coords is not None else ()) + ("expected",):
