@@ -6,6 +6,7 @@ so masking always removes every tag that extraction would find (no leak of the a
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -50,7 +51,27 @@ def mask_hashtags(text: str | None) -> str:
     return re.sub(r"\s+", " ", masked).strip()
 
 
-def hashtag_words(tag: str) -> str:
-    """A tag as words for a text encoder: '#' stripped, camelCase and digits split ('#NewYork2015' → 'new york 2015')."""
+def hashtag_words(tag: str, segment: bool = True) -> str:
+    """A tag as words for a text encoder: '#' stripped, camelCase and digits split ('#NewYork2015' → 'new york 2015');
+    with `segment`, lower-case Latin runs are split into English words too ('marchmadness' → 'march madness'),
+    since stored tags are normalised to lower case and their camelCase is gone."""
     tag = unicodedata.normalize("NFKC", tag).lstrip("#")
-    return _CAMEL.sub(" ", tag).replace("_", " ").lower().strip()
+    words = _CAMEL.sub(" ", tag).replace("_", " ").lower().split()
+    if segment:
+        words = [w for word in words for w in (_segment(word) if word.isascii() and word.isalpha() and len(word) > 3 else [word])]
+    return " ".join(words)
+
+
+@functools.lru_cache(maxsize=1)
+def _segmenter():
+    """wordsegment's unigram/bigram model (shipped inside the package, loaded once: ~1 s, ~200 MB)."""
+    import wordsegment
+
+    segmenter = wordsegment.Segmenter()
+    segmenter.load()
+    return segmenter
+
+
+@functools.lru_cache(maxsize=65536)
+def _segment(word: str) -> tuple[str, ...]:
+    return tuple(_segmenter().segment(word)) or (word,)

@@ -30,8 +30,11 @@ class FusionParams:
     habit_gamma: float = 1.0  # weight of the user's own similar past posts
     text_gamma: float = 0.0  # weight of known tags written as plain words in the text (prior: tag popularity)
     habit_temperature: float = 0.1
+    embed_gamma: float = 0.0  # weight of tags whose words are nearest the post in the text encoder's space (new tags too)
+    embed_temperature: float = 0.05  # their weight exp((s - s_max) / T) over the post's best matches
     tag_threshold: float = 0.0  # keep tags scoring at least this fraction of the best one
     max_tags: int = 5
+    tag_quota: dict[str, int] = field(default_factory=dict)  # per source, its n best tags are recommended (DESIGN); {}: threshold
     place_temperature: float = 1.0  # temperature scaling of the fused place distribution (fitted on validation NLL)
     hedge: str = "none"  # coordinates of unsure posts: "regression" (the head's), "expected" (least expected distance), "none"
     hedge_below: float = 0.0  # decision confidence under which the hedge replaces the chosen place's coordinates
@@ -66,6 +69,8 @@ class Evidence:
     text_prior: list[np.ndarray] = field(default_factory=list)  # their popularity prior in (0, 1]
     reg_coords: np.ndarray | None = None  # (n, 2) the head's regressed lat/lon (None: a head without regression)
     photo_gps: np.ndarray | None = None  # (n, 2) the photo's EXIF lat/lon, NaN where a post has none (None: no photo has one)
+    embed_tags: list[list[int]] = field(default_factory=list)  # per post: indexed tags nearest it in the text space
+    embed_sims: list[np.ndarray] = field(default_factory=list)  # their cosine similarity, best first
 
 
 def _neighbour_weights(sims: np.ndarray, k: int, temperature: float) -> np.ndarray:
@@ -268,24 +273,53 @@ def tag_scores(ev: Evidence, p: FusionParams) -> tuple[np.ndarray, dict[str, np.
     for i, (tag_ids, prior) in enumerate(zip(ev.text_tags, ev.text_prior)):
         if tag_ids:
             text[i, tag_ids] = prior
+    embedding = np.zeros((n, V))
+    for i, (tag_ids, sims) in enumerate(zip(ev.embed_tags, ev.embed_sims)):
+        if tag_ids:
+            e = np.exp((sims - sims.max()) / p.embed_temperature)
+            embedding[i, tag_ids] = e / e.sum()
     classifier = np.zeros((n, V))
     classifier[:, : ev.n_vocab] = ev.tag_probs[:, : ev.n_vocab]
     parts = {"classifier": p.tag_beta * classifier, "neighbours": (1 - p.tag_beta) * neighbours, "habits": p.habit_gamma * habits,
-             "text": p.text_gamma * text}
-    return parts["classifier"] + parts["neighbours"] + parts["habits"] + parts["text"], parts
+             "text": p.text_gamma * text, "embedding": p.embed_gamma * embedding}
+    return sum(parts.values()), parts
 
 
-def select_tags(scores: np.ndarray, p: FusionParams, n_candidates: int = 20, tags: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def select_tags(scores: np.ndarray, p: FusionParams, n_candidates: int = 20, tags: list[str] | None = None,
+                parts: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Ranked candidate tag indices (n, n_candidates) and how many of them to recommend per post.
 
-    Scores equal to 6 decimals are ordered by tag name (when `tags` is given), so the ranking does not
-    depend on the batch a post was predicted in.
+    Two selectors (chosen on validation F1): a threshold on the score relative to the best tag, or, when
+    `p.tag_quota` is set and `parts` given, DESIGN's per-source selector: each source contributes its n best
+    tags (those passing the threshold too), which are then ranked first by fused score. Scores equal to 6 decimals are ordered by tag name
+    (when `tags` is given), so the ranking does not depend on the batch a post was predicted in.
     """
     m = min(n_candidates, scores.shape[1])
     if m == 0:
         return np.zeros((len(scores), 0), int), np.zeros(len(scores), int)
     name_rank = np.argsort(np.argsort(np.array(tags, dtype=object))) if tags is not None else np.arange(scores.shape[1])
-    order = np.lexsort((np.broadcast_to(name_rank, scores.shape), -np.round(scores, 6)), axis=-1)[:, :m]
+    name_rank = np.broadcast_to(name_rank, scores.shape)
+    if p.tag_quota and parts is not None:  # each source's best tags that also pass the threshold
+        best = scores.max(axis=1, keepdims=True)
+        chosen = quota_choice(parts, p.tag_quota, name_rank) & (scores >= p.tag_threshold * best) & (scores > 0)
+        order = np.lexsort((name_rank, -np.round(scores, 6), ~chosen), axis=-1)[:, :m]
+        return order, np.minimum(chosen.sum(axis=1), p.max_tags)
+    order = np.lexsort((name_rank, -np.round(scores, 6)), axis=-1)[:, :m]
     ranked = np.take_along_axis(scores, order, 1)
     keep = (ranked[:, : p.max_tags] >= p.tag_threshold * ranked[:, :1]) & (ranked[:, : p.max_tags] > 0)
     return order, keep.sum(axis=1)
+
+
+def quota_choice(parts: dict[str, np.ndarray], quota: dict[str, int], name_rank: np.ndarray) -> np.ndarray:
+    """(n, V) mask of the tags each source puts forward: its `quota[source]` best tags with a positive share."""
+    shape = next(iter(parts.values())).shape
+    chosen = np.zeros(shape, bool)
+    for name, n_s in quota.items():
+        part = parts.get(name)
+        if part is None or n_s <= 0 or not part.any():
+            continue
+        top = np.lexsort((name_rank, -np.round(part, 6)), axis=-1)[:, :n_s]
+        positive = np.take_along_axis(part, top, 1) > 0
+        rows = np.repeat(np.arange(shape[0]), top.shape[1]).reshape(top.shape)
+        chosen[rows[positive], top[positive]] = True
+    return chosen

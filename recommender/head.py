@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -18,6 +20,8 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 from tqdm.auto import tqdm
+
+from tagatlas.index import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +109,26 @@ def _tag_targets(tag_ids: list[list[int]], n_tags: int) -> torch.Tensor:
     return y
 
 
+def _read_checkpoint(path: str | os.PathLike | None, identity: dict) -> dict | None:
+    """The saved training state at `path` when it belongs to this training; None when absent or for another one."""
+    if path is None or not Path(path).is_file():
+        return None
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # a checkpoint cut short by a crash: start over rather than fail
+        log.warning("unreadable checkpoint ignored", extra={"checkpoint": str(path), "error": f"{type(exc).__name__}: {exc}"})
+        return None
+    if saved.get("identity") != identity:
+        log.warning("checkpoint of another training ignored", extra={"checkpoint": str(path)})
+        return None
+    return saved
+
+
+def _write_checkpoint(path: str | os.PathLike, state: dict) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
 class HeadTrainer:
     """fit/predict wrapper around PostHead with early stopping on a validation split."""
 
@@ -128,9 +152,11 @@ class HeadTrainer:
 
     def fit(self, x: sp.csr_matrix, dense: np.ndarray, places: np.ndarray, tag_ids: list[list[int]],
             n_places: int, n_tags: int, val=None, epochs: int | None = None, progress: bool = True,
-            coords: np.ndarray | None = None) -> "HeadTrainer":
+            coords: np.ndarray | None = None, checkpoint: str | os.PathLike | None = None) -> "HeadTrainer":
         """Train; with `val=(x, dense, places, tag_ids[, coords])` stop when its loss stops improving (best epoch
-        kept). `coords` (n, 2) lat/lon (NaN where unknown) trains the coordinate regression."""
+        kept). `coords` (n, 2) lat/lon (NaN where unknown) trains the coordinate regression. With `checkpoint`,
+        the whole training state is written there after every epoch, and a run that finds a checkpoint of the
+        same training (same data shape and config) goes on from it: the result equals an uninterrupted run."""
         cfg = self.cfg
         torch.manual_seed(cfg.seed)
         rng = np.random.default_rng(cfg.seed)
@@ -150,8 +176,22 @@ class HeadTrainer:
             vu_t = unit_of(vc[0] if (vc and regress) else None, vx.shape[0])
         best, best_state, best_epoch, stale = math.inf, None, 0, 0
         n_epochs = epochs or cfg.max_epochs
-        bar = tqdm(range(n_epochs), desc="train head", unit="epoch", disable=not progress)
         self.history_ = []
+        identity = {"config": cfg.to_dict(), "rows": int(x.shape[0]), "features": int(x.shape[1]), "nnz": int(x.nnz),
+                    "dense": list(dense.shape), "places": n_places, "tags": n_tags, "epochs": n_epochs,
+                    "val_rows": None if val is None else int(val[0].shape[0]), "regress": regress}
+        first_epoch, done = 0, False
+        saved = _read_checkpoint(checkpoint, identity)
+        if saved is not None:
+            model.load_state_dict(saved["model"])
+            sparse_opt.load_state_dict(saved["sparse_opt"]); dense_opt.load_state_dict(saved["dense_opt"])
+            rng.bit_generator.state = saved["numpy_rng"]
+            torch.set_rng_state(saved["torch_rng"])
+            best, best_state, best_epoch, stale = saved["best"], saved["best_state"], saved["best_epoch"], saved["stale"]
+            self.history_, first_epoch, done = saved["history"], saved["epoch"], saved["done"]
+            log.info("head training resumed", extra={"checkpoint": str(checkpoint), "epoch": first_epoch})
+        bar = tqdm(range(first_epoch, n_epochs if not done else first_epoch), desc="train head", unit="epoch", disable=not progress,
+                   initial=first_epoch, total=n_epochs)
         for epoch in bar:
             model.train()
             order = rng.permutation(x.shape[0])
@@ -178,7 +218,14 @@ class HeadTrainer:
             self.history_.append(record)
             bar.set_postfix({k: round(v, 4) for k, v in record.items() if k != "epoch"})
             log.info("head epoch", extra=record)
-            if val is not None and stale >= cfg.patience:
+            stop = val is not None and stale >= cfg.patience
+            if checkpoint is not None:
+                _write_checkpoint(checkpoint, {
+                    "identity": identity, "epoch": epoch + 1, "done": stop or epoch + 1 == n_epochs, "model": model.state_dict(),
+                    "sparse_opt": sparse_opt.state_dict(), "dense_opt": dense_opt.state_dict(), "numpy_rng": rng.bit_generator.state,
+                    "torch_rng": torch.get_rng_state(), "best": best, "best_state": best_state, "best_epoch": best_epoch, "stale": stale,
+                    "history": self.history_})
+            if stop:
                 break
         if best_state is not None:
             model.load_state_dict(best_state)

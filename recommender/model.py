@@ -27,7 +27,7 @@ import torch
 from tqdm.auto import tqdm
 
 from tagatlas import __version__
-from tagatlas.data import (P2CLabeler, PhotoMetadata, Post, city, clean_text, distance_km, geodesic_medoid, history_and_queries,
+from tagatlas.data import (P2CLabeler, PhotoMetadata, Post, city, clean_text, distance_km, geodesic_medoid, hashtag_words, history_and_queries,
                            mask_hashtags, read_photo_metadata, split_users)
 from tagatlas.encoders import EncoderConfig, PostEncoder, create_encoder, l2_normalize
 from tagatlas.index import FaissIndex, PostStore, write_text_atomic
@@ -39,6 +39,7 @@ from tagatlas.recommender.head import HeadConfig, HeadTrainer
 from tagatlas.recommender.lexical import LexicalFeaturizer
 from tagatlas.recommender.neighbours import NeighbourTable
 from tagatlas.recommender.schema import PHOTO_COARSE_RADIUS_KM, PlaceScore, Prediction, TagScore
+from tagatlas.recommender.tag_match import TagMatcher
 from tagatlas.recommender.tuning import tune_fusion
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,7 @@ class ModelConfig:
     val_fraction: float = 0.0  # 0: automatic, 10 % of users but at least 300 users (at most 30 %)
     refit: bool = True  # after tuning, retrain the head on fit + validation posts
     hedge_tolerance: float = 0.0  # validation Acc@161 that hedged coordinates of unsure posts may cost (for a lower median error)
+    tag_match_k: int = 20  # indexed tags nearest a post in the text space that the embedding match proposes (0: off)
     seed: int = 0
 
     @classmethod
@@ -132,6 +134,7 @@ class TagAtlas:
         self.config = config or ModelConfig()
         self._encoder = encoder
         self.graph_ = None  # a GraphClusterer once `cluster()` ran (tagatlas cluster)
+        self.tag_matcher_: TagMatcher | None = None  # indexed tags embedded as words (None: a model saved before it existed)
         self.fingerprint_: str | None = None  # content hash of the saved weights (None until saved or loaded)
 
     # -- parts ----------------------------------------------------------------------------------
@@ -204,7 +207,23 @@ class TagAtlas:
         self.place_names_ = [city(pl).label for pl in self.places_]
         return label_of
 
-    def fit(self, posts: list[Post], progress: bool = True) -> "TagAtlas":
+    def fit(self, posts: list[Post], progress: bool = True, checkpoint_dir: str | os.PathLike | None = None) -> "TagAtlas":
+        """Train on posts. With `checkpoint_dir`, post vectors are cached there and the head's training state is
+        saved after every epoch, so an interrupted run given the same folder resumes instead of starting over."""
+        ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        own_cache = ckpt is not None and self.encoder.cache is None
+        if ckpt is not None:
+            ckpt.mkdir(parents=True, exist_ok=True)
+            if own_cache:
+                self.encoder.use_cache(ckpt / "embeddings.sqlite")
+        try:
+            return self._fit(posts, progress, ckpt)
+        finally:
+            if own_cache:
+                self.encoder.cache.close()
+                self.encoder.cache = None
+
+    def _fit(self, posts: list[Post], progress: bool, ckpt: Path | None) -> "TagAtlas":
         cfg = self.config
         if cfg.index_space not in ("head", "encoder"):
             raise ValueError(f"index_space={cfg.index_space!r}: use 'head' or 'encoder'")
@@ -245,12 +264,13 @@ class TagAtlas:
         fx, fd, fp, ft, fc = targets(fit_posts)
         vx, vd, vp, vt, vc = targets(val_posts)
         self.head_ = HeadTrainer(cfg.head).fit(fx, fd, fp, ft, len(self.places_), len(self.tags_), val=(vx, vd, vp, vt, vc),
-                                               progress=progress, coords=fc)
+                                               progress=progress, coords=fc, checkpoint=ckpt / "head-fit.pt" if ckpt else None)
 
         # Index the fit posts, then replay the evaluation protocol on validation users to tune fusion.
         self.store_ = PostStore(":memory:", dim=self.index_dim)
         self._tag_counts = self._table = None
         self.index_ = FaissIndex(self.index_dim, factory=cfg.index_factory)
+        self.tag_matcher_ = TagMatcher() if cfg.tag_match_k > 0 else None  # filled as posts are indexed
         self._add_features(fit_posts, fx, fd, role="fit", labels=[label_of.get(p.id) for p in fit_posts])
         history, queries = history_and_queries(val_posts)
         if history:
@@ -269,7 +289,8 @@ class TagAtlas:
         if cfg.refit:  # same recipe, all training users, as many epochs as early stopping chose
             ax, ad, ap, at, ac = targets(fit_posts + val_posts)
             self.head_ = HeadTrainer(cfg.head).fit(ax, ad, ap, at, len(self.places_), len(self.tags_),
-                                                   epochs=max(self.head_.best_epoch_, 1), progress=progress, coords=ac)
+                                                   epochs=max(self.head_.best_epoch_, 1), progress=progress, coords=ac,
+                                                   checkpoint=ckpt / "head-refit.pt" if ckpt else None)
             if cfg.index_space == "head":
                 self._reembed(x_all, dense_all, row)
         self.train_seconds_ = time.perf_counter() - started
@@ -314,6 +335,8 @@ class TagAtlas:
             self.store_.set_clusters([rowids[i] for i in assigned], [int(clusters[0][i]) for i in assigned],
                                      [clusters[1][i] for i in assigned])
         self._count_tags([p.hashtags for p in posts], +1)
+        if self.tag_matcher_ is not None:  # tags new to the index become matchable at once
+            self.tag_matcher_.extend((t for p in posts for t in p.hashtags), self.encoder.text)
         return rowids
 
     # -- online updates ---------------------------------------------------------------------------
@@ -426,11 +449,18 @@ class TagAtlas:
         text_found = [[t for t in _text_tokens(c) if t in tag_counts] for c in clean]
         text_prior = [np.log1p([tag_counts[t] for t in found]) / top_count for found in text_found]
         text_tags = [table.ids_of(found) for found in text_found]
+        matcher = self._synced_matcher(tag_counts)
+        if matcher is not None:
+            embed_found, embed_sims = matcher.match(dense, self.config.tag_match_k, allowed=tag_counts)
+        else:
+            embed_found, embed_sims = [[] for _ in posts], [np.zeros(0) for _ in posts]
+        embed_tags = [table.ids_of(found) for found in embed_found]
 
         # The batch's vocabulary: the classifier's, then only the other tags this batch mentions (few rows carry them).
         nb_extra = np.flatnonzero((kept & table.has_extra[rows]).ravel())
         extra = sorted({g for f in nb_extra.tolist() for g in nb_tags[f // k][f % k] if g >= nv}
-                       | {g for lists in habit_tags for tl in lists for g in tl if g >= nv} | {g for tl in text_tags for g in tl if g >= nv})
+                       | {g for lists in habit_tags for tl in lists for g in tl if g >= nv}
+                       | {g for tl in text_tags + embed_tags for g in tl if g >= nv})
         if extra:
             local = dict(zip(extra, range(nv, nv + len(extra))))
             remap = lambda tl: tuple(local.get(g, g) for g in tl)  # noqa: E731
@@ -438,12 +468,24 @@ class TagAtlas:
                 nb_tags[f // k][f % k] = remap(nb_tags[f // k][f % k])
             habit_tags = [[remap(tl) for tl in lists] for lists in habit_tags]
             text_tags = [remap(tl) for tl in text_tags]
+            embed_tags = [remap(tl) for tl in embed_tags]
         tags = self.tags_ + [table.tags[g] for g in extra]
         ev = Evidence(place_probs, tag_probs, nb_sims, nb_class, nb_lat, nb_lon, nb_ids, nb_tags,
-                      habit_sims, habit_tags, habit_ids, tags, nv, [list(t) for t in text_tags], text_prior, reg_coords)
+                      habit_sims, habit_tags, habit_ids, tags, nv, [list(t) for t in text_tags], text_prior, reg_coords,
+                      embed_tags=[list(t) for t in embed_tags], embed_sims=embed_sims)
         if photos and any(ph is not None and ph.has_gps for ph in photos):
             ev.photo_gps = np.array([(ph.lat, ph.lon) if ph is not None and ph.has_gps else (np.nan, np.nan) for ph in photos])
         return ev, q
+
+    def _synced_matcher(self, tag_counts: dict[str, int]) -> TagMatcher | None:
+        """The tag matcher, first extended with tags indexed since it was saved (a restarted service's online posts)."""
+        matcher = self.tag_matcher_
+        if matcher is not None and len(tag_counts) and not getattr(self, "_matcher_synced", False):
+            missing = [t for t in tag_counts if t not in matcher]
+            if missing:
+                matcher.extend(missing, self.encoder.text)
+            self._matcher_synced = True
+        return matcher
 
     def search(self, query: str, user_id: str | None = None, k: int = 20, coarse_all: bool = False, query_vector=None):
         """Personalised search over indexed posts (see `tagatlas.recommender.search`)."""
@@ -470,6 +512,8 @@ class TagAtlas:
         """
         self.predict([Post(id="warm-up", text="warm up")])
         self._known_tag_counts()
+        if self.tag_matcher_ is not None:
+            hashtag_words("warmup")  # loads the word segmenter that embeds tags new to the index
         self.search("warm up", k=1, coarse_all=True)  # also loads the city gazetteer used to coarsen coordinates
         if freeze_heap:
             gc.collect()
@@ -566,7 +610,7 @@ class TagAtlas:
             radius[gps] = np.maximum(PHOTO_COARSE_RADIUS_KM, np.ceil(off / PHOTO_COARSE_RADIUS_KM) * PHOTO_COARSE_RADIUS_KM)
             source[gps] = "photo_gps"
         scores, parts = tag_scores(ev, p)
-        order, n_keep = select_tags(scores, p, n_candidates, tags=ev.tags)
+        order, n_keep = select_tags(scores, p, n_candidates, tags=ev.tags, parts=parts)
         # Everything per post below reads plain Python lists taken from the arrays in one go.
         n_top = min(6, probs.shape[1])
         top = np.argpartition(-probs, n_top - 1, axis=1)[:, :n_top] if n_top < probs.shape[1] else np.tile(np.arange(n_top), (len(probs), 1))
@@ -623,6 +667,8 @@ class TagAtlas:
             self._save_index(tmp)
             if self.graph_ is not None:
                 self.graph_.save(tmp / "graph")
+            if self.tag_matcher_ is not None:
+                self.tag_matcher_.save(tmp / "tags")
             state = {
                 "format_version": FORMAT_VERSION, "tagatlas_version": __version__,
                 "config": {**asdict(self.config)}, "fusion": self.fusion_.to_dict(), "tuning": self.tuning_,
@@ -708,5 +754,10 @@ class TagAtlas:
             from tagatlas.graph import GraphClusterer
 
             self.graph_ = GraphClusterer.load(folder / "graph")
+        if (folder / "tags" / "tags.json").is_file():
+            try:
+                self.tag_matcher_ = TagMatcher.load(folder / "tags")
+            except (OSError, ValueError, KeyError) as exc:
+                raise ModelFolderError(f"{folder}/tags: unreadable tag vectors ({exc})") from exc
         self._init_places()
         return self

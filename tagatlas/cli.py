@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -74,8 +75,11 @@ def train(
     image_encoder: Annotated[str, typer.Option(help="'efficientnet-lite0' (offline), 'open_clip' or 'none'")] = "efficientnet-lite0",
     skip_invalid: Annotated[bool, typer.Option(help="skip and count invalid lines instead of stopping")] = False,
     coord_loss_weight: Annotated[float, typer.Option(min=0.0, help="weight of the coordinate regression task (0: place and tags only)")] = 0.0,
+    checkpoint_dir: Annotated[Optional[Path], typer.Option(help="where post vectors and per-epoch training state are kept until the model "
+                                                                 "is saved (default: .<out>.checkpoint beside --out); a rerun resumes from it")] = None,
+    restart: Annotated[bool, typer.Option("--restart", help="discard an existing checkpoint and train from scratch")] = False,
 ):
-    """Train a model folder (config + weights + FAISS index + SQLite store) on real posts."""
+    """Train a model folder (config + weights + FAISS index + SQLite store) on real posts; resumable."""
     from tagatlas.encoders import EncoderConfig
     from tagatlas.recommender import HeadConfig, ModelConfig, TagAtlas
 
@@ -88,8 +92,14 @@ def train(
         typer.echo(f"training on {len(posts)} posts ({len(test)} posts of held-out users kept for evaluation)", err=True)
         config = ModelConfig(encoder=EncoderConfig(text=text_encoder, image=image_encoder), head=HeadConfig(seed=seed, coord_loss_weight=coord_loss_weight),
                              index_factory=index_factory, val_fraction=val_fraction, seed=seed)
-        model = TagAtlas(config).fit(posts)
+        ckpt = checkpoint_dir or out.resolve().with_name(f".{out.resolve().name}.checkpoint")
+        if restart and ckpt.exists():
+            shutil.rmtree(ckpt)
+        if ckpt.exists():
+            typer.echo(f"resuming from checkpoint {ckpt} (--restart to start over)", err=True)
+        model = TagAtlas(config).fit(posts, checkpoint_dir=ckpt)
         folder = model.save(out)
+        shutil.rmtree(ckpt, ignore_errors=True)  # the model folder is the result now
         typer.echo(json.dumps({"model": str(folder), **model.train_info_, "validation": {k: v for k, v in model.tuning_.items() if k != "params"}}))
     _guard(run)
 

@@ -347,3 +347,15 @@ def test_re_enrichment_reads_vectors_from_the_cache_and_writes_the_same_output(m
     assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()
     off = json.loads(cli("enrich", "--model", model_dir, "--in", source, "--out", tmp_path / "c.jsonl", "--no-cache").stdout)
     assert "embedding_cache" not in off and (tmp_path / "c.jsonl").read_bytes() == (tmp_path / "a.jsonl").read_bytes()
+
+
+def test_train_resumes_from_its_checkpoint_folder_and_removes_it_when_done(model_dir, tweets_path, tmp_path):
+    assert not (model_dir.parent / f".{model_dir.name}.checkpoint").exists()  # the fixture's run cleaned up after itself
+    data = tmp_path / "small.jsonl"
+    write_jsonl(data, [p.model_dump_json() for p, _ in zip(read_posts(tweets_path), range(120))])
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    (ckpt / "head-fit.pt").write_bytes(b"cut short by a crash")  # unreadable: ignored, training starts over
+    proc = cli("train", "--data", data, "--out", tmp_path / "m", "--checkpoint-dir", ckpt)
+    assert "resuming from checkpoint" in proc.stderr and not ckpt.exists()
+    assert TagAtlas.load(tmp_path / "m").predict([Post(id="x", text="hello")])[0].places
