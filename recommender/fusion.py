@@ -30,6 +30,7 @@ class FusionParams:
     habit_gamma: float = 1.0  # weight of the user's own similar past posts
     text_gamma: float = 0.0  # weight of known tags written as plain words in the text (prior: tag popularity)
     habit_temperature: float = 0.1
+    habit_half_life_days: float = 0.0  # a past post's habit weight halves every this many days before the new post (0: no decay)
     embed_gamma: float = 0.0  # weight of tags whose words are nearest the post in the text encoder's space (new tags too)
     embed_temperature: float = 0.05  # their weight exp((s - s_max) / T) over the post's best matches
     tag_threshold: float = 0.0  # keep tags scoring at least this fraction of the best one
@@ -71,6 +72,7 @@ class Evidence:
     photo_gps: np.ndarray | None = None  # (n, 2) the photo's EXIF lat/lon, NaN where a post has none (None: no photo has one)
     embed_tags: list[list[int]] = field(default_factory=list)  # per post: indexed tags nearest it in the text space
     embed_sims: list[np.ndarray] = field(default_factory=list)  # their cosine similarity, best first
+    habit_ages: list[np.ndarray] = field(default_factory=list)  # per post: days from each past post to it (0 when unknown)
 
 
 def _neighbour_weights(sims: np.ndarray, k: int, temperature: float) -> np.ndarray:
@@ -262,9 +264,11 @@ def tag_scores(ev: Evidence, p: FusionParams) -> tuple[np.ndarray, dict[str, np.
     w = _neighbour_weights(ev.nb_sims, p.tag_k, p.tag_temperature)
     neighbours = _sparse_votes(n, V, ev.nb_tags, list(w)).toarray()
     habit_w = []
-    for sims in ev.habit_sims:
-        if len(sims):
+    for i, sims in enumerate(ev.habit_sims):
+        if len(sims):  # attention over the user's past posts: similar ones first, recent ones first when decay is on
             e = np.exp((sims - sims.max()) / p.habit_temperature)
+            if p.habit_half_life_days > 0 and ev.habit_ages:
+                e = e * 0.5 ** (np.maximum(ev.habit_ages[i], 0.0) / p.habit_half_life_days)
             habit_w.append(e / e.sum())
         else:
             habit_w.append(np.zeros(0))

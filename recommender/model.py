@@ -380,6 +380,7 @@ class TagAtlas:
         return self._tag_counts
 
     def _count_tags(self, tag_lists: list[list[str]], sign: int) -> None:
+        self._tags_version = getattr(self, "_tags_version", 0) + 1
         counts = getattr(self, "_tag_counts", None)
         if counts is None:
             return  # not read yet: the first read will see the store as it is
@@ -435,14 +436,16 @@ class TagAtlas:
         nb_ids = [r[:c] for r, c in zip(table.post_ids[rows].tolist(), counts)]
         nb_tags = [r[:c] for r, c in zip(table.row_tags[rows].tolist(), counts)]
 
-        habit_sims, habit_tags, habit_ids = [], [], []
+        habit_sims, habit_tags, habit_ids, habit_ages = [], [], [], []
         for i, post in enumerate(posts):
             past = [h for h in self.store_.by_user(post.user_key, limit=200) if h.id != post.id and h.hashtags] if post.user_id else []
             if past:
                 vecs = self.store_.vectors([h.rowid for h in past])
                 habit_sims.append(vecs @ q[i]); habit_tags.append([table.ids_of(h.hashtags) for h in past]); habit_ids.append([h.id for h in past])
+                now = post.timestamp
+                habit_ages.append(np.array([(now - h.created_at) / 86400.0 if now and h.created_at else 0.0 for h in past]))
             else:
-                habit_sims.append(np.zeros(0)); habit_tags.append([]); habit_ids.append([])
+                habit_sims.append(np.zeros(0)); habit_tags.append([]); habit_ids.append([]); habit_ages.append(np.zeros(0))
         tag_counts = self._known_tag_counts()
         top_count = np.log1p(max(tag_counts.values(), default=1))
         clean = [_clean(p.text) for p in posts] if clean is None else clean
@@ -451,7 +454,7 @@ class TagAtlas:
         text_tags = [table.ids_of(found) for found in text_found]
         matcher = self._synced_matcher(tag_counts)
         if matcher is not None:
-            embed_found, embed_sims = matcher.match(dense, self.config.tag_match_k, allowed=tag_counts)
+            embed_found, embed_sims = matcher.match(dense, self.config.tag_match_k, allowed=self._indexed_tag_mask(matcher, tag_counts))
         else:
             embed_found, embed_sims = [[] for _ in posts], [np.zeros(0) for _ in posts]
         embed_tags = [table.ids_of(found) for found in embed_found]
@@ -472,7 +475,7 @@ class TagAtlas:
         tags = self.tags_ + [table.tags[g] for g in extra]
         ev = Evidence(place_probs, tag_probs, nb_sims, nb_class, nb_lat, nb_lon, nb_ids, nb_tags,
                       habit_sims, habit_tags, habit_ids, tags, nv, [list(t) for t in text_tags], text_prior, reg_coords,
-                      embed_tags=[list(t) for t in embed_tags], embed_sims=embed_sims)
+                      embed_tags=[list(t) for t in embed_tags], embed_sims=embed_sims, habit_ages=habit_ages)
         if photos and any(ph is not None and ph.has_gps for ph in photos):
             ev.photo_gps = np.array([(ph.lat, ph.lon) if ph is not None and ph.has_gps else (np.nan, np.nan) for ph in photos])
         return ev, q
@@ -486,6 +489,15 @@ class TagAtlas:
                 matcher.extend(missing, self.encoder.text)
             self._matcher_synced = True
         return matcher
+
+    def _indexed_tag_mask(self, matcher: TagMatcher, tag_counts: dict[str, int]) -> np.ndarray:
+        """Which of the matcher's tags some indexed post still carries; rebuilt only after adds and deletes."""
+        key = (len(matcher), getattr(self, "_tags_version", 0))
+        cached = getattr(self, "_tag_mask", None)
+        if cached is None or cached[0] != key:
+            cached = (key, np.fromiter((t in tag_counts for t in matcher.tags_), bool, len(matcher)))
+            self._tag_mask = cached
+        return cached[1]
 
     def search(self, query: str, user_id: str | None = None, k: int = 20, coarse_all: bool = False, query_vector=None):
         """Personalised search over indexed posts (see `tagatlas.recommender.search`)."""

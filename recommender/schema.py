@@ -16,7 +16,7 @@ class PlaceScore(BaseModel):
 class TagScore(BaseModel):
     tag: str
     score: float
-    sources: dict[str, float] = Field(description="contribution of each source: classifier, neighbours, habits")
+    sources: dict[str, float] = Field(description="contribution of each source: classifier, neighbours, habits (the user's past posts), text (tags written as words), embedding (tag-embedding match)")
     from_posts: list[str] = Field(default_factory=list, description="ids of neighbour or history posts that carry the tag")
 
 

@@ -54,15 +54,16 @@ class TagMatcher:
         self.vectors_ = np.concatenate([self.vectors_, vectors.astype(np.float32)])
         return len(new)
 
-    def match(self, queries: np.ndarray, k: int, allowed: set[str] | dict | None = None) -> tuple[list[list[str]], list[np.ndarray]]:
+    def match(self, queries: np.ndarray, k: int, allowed: set[str] | dict | np.ndarray | None = None) -> tuple[list[list[str]], list[np.ndarray]]:
         """The `k` tags most similar to each query vector (cosine; zero queries match nothing), restricted to
-        `allowed` (e.g. tags still in the index) when given. Ties are broken by tag name."""
+        `allowed` (tag names, or a boolean mask over `tags_`; e.g. tags still in the index) when given.
+        Ties are broken by tag name."""
         n = len(queries)
         if not len(self.tags_) or k <= 0:
             return [[] for _ in range(n)], [np.zeros(0) for _ in range(n)]
         sims = np.asarray(queries, np.float32) @ self.vectors_.T
         if allowed is not None:
-            mask = np.fromiter((t in allowed for t in self.tags_), bool, len(self.tags_))
+            mask = allowed if isinstance(allowed, np.ndarray) else np.fromiter((t in allowed for t in self.tags_), bool, len(self.tags_))
             sims[:, ~mask] = -np.inf
         m = min(k, sims.shape[1])
         top = np.argpartition(-sims, m - 1, axis=1)[:, :m] if m < sims.shape[1] else np.tile(np.arange(m), (n, 1))

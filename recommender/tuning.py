@@ -27,6 +27,7 @@ THRESHOLDS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 EMBED_GAMMAS = (0.0, 0.05, 0.1, 0.2, 0.5)
 EMBED_TEMPERATURES = (0.01, 0.03, 0.1)
 QUOTAS = (0, 1, 2, 3, 5)
+HALF_LIVES = (0.0, 3.0, 14.0, 60.0, 365.0)  # days; 0: no recency decay of habits
 QUOTA_MARGIN = 0.005
 
 
@@ -36,7 +37,8 @@ def _subset(ev: Evidence, idx: np.ndarray) -> Evidence:
                     pick(ev.nb_ids), pick(ev.nb_tags), pick(ev.habit_sims), pick(ev.habit_tags), pick(ev.habit_ids), ev.tags, ev.n_vocab,
                     pick(ev.text_tags) if ev.text_tags else [], pick(ev.text_prior) if ev.text_prior else [],
                     None if ev.reg_coords is None else ev.reg_coords[idx], None if ev.photo_gps is None else ev.photo_gps[idx],
-                    pick(ev.embed_tags) if ev.embed_tags else [], pick(ev.embed_sims) if ev.embed_sims else [])
+                    pick(ev.embed_tags) if ev.embed_tags else [], pick(ev.embed_sims) if ev.embed_sims else [],
+                    pick(ev.habit_ages) if ev.habit_ages else [])
 
 
 HEDGE_QUANTILES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -147,7 +149,8 @@ def _f1(tev: Evidence, cand: FusionParams, truth: list[list[str]], scores=None, 
 
 def _tune_tags(tev: Evidence, truth: list[list[str]], params: FusionParams, progress: bool) -> tuple[FusionParams, dict]:
     """Hashtag fusion in three stages, each maximising validation F1@5: (1) neighbours, classifier, habits and
-    written tags with the threshold selector; (2) the tag-embedding match's weight and sharpness; (3) DESIGN's
+    written tags with the threshold selector; (2) the tag-embedding match's weight and sharpness, then the habits'
+    recency half-life (where validation users have dated history); (3) DESIGN's
     per-source selector (how many tags each source contributes), kept only where it beats the threshold."""
     has_habits = any(len(s) for s in tev.habit_sims)
     gammas = HABIT_GAMMAS if has_habits else (params.habit_gamma,)
@@ -169,6 +172,12 @@ def _tune_tags(tev: Evidence, truth: list[list[str]], params: FusionParams, prog
         f1 = _f1(tev, cand, truth)
         if f1 > best[0]:
             best = (f1, cand)
+    has_ages = has_habits and best[1].habit_gamma > 0 and any(np.any(a > 0) for a in tev.habit_ages)
+    for half_life, theta in itertools.product(HALF_LIVES[1:] if has_ages else (), THRESHOLDS):
+        cand = replace(best[1], habit_half_life_days=float(half_life), tag_threshold=float(theta))
+        f1 = _f1(tev, cand, truth)
+        if f1 > best[0]:
+            best = (f1, cand)
     f1_threshold = best[0]
     # Per-source selector by coordinate ascent from "every source's 5 best, at the chosen threshold"; it replaces
     # the plain threshold only when it wins by QUOTA_MARGIN (a handful of validation posts, not noise).
@@ -186,7 +195,8 @@ def _tune_tags(tev: Evidence, truth: list[list[str]], params: FusionParams, prog
                     quota_best, quota_f1 = trial, f1
     if quota_f1 > best[0] + QUOTA_MARGIN:
         best = (quota_f1, quota_best)
-    keys = ("tag_k", "tag_temperature", "tag_beta", "habit_gamma", "text_gamma", "tag_threshold", "embed_gamma", "embed_temperature", "tag_quota")
+    keys = ("tag_k", "tag_temperature", "tag_beta", "habit_gamma", "text_gamma", "tag_threshold", "embed_gamma", "embed_temperature", "tag_quota",
+            "habit_half_life_days")
     params = replace(params, **{k: getattr(best[1], k) for k in keys})
     return params, {"val_queries": len(truth), "f1_at_5": best[0], "habit_gamma_tuned": has_habits,
                     "f1_without_tag_match": f1_without_match, "f1_threshold_selector": f1_threshold,

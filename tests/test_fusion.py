@@ -78,3 +78,16 @@ def test_metrics_on_hand_checked_cases():
     g = geo_metrics([34.05, 40.71], [-118.25, -74.0], [34.05, 34.05], [-118.25, -118.25], ["la", "ny"], ["la", "la"])
     assert g["acc_place"] == 0.5 and g["acc_at_km"]["1"] == 0.5 and g["acc_at_km"]["2500"] == 0.5
     assert 3900 < g["mean_km"] / 0.5 < 4000
+
+
+def test_habit_recency_decay_prefers_the_users_recent_tags():
+    # Two equally similar past posts of the user: tag "mine" (id 3) a year ago, tag "word" (id 4) yesterday.
+    ev = synthetic_evidence([[1.0, 0.0, 0.0]], nb_class=[[-1]], nb_sims=[[-np.inf]], habit=[([0.5, 0.5], [[3], [4]])])
+    ev.habit_ages = [np.array([365.0, 1.0])]
+    p = FusionParams(tag_beta=0.0, habit_gamma=1.0)
+    flat = tag_scores(ev, p)[1]["habits"][0]
+    assert flat[3] == flat[4] == 0.5  # no decay: similarity alone
+    decayed = tag_scores(ev, FusionParams(tag_beta=0.0, habit_gamma=1.0, habit_half_life_days=30.0))[1]["habits"][0]
+    assert decayed[4] > 0.99 and decayed[3] < 0.01 and np.isclose(decayed.sum(), 1.0)
+    ev.habit_ages = [np.array([0.0, 0.0])]  # unknown times: no decay either way
+    assert np.allclose(tag_scores(ev, FusionParams(tag_beta=0.0, habit_gamma=1.0, habit_half_life_days=30.0))[1]["habits"][0], flat)

@@ -119,6 +119,8 @@ def test_habits_personalise_only_their_user(model_dir):
     hit = next(t for t in mine.hashtag_candidates if t.tag == habit)
     assert hit.sources.get("habits", 0) > 0
     assert all(t.sources.get("habits", 0) == 0 for t in theirs.hashtag_candidates)
+    dated = model.evidence([Post(id="q3", user_id="synthetic-user", text=query, created_at="2015-02-11T07:00:00Z")])
+    assert sorted(np.round(dated.habit_ages[0], 3).tolist()) == [8.0, 9.0, 10.0]  # days since each past post, for recency decay
 
 
 def test_save_load_roundtrip_and_corrupt_folders(model_dir, tmp_path):
