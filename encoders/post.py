@@ -14,6 +14,7 @@ import numpy as np
 from tagatlas.data import Post, clean_text, mask_hashtags
 from tagatlas.encoders.base import ImageEncoder, TextEncoder, l2_normalize
 from tagatlas.encoders.cache import EmbeddingCache, default_cache_path
+from tagatlas.encoders.gate import GateConfig, NoisyImageGate
 from tagatlas.encoders.image import EfficientNetLiteImage, ImageLoadError, load_image
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,8 @@ class EncoderConfig:
     image: str = "efficientnet-lite0"
     max_chars: int = 4096
     device: str = "cpu"
+    image_gate: bool = True  # down-weight images with little place signal (portraits, unrelated to the caption)
+    gate: dict | None = None  # GateConfig as data (None: the documented prior)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -44,6 +47,7 @@ class PostVectors:
     has_text: np.ndarray  # (n,) bool
     has_image: np.ndarray  # (n,) bool
     image_errors: int = 0
+    image_weight: np.ndarray | None = None  # (n,) each image's weight in its post vector (NaN: no image); None when not computed
 
 
 class PostEncoder:
@@ -56,6 +60,9 @@ class PostEncoder:
         self._bridge: np.ndarray | None = None
         self.config = config
         self.cache: EmbeddingCache | None = None  # set by `use_cache`: re-encoding unchanged posts is then a lookup
+        self.gate = NoisyImageGate(GateConfig(**config.gate) if config.gate else None) if config.image_gate else None
+        self.images_encoded = 0  # images read by the encoder in this process (cache hits not counted)
+        self.images_gated = 0  # of those, how many the gate weighted under its threshold
 
     @property
     def dim(self) -> int:
@@ -70,8 +77,9 @@ class PostEncoder:
                 versions[package] = metadata.version(package)
             except metadata.PackageNotFoundError:
                 pass
+        gate = self.gate.config.to_dict() if self.gate is not None else None
         return json.dumps({"text": self.config.text, "image": self.config.image, "max_chars": self.config.max_chars,
-                           "dim": self.dim, "versions": versions}, sort_keys=True)
+                           "dim": self.dim, "versions": versions, "gate": gate}, sort_keys=True)
 
     def use_cache(self, path: str | os.PathLike | None = None) -> EmbeddingCache:
         """Cache post vectors by content hash in a SQLite file (default: `default_cache_path()`)."""
@@ -103,8 +111,12 @@ class PostEncoder:
         ConSE: the image's vector is the probability-weighted mean of the text vectors of its top-10
         ImageNet classes (class names embedded once with the text encoder).
         """
+        return self._images_with_classes(images, progress=progress)[0]
+
+    def _images_with_classes(self, images: Sequence, *, progress: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        """Text-space image vectors and, for a classifier backbone, its ImageNet class probabilities."""
         if not isinstance(self.image, EfficientNetLiteImage):
-            return l2_normalize(self.encode_images(images, progress=progress))
+            return l2_normalize(self.encode_images(images, progress=progress)), None
         if self._bridge is None:
             from torchvision.models import ResNet18_Weights  # metadata only: no download
 
@@ -114,7 +126,7 @@ class PostEncoder:
         top = np.argsort(-probs, axis=1)[:, :10]
         weights = np.take_along_axis(probs, top, axis=1)
         vectors = np.einsum("nk,nkd->nd", weights, self._bridge[top])
-        return l2_normalize(vectors)
+        return l2_normalize(vectors), probs
 
     def encode_posts(self, posts: Sequence[Post], *, progress: bool = False, mask_tags: bool = True) -> PostVectors:
         """Text (hashtags masked by default) and image fused in the text space; missing modalities are normal.
@@ -143,6 +155,7 @@ class PostEncoder:
         has_text = np.array([bool(t) for t in texts], dtype=bool)
         vectors = self.encode_text(texts, progress=progress)
         has_image = np.zeros(n, dtype=bool)
+        image_weight = np.full(n, np.nan, np.float32)
         errors = 0
         with_image = [i for i, p in enumerate(posts) if p.image]
         if with_image and self._image_factory is not None:
@@ -154,9 +167,16 @@ class PostEncoder:
                     errors += 1
                     log.warning("image treated as missing", extra={"post_id": posts[i].id, "error": str(exc)})
             if readable:
-                image_vecs = self.images_to_text_space([img for _, img in readable], progress=progress)
+                images = [img for _, img in readable]
+                image_vecs, probs = self._images_with_classes(images, progress=progress)
                 idx = np.array([i for i, _ in readable])
-                vectors[idx] = vectors[idx] + image_vecs
+                weight = np.ones(len(idx), np.float32)
+                if self.gate is not None:
+                    weight = self.gate.weight(self.gate.signals(images, probs, vectors[idx], image_vecs))
+                    self.images_gated += int((weight < self.gate.config.threshold).sum())
+                self.images_encoded += len(idx)
+                vectors[idx] = vectors[idx] + weight[:, None] * image_vecs
                 has_image[idx] = True
-        return PostVectors(l2_normalize(vectors) * (has_text | has_image)[:, None], has_text, has_image, errors)
+                image_weight[idx] = weight
+        return PostVectors(l2_normalize(vectors) * (has_text | has_image)[:, None], has_text, has_image, errors, image_weight)
 

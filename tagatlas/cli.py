@@ -127,6 +127,8 @@ def enrich(
         result = enrich_file(m, source, out, batch_size=batch_size, skip_invalid=skip_invalid, photo_gps=photo_gps)
         if m.encoder.cache is not None:
             result["embedding_cache"] = {"path": str(m.encoder.cache.path), "hits": m.encoder.cache.hits, "misses": m.encoder.cache.misses}
+        # Images read by the encoder (cache hits excluded) and how many the noisy-image gate down-weighted.
+        result["images"] = {"encoded": m.encoder.images_encoded, "gated": m.encoder.images_gated}
         typer.echo(json.dumps(result))
     _guard(run)
 
