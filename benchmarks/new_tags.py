@@ -75,12 +75,14 @@ def measure(path: Path) -> tuple[str, list[str]]:
     fmt = lambda v: f"{v:.3f}" if v is not None else "–"  # noqa: E731
     table = ["| tags from | new-tag HR@10 | F1@5 | HR@5 | MRR |", "|---|---|---|---|---|"]
     table += [f"| {name} | {fmt(m['new_tag_hr_at_10'])} | {fmt(m['f1_at_5'])} | {fmt(m['hr_at_5'])} | {fmt(m['mrr'])} |" for name, m in rows]
-    p = model.fusion_
+    p, v = model.fusion_, model.tuning_["hashtags"]
     head = (f"### {path.parent.name}\n\nData: `{shown(path)}` sorted by time — {len(train)} training posts (to "
             f"{train[-1].created_at:%Y-%m-%d %H:%M}), {len(stream)} streamed after training, {len(queries)} later queries with hashtags, "
             f"{sum(1 for s in new if s)} of them with a new tag ({len(streamed)} tags first seen in the stream). Tuned on the training "
             f"posts' validation split: tag-match weight {p.embed_gamma:g} (T = {p.embed_temperature:g}), selector "
-            f"{'per source ' + str(p.tag_quota) if p.tag_quota else f'threshold {p.tag_threshold:g}'}. {time.perf_counter() - started:.0f} s.")
+            f"{'per source ' + str(p.tag_quota) if p.tag_quota else f'threshold {p.tag_threshold:g}'}. "
+            f"Validation F1@5 there: {v['f1_without_tag_match']:.3f} without the tag match, {v['f1_threshold_selector']:.3f} with it "
+            f"(threshold selector), {v['f1_quota_selector']:.3f} with the per-source selector. {time.perf_counter() - started:.0f} s.")
     return head, table
 
 
