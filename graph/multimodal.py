@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.linear_model import Ridge
 
+from tagatlas.encoders.impute import CrossModalImputer
 from tagatlas.graph.cluster import leiden, modularity, node_confidence
 from tagatlas.graph.knn import knn_graph, neighbour_index
 
@@ -39,7 +40,8 @@ class GraphClusterer:
     the graphs are merged with edge weights scaled by sqrt(c_i c_j) of both ends, then clustered again.
     A post missing a modality contributes nothing through it, so a partial view cannot dominate.
     fusion="early": one kNN graph on the concatenated, per-modality normalised vectors, a missing
-    modality imputed from the present ones (ridge maps learned on posts that have both).
+    modality imputed from the present ones (`CrossModalImputer`: ridge maps learned on posts that have
+    both) and scaled by the imputation's confidence, so a poor guess weighs little in the similarity.
     fusion="concat": the same with missing modalities left as zeros (the naive baseline).
     """
 
@@ -55,7 +57,7 @@ class GraphClusterer:
     node_confidence_: dict[str, np.ndarray] = field(default_factory=dict)
     _vectors: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _masks: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
-    imputers_: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+    imputer_: CrossModalImputer | None = field(default=None, repr=False)
     _indices: dict = field(default_factory=dict, repr=False)
     _fitted_concat: np.ndarray | None = field(default=None, repr=False)
 
@@ -73,7 +75,8 @@ class GraphClusterer:
         self._masks = {name: m.mask() for name, m in modalities.items()}
         if self.fusion in ("early", "concat"):
             if self.fusion == "early":
-                self._fit_imputers()
+                self.imputer_ = CrossModalImputer(min_pairs=10, seed=self.seed).fit(
+                    {name: (self._vectors[name], self._masks[name]) for name in self.names_})
             graph = knn_graph(self._concatenated(self._vectors, self._masks), self._any_present(), self.k,
                               min_similarity=self.min_similarity, progress=self.progress, name=f"{self.fusion} fusion")
             self.labels_ = leiden(graph, self.resolution, self.seed)
@@ -157,34 +160,16 @@ class GraphClusterer:
             members = idx[n_row[ok]]
             np.add.at(votes[r], self.labels_[members], s_row[ok] * np.sqrt(node_conf[members] * modality_conf))
 
-    def _fit_imputers(self) -> None:
-        """Ridge maps target ← source for every ordered pair of modalities, on posts that have both."""
-        self.imputers_ = {}
-        for target in self.names_:
-            for source in self.names_:
-                both = self._masks[target] & self._masks[source]
-                if source != target and both.sum() >= 10:
-                    ridge = Ridge(alpha=1.0).fit(self._vectors[source][both], self._vectors[target][both])
-                    self.imputers_[(target, source)] = (ridge.coef_.astype(np.float32), ridge.intercept_.astype(np.float32))
-
     def _concatenated(self, vectors: dict[str, np.ndarray], masks: dict[str, np.ndarray]) -> np.ndarray:
         """Per-modality unit vectors side by side; a missing one is zeros ("concat") or imputed ("early")."""
-        parts = []
-        for name in self.names_:
-            part = vectors.get(name, np.zeros((len(next(iter(vectors.values()))), self._vectors[name].shape[1]), np.float32))
-            mask = masks.get(name, np.zeros(len(part), bool))
-            part = part * mask[:, None]
-            if self.fusion == "early":
-                part = part.copy()
-                guesses, counts = np.zeros_like(part), np.zeros(len(part))
-                for (target, source), (coef, intercept) in self.imputers_.items():
-                    rows = np.flatnonzero(~mask & masks.get(source, np.zeros(len(part), bool)))
-                    if target == name and len(rows):
-                        guesses[rows] += _normalise(vectors[source][rows] @ coef.T + intercept)
-                        counts[rows] += 1
-                filled = counts > 0
-                part[filled] = _normalise(guesses[filled] / counts[filled, None])
-            parts.append(part)
+        n = len(next(iter(vectors.values())))
+        views = {name: (vectors.get(name, np.zeros((n, self._vectors[name].shape[1]), np.float32)),
+                        masks.get(name, np.zeros(n, bool))) for name in self.names_}
+        if self.fusion == "early" and self.imputer_ is not None:
+            filled = self.imputer_.transform(views)
+            parts = [filled[name][0] * filled[name][1][:, None] for name in self.names_]
+        else:
+            parts = [v * m[:, None] for v, m in views.values()]
         return np.hstack(parts).astype(np.float32)
 
     def _any_present(self) -> np.ndarray:
@@ -202,8 +187,10 @@ class GraphClusterer:
             arrays[f"vectors:{name}"] = self._vectors[name]
             arrays[f"mask:{name}"] = self._masks[name]
             arrays[f"confidence:{name}"] = self.node_confidence_[name]
-        for (target, source), (coef, intercept) in self.imputers_.items():
-            arrays[f"impute:{target}:{source}:coef"], arrays[f"impute:{target}:{source}:intercept"] = coef, intercept
+        if self.imputer_ is not None:
+            self.imputer_.save(folder / "imputer")
+        elif (folder / "imputer").exists():  # left by an earlier save into this folder: not this graph's
+            shutil.rmtree(folder / "imputer")
         tmp = folder / "graph.npz.tmp"
         with open(tmp, "wb") as handle:
             np.savez(handle, **arrays)
@@ -225,10 +212,14 @@ class GraphClusterer:
                 self._vectors[name] = arrays[f"vectors:{name}"]
                 self._masks[name] = arrays[f"mask:{name}"]
                 self.node_confidence_[name] = arrays[f"confidence:{name}"]
-            for key in arrays.files:
-                if key.startswith("impute:") and key.endswith(":coef"):
-                    _, target, source, _ = key.split(":")
-                    self.imputers_[(target, source)] = (arrays[key], arrays[f"impute:{target}:{source}:intercept"])
+            legacy = {tuple(k.split(":")[1:3]): (arrays[k], arrays[k[: -len("coef")] + "intercept"])
+                      for k in arrays.files if k.startswith("impute:") and k.endswith(":coef")}
+        if (folder / "imputer" / "imputer.json").is_file():
+            self.imputer_ = CrossModalImputer.load(folder / "imputer")
+        elif legacy:  # a graph saved before imputation carried confidences: its maps, fully trusted as then
+            self.imputer_ = CrossModalImputer(min_pairs=10, seed=self.seed)
+            self.imputer_.names_, self.imputer_.maps_ = list(names), legacy
+            self.imputer_.confidence_ = {pair: 1.0 for pair in legacy}
         return self
 
 

@@ -4,6 +4,8 @@ A fastText-style sparse bag (EmbeddingBag over hashed TF-IDF n-grams) is concate
 encoder's dense vector, mixed by one hidden layer whose output `z` is also the post's index vector,
 and read out by three heads (multi-task, as MTL-Att-CNN): a softmax over P2C places, a regression of
 the post's coordinates (a unit vector on the sphere) and independent sigmoids over known tags.
+Optionally a character-aware branch (MRLF: character convolutions + multi-head self-attention over the
+raw text) joins the mix, for noisy spellings that word vectors and hashed n-grams break apart.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import unicodedata
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -40,6 +43,10 @@ class HeadConfig:
     # Coordinate regression (multi-task), rescaled to the place loss (see `coord_scale`); 0: none. Off by default: on
     # validation users it lowered the median error but cost Acc@161 (benchmarks/geo_ablation.py, docs/benchmarks.md).
     coord_loss_weight: float = 0.0
+    # Character-aware branch (MRLF): width of its output (0: none), characters read per post, attention heads.
+    char_dim: int = 0
+    char_len: int = 256
+    char_heads: int = 4
     seed: int = 0
 
     def to_dict(self) -> dict:
@@ -76,12 +83,57 @@ def coord_scale(unit: np.ndarray, n_places: int) -> float:
     return float(math.log(max(n_places, 2)) / max(float(((unit - centre) ** 2).sum(axis=1).mean()), 1e-6))
 
 
+CHAR_BUCKETS = 4096  # code points are folded into this many ids (0: padding); no vocabulary to fit or save
+CHAR_POOL = 4  # characters per position the self-attention sees
+
+
+def char_ids(texts, max_len: int) -> np.ndarray:
+    """(n, max_len) int64 character ids of texts (NFKC, lower-cased, cut at max_len; 0 pads)."""
+    out = np.zeros((len(texts), max_len), np.int64)
+    for i, text in enumerate(texts):
+        text = unicodedata.normalize("NFKC", text or "").lower()[:max_len]
+        if text:
+            points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+            out[i, : len(points)] = 1 + points % (CHAR_BUCKETS - 1)
+    return out
+
+
+class CharBranch(nn.Module):
+    """MRLF's character-aware text module: character embeddings → convolutions of widths 3, 5 and 7 →
+    max-pooling over CHAR_POOL characters → multi-head self-attention (with positions) → masked mean."""
+
+    def __init__(self, dim: int, heads: int, max_len: int, dropout: float, emb: int = 32):
+        super().__init__()
+        self.embed = nn.Embedding(CHAR_BUCKETS, emb, padding_idx=0)
+        self.convs = nn.ModuleList(nn.Conv1d(emb, dim, k, padding=k // 2) for k in (3, 5, 7))
+        self.proj = nn.Linear(3 * dim, dim)
+        self.pos = nn.Embedding(max_len // CHAR_POOL + 1, dim)
+        self.attn = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, chars: torch.Tensor) -> torch.Tensor:
+        length = int((chars > 0).sum(dim=1).max()) if chars.numel() else 0
+        length = max(CHAR_POOL, -(-length // CHAR_POOL) * CHAR_POOL)  # read only as far as the longest text in the batch
+        chars = chars[:, :length]
+        e = self.embed(chars).transpose(1, 2)  # (n, emb, L)
+        h = torch.cat([nn.functional.gelu(conv(e)) for conv in self.convs], dim=1)
+        h = nn.functional.max_pool1d(h, CHAR_POOL).transpose(1, 2)  # (n, L / pool, 3 dim)
+        valid = nn.functional.max_pool1d((chars > 0).float().unsqueeze(1), CHAR_POOL).squeeze(1) > 0
+        valid[:, 0] |= ~valid.any(dim=1)  # an empty text attends to its (padding) first position, not to nothing
+        h = self.proj(h) + self.pos(torch.arange(h.shape[1], device=h.device))
+        a, _ = self.attn(h, h, h, key_padding_mask=~valid, need_weights=False)
+        h = self.norm(h + a)
+        w = valid.float().unsqueeze(2)
+        return (h * w).sum(dim=1) / w.sum(dim=1)
+
+
 class PostHead(nn.Module):
     def __init__(self, n_features: int, dense_dim: int, n_places: int, n_tags: int, cfg: HeadConfig, coords: bool = True):
         super().__init__()
         self.bag = nn.EmbeddingBag(n_features, cfg.bag_dim, mode="sum", sparse=True)
         nn.init.normal_(self.bag.weight, std=0.05)
-        self.mix = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(cfg.bag_dim + dense_dim, cfg.hidden), nn.GELU(),
+        self.chars = CharBranch(cfg.char_dim, cfg.char_heads, cfg.char_len, cfg.dropout) if cfg.char_dim > 0 else None
+        self.mix = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(cfg.bag_dim + dense_dim + cfg.char_dim, cfg.hidden), nn.GELU(),
                                  nn.LayerNorm(cfg.hidden))
         self.drop = nn.Dropout(cfg.dropout)
         self.place = nn.Linear(cfg.hidden, n_places)
@@ -89,8 +141,11 @@ class PostHead(nn.Module):
         self.coords = nn.Linear(cfg.hidden, 3) if coords else None
         self.n_tags = n_tags
 
-    def forward(self, indices, offsets, weights, dense):
-        z = self.mix(torch.cat([self.bag(indices, offsets, per_sample_weights=weights), dense], dim=1))
+    def forward(self, indices, offsets, weights, dense, chars=None):
+        parts = [self.bag(indices, offsets, per_sample_weights=weights), dense]
+        if self.chars is not None:
+            parts.append(self.chars(chars))
+        z = self.mix(torch.cat(parts, dim=1))
         h = self.drop(z)
         xyz = nn.functional.normalize(self.coords(h), dim=1) if self.coords is not None else None
         return z, self.place(h), self.tags(h), xyz
@@ -135,9 +190,9 @@ class HeadTrainer:
     def __init__(self, cfg: HeadConfig | None = None):
         self.cfg = cfg or HeadConfig()
 
-    def _loss(self, model, x, dense, places, tags, unit, idx, regression: bool = True):
+    def _loss(self, model, x, dense, places, tags, unit, idx, chars=None, regression: bool = True):
         sub = x[idx]
-        z, place_logits, tag_logits, xyz = model(*_bag_inputs(sub), dense[idx])
+        z, place_logits, tag_logits, xyz = model(*_bag_inputs(sub), dense[idx], None if chars is None else chars[idx])
         loss = nn.functional.cross_entropy(place_logits, places[idx])
         if model.n_tags:
             bce = nn.functional.binary_cross_entropy_with_logits(tag_logits, tags[idx], reduction="sum") / len(idx)
@@ -152,12 +207,15 @@ class HeadTrainer:
 
     def fit(self, x: sp.csr_matrix, dense: np.ndarray, places: np.ndarray, tag_ids: list[list[int]],
             n_places: int, n_tags: int, val=None, epochs: int | None = None, progress: bool = True,
-            coords: np.ndarray | None = None, checkpoint: str | os.PathLike | None = None) -> "HeadTrainer":
+            coords: np.ndarray | None = None, checkpoint: str | os.PathLike | None = None,
+            texts: list[str] | None = None, val_texts: list[str] | None = None) -> "HeadTrainer":
         """Train; with `val=(x, dense, places, tag_ids[, coords])` stop when its loss stops improving (best epoch
-        kept). `coords` (n, 2) lat/lon (NaN where unknown) trains the coordinate regression. With `checkpoint`,
+        kept). `coords` (n, 2) lat/lon (NaN where unknown) trains the coordinate regression. `texts` (and
+        `val_texts`) are the posts' texts, which the character branch reads when the config has one. With `checkpoint`,
         the whole training state is written there after every epoch, and a run that finds a checkpoint of the
         same training (same data shape and config) goes on from it: the result equals an uninterrupted run."""
         cfg = self.cfg
+        chars_t = self._chars(texts, x.shape[0])
         torch.manual_seed(cfg.seed)
         rng = np.random.default_rng(cfg.seed)
         regress = coords is not None and cfg.coord_loss_weight > 0
@@ -174,6 +232,7 @@ class HeadTrainer:
             vx, vd, vp, vt, *vc = val
             vd_t, vp_t, vt_t = torch.from_numpy(vd), torch.from_numpy(vp.astype(np.int64)), _tag_targets(vt, n_tags)
             vu_t = unit_of(vc[0] if (vc and regress) else None, vx.shape[0])
+            vc_t = self._chars(val_texts, vx.shape[0])
         best, best_state, best_epoch, stale = math.inf, None, 0, 0
         n_epochs = epochs or cfg.max_epochs
         self.history_ = []
@@ -198,7 +257,7 @@ class HeadTrainer:
             total = 0.0
             for start in range(0, len(order), cfg.batch_size):
                 idx = order[start : start + cfg.batch_size]
-                loss = self._loss(model, x, dense_t, places_t, tags_t, unit_t, idx)
+                loss = self._loss(model, x, dense_t, places_t, tags_t, unit_t, idx, chars_t)
                 sparse_opt.zero_grad(); dense_opt.zero_grad()
                 loss.backward()
                 sparse_opt.step(); dense_opt.step()
@@ -208,7 +267,7 @@ class HeadTrainer:
                 model.eval()
                 with torch.no_grad():
                     # Early stopping watches the place and tag losses: the regression is an auxiliary task.
-                    vloss = float(self._loss(model, vx, vd_t, vp_t, vt_t, vu_t, np.arange(vx.shape[0]), regression=False))
+                    vloss = float(self._loss(model, vx, vd_t, vp_t, vt_t, vu_t, np.arange(vx.shape[0]), vc_t, regression=False))
                 record["val_loss"] = vloss
                 if vloss < best - 1e-4:
                     best, best_epoch, stale = vloss, epoch + 1, 0
@@ -233,14 +292,28 @@ class HeadTrainer:
         self.model_ = model.eval()
         return self
 
-    def predict(self, x: sp.csr_matrix, dense: np.ndarray, batch_size: int = 2048) -> HeadOutput:
+    @property
+    def reads_text(self) -> bool:
+        """Whether predict needs the posts' texts (the head has a character branch)."""
+        return self.cfg.char_dim > 0
+
+    def _chars(self, texts: list[str] | None, n: int) -> torch.Tensor | None:
+        if self.cfg.char_dim <= 0:
+            return None
+        if texts is None or len(texts) != n:
+            raise ValueError(f"this head has a character branch: give the {n} posts' texts")
+        return torch.from_numpy(char_ids(texts, self.cfg.char_len))
+
+    def predict(self, x: sp.csr_matrix, dense: np.ndarray, batch_size: int = 2048, texts: list[str] | None = None) -> HeadOutput:
         """Post vector, place and tag probabilities, and regressed coordinates for each row."""
         m = self.model_
+        chars = self._chars(texts, x.shape[0])
         zs, ps, ts, cs = [], [], [], []
         with torch.no_grad():
             for start in range(0, x.shape[0], batch_size):
                 sub = x[start : start + batch_size]
-                z, pl, tl, xyz = m(*_bag_inputs(sub), torch.from_numpy(dense[start : start + batch_size]))
+                z, pl, tl, xyz = m(*_bag_inputs(sub), torch.from_numpy(dense[start : start + batch_size]),
+                                   None if chars is None else chars[start : start + batch_size])
                 zs.append(z.numpy()); ps.append(torch.softmax(pl, 1).numpy()); ts.append(torch.sigmoid(tl).numpy())
                 if xyz is not None:
                     cs.append(from_unit(xyz.numpy()))
@@ -251,13 +324,13 @@ class HeadTrainer:
 
     def state_dict(self) -> dict:
         m = self.model_
-        return {"config": self.cfg.to_dict(), "n_features": m.bag.num_embeddings, "dense_dim": m.mix[1].in_features - self.cfg.bag_dim,
+        return {"config": self.cfg.to_dict(), "n_features": m.bag.num_embeddings, "dense_dim": m.mix[1].in_features - self.cfg.bag_dim - self.cfg.char_dim,
                 "n_places": m.place.out_features, "n_tags": m.n_tags, "coords": m.coords is not None,
                 "coord_scale": getattr(self, "coord_scale_", 0.0), "weights": m.state_dict()}
 
     @classmethod
     def from_state_dict(cls, state: dict) -> "HeadTrainer":
-        self = cls(HeadConfig(**state["config"]))
+        self = cls(HeadConfig(**{"char_dim": 0, **state["config"]}))  # heads saved before the character branch have none
         self.coord_scale_ = float(state.get("coord_scale", 0.0))
         self.model_ = PostHead(state["n_features"], state["dense_dim"], state["n_places"], state["n_tags"], self.cfg,
                                coords=bool(state.get("coords", False)))

@@ -29,7 +29,8 @@ from tqdm.auto import tqdm
 from tagatlas import __version__
 from tagatlas.data import (P2CLabeler, PhotoMetadata, Post, city, clean_text, distance_km, geodesic_medoid, hashtag_words, history_and_queries,
                            mask_hashtags, read_photo_metadata, split_users)
-from tagatlas.encoders import EncoderConfig, PostEncoder, create_encoder, l2_normalize
+from tagatlas.encoders import EncoderConfig, PostEncoder, PostVectors, create_encoder, l2_normalize
+from tagatlas.encoders.impute import CrossModalImputer
 from tagatlas.index import FaissIndex, PostStore, write_text_atomic
 from tagatlas.index.atomic import fsync_dir
 from tagatlas.recommender.fusion import (Evidence, FusionParams, PlaceAreas, calibrate, coordinates, decide_place,
@@ -117,6 +118,7 @@ class ModelConfig:
     refit: bool = True  # after tuning, retrain the head on fit + validation posts
     hedge_tolerance: float = 0.0  # validation Acc@161 that hedged coordinates of unsure posts may cost (for a lower median error)
     tag_match_k: int = 20  # indexed tags nearest a post in the text space that the embedding match proposes (0: off)
+    impute_min_pairs: int = 200  # training posts with both text and image needed to learn cross-modal imputation (0: off)
     seed: int = 0
 
     @classmethod
@@ -135,6 +137,7 @@ class TagAtlas:
         self._encoder = encoder
         self.graph_ = None  # a GraphClusterer once `cluster()` ran (tagatlas cluster)
         self.tag_matcher_: TagMatcher | None = None  # indexed tags embedded as words (None: a model saved before it existed)
+        self.imputer_: CrossModalImputer | None = None  # text ↔ image maps (None: too few training posts had both)
         self.fingerprint_: str | None = None  # content hash of the saved weights (None until saved or loaded)
 
     # -- parts ----------------------------------------------------------------------------------
@@ -146,14 +149,50 @@ class TagAtlas:
 
     def _features(self, posts: list[Post], progress: bool = False, photos: bool = True) -> Features:
         """Encoder output for a batch; `photos=False` skips reading EXIF where no prediction follows (add, embed)."""
-        dense = self.encoder.encode_posts(posts, progress=progress).vectors
+        dense = self._impute(self.encoder.encode_posts(posts, progress=progress))
         clean = [_clean(p.text) for p in posts]
         photos = [read_photo_metadata(p.image) if photos and p.image else None for p in posts]
         return Features(self.lexical_.transform(clean), dense, clean, photos)
 
-    def _vectors(self, x, dense) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-        """(index vectors, place probabilities, tag probabilities, regressed lat/lon or None)."""
-        out = self.head_.predict(x, dense)
+    def _impute(self, pv: PostVectors) -> np.ndarray:
+        """Post vectors with a missing text or image side filled in from the present one (seed 002): the
+        imputed side is added in proportion to its map's confidence, as a present image is added by its gate
+        weight. Unchanged without an imputer (too few training posts had both modalities)."""
+        if self.imputer_ is None:
+            return pv.vectors
+        single = pv.has_text != pv.has_image
+        if not single.any():
+            return pv.vectors
+        v = pv.vectors[single]
+        filled = self.imputer_.transform({"text": (v, pv.has_text[single]), "image": (v, pv.has_image[single])})
+        extra = np.zeros_like(v)
+        for name, present in (("text", pv.has_text[single]), ("image", pv.has_image[single])):
+            vectors, confidence = filled[name]
+            extra += np.where(present[:, None], 0.0, vectors * confidence[:, None])
+        out = pv.vectors.copy()
+        out[single] = l2_normalize(v + extra)
+        return out
+
+    def _fit_imputer(self, posts: list[Post]) -> None:
+        """Learn text ↔ image maps on training posts that have both (each side encoded alone)."""
+        both = [p for p in posts if p.image and clean_text(mask_hashtags(p.text))]
+        if self.config.impute_min_pairs <= 0 or len(both) < self.config.impute_min_pairs:
+            self.imputer_ = None
+            return
+        text = self.encoder.encode_posts([p.model_copy(update={"image": None}) for p in both])
+        image = self.encoder.encode_posts([p.model_copy(update={"text": None}) for p in both])
+        ok = text.has_text & image.has_image  # unreadable images are missing, not pairs
+        self.imputer_ = CrossModalImputer(min_pairs=self.config.impute_min_pairs, seed=self.config.seed).fit(
+            {"text": (text.vectors, ok), "image": (image.vectors, ok)})
+        if not self.imputer_.maps_:
+            self.imputer_ = None
+        log.info("cross-modal imputer", extra={"pairs": int(ok.sum()), "confidence": {f"{t}<-{s}": round(c, 3) for (t, s), c in
+                                                                                      (self.imputer_.confidence_.items() if self.imputer_ else [])}})
+
+    def _vectors(self, x, dense, clean: list[str] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """(index vectors, place probabilities, tag probabilities, regressed lat/lon or None); `clean`: the posts'
+        cleaned texts, read by a head with a character branch."""
+        out = self.head_.predict(x, dense, texts=clean if self.head_.reads_text else None)
         return (l2_normalize(out.z) if self.config.index_space == "head" else dense), out.place_probs, out.tag_probs, out.coords
 
     @property
@@ -246,7 +285,8 @@ class TagAtlas:
         log.info("labels", extra={"places": len(self.places_), "tags": len(self.tags_), "fit": len(fit_posts), "val": len(val_posts)})
 
         # Features: dense post vectors (encoder) and lexical n-grams (fitted on fit posts only).
-        dense_all = self.encoder.encode_posts(posts, progress=progress).vectors
+        self._fit_imputer(fit_posts)
+        dense_all = self._impute(self.encoder.encode_posts(posts, progress=progress))
         row = {p.id: i for i, p in enumerate(posts)}
         texts = [_clean(p.text) for p in posts]
         self.lexical_ = LexicalFeaturizer(cfg.n_lexical_features).fit([texts[row[p.id]] for p in fit_posts])
@@ -261,10 +301,13 @@ class TagAtlas:
             coords = np.array([(p.lat, p.lon) if p.has_location else (np.nan, np.nan) for p in ps], dtype=float).reshape(-1, 2)
             return x_all[idx], dense_all[idx], places, tags, coords
 
+        text_of = lambda ps: [texts[row[p.id]] for p in ps]  # noqa: E731
         fx, fd, fp, ft, fc = targets(fit_posts)
         vx, vd, vp, vt, vc = targets(val_posts)
         self.head_ = HeadTrainer(cfg.head).fit(fx, fd, fp, ft, len(self.places_), len(self.tags_), val=(vx, vd, vp, vt, vc),
-                                               progress=progress, coords=fc, checkpoint=ckpt / "head-fit.pt" if ckpt else None)
+                                               progress=progress, coords=fc, checkpoint=ckpt / "head-fit.pt" if ckpt else None,
+                                               texts=text_of(fit_posts), val_texts=text_of(val_posts))
+        head_val_loss = min((r["val_loss"] for r in self.head_.history_ if "val_loss" in r), default=None)
 
         # Index the fit posts, then replay the evaluation protocol on validation users to tune fusion.
         self.store_ = PostStore(":memory:", dim=self.index_dim)
@@ -278,7 +321,7 @@ class TagAtlas:
             self._add_features(history, hx, hd, role="val-history", labels=[label_of.get(p.id) for p in history])
         queries = [q for q in queries if q.has_location or q.hashtags]
         qx, qd, qp, *_ = targets(queries)
-        ev, _ = self._evidence(queries, qx, qd)
+        ev, _ = self._evidence(queries, qx, qd, text_of(queries))
         self.fusion_, self.tuning_ = tune_fusion(ev, queries, self.areas_, progress=progress, true_class=qp,
                                                  hedge_tolerance=cfg.hedge_tolerance)
         indexed = self.store_.rowids([p.id for p in val_posts])
@@ -290,21 +333,23 @@ class TagAtlas:
             ax, ad, ap, at, ac = targets(fit_posts + val_posts)
             self.head_ = HeadTrainer(cfg.head).fit(ax, ad, ap, at, len(self.places_), len(self.tags_),
                                                    epochs=max(self.head_.best_epoch_, 1), progress=progress, coords=ac,
-                                                   checkpoint=ckpt / "head-refit.pt" if ckpt else None)
+                                                   checkpoint=ckpt / "head-refit.pt" if ckpt else None,
+                                                   texts=text_of(fit_posts + val_posts))
             if cfg.index_space == "head":
-                self._reembed(x_all, dense_all, row)
+                self._reembed(x_all, dense_all, row, texts)
         self.train_seconds_ = time.perf_counter() - started
         self.train_info_ = {"posts": len(posts), "located": len(located), "fit_posts": len(fit_posts), "val_posts": len(val_posts),
                             "val_queries": len(queries), "places": len(self.places_), "tags": len(self.tags_),
                             "head_epochs": self.head_.best_epoch_ if not cfg.refit else len(self.head_.history_),
+                            "head_val_loss": None if head_val_loss is None else round(float(head_val_loss), 5),
                             "seconds": round(self.train_seconds_, 1)}
         return self
 
-    def _reembed(self, x_all, dense_all, row) -> None:
+    def _reembed(self, x_all, dense_all, row, texts) -> None:
         rowids, vectors = [], []
         for ids, stored, _ in self.store_.iter_all():
             idx = np.array([row[s.id] for s in stored])
-            z = self._vectors(x_all[idx], dense_all[idx])[0]
+            z = self._vectors(x_all[idx], dense_all[idx], [texts[i] for i in idx])[0]
             rowids.extend(ids); vectors.append(z)
         vectors = np.concatenate(vectors)
         self.store_.update_vectors(rowids, vectors)
@@ -313,7 +358,7 @@ class TagAtlas:
     def _add_features(self, posts, x, dense, role: str, labels=None, clusters=None) -> list[int]:
         if not posts:
             return []
-        z = self._vectors(x, dense)[0]
+        z = self._vectors(x, dense, [_clean(p.text) for p in posts] if self.head_.reads_text else None)[0]
         if clusters is None:
             clusters = self._assign_clusters(posts, z)
         if labels is None:
@@ -369,8 +414,8 @@ class TagAtlas:
 
     def embed(self, posts: list[Post]) -> np.ndarray:
         """The posts' vectors in the index space (what `search` matches against)."""
-        x, dense, *_ = self._features(list(posts), photos=False)
-        return self._vectors(x, dense)[0]
+        x, dense, clean, _ = self._features(list(posts), photos=False)
+        return self._vectors(x, dense, clean)[0]
 
     def _known_tag_counts(self) -> dict[str, int]:
         """Tag → number of indexed posts carrying it (read once from the store, then kept up to date by
@@ -413,7 +458,9 @@ class TagAtlas:
     def _evidence(self, posts: list[Post], x, dense, clean: list[str] | None = None,
                   photos: list[PhotoMetadata | None] | None = None) -> tuple[Evidence, np.ndarray]:
         """Everything fusion needs for a batch, as arrays: no per-neighbour SQL or JSON on this path."""
-        q, place_probs, tag_probs, reg_coords = self._vectors(x, dense)
+        if clean is None and self.head_.reads_text:
+            clean = [_clean(p.text) for p in posts]
+        q, place_probs, tag_probs, reg_coords = self._vectors(x, dense, clean)
         k, nv = self.config.k_max, len(self.tags_)
         table = self._neighbour_table()
         # A few spare neighbours, then ties (equal similarity to 5 decimals, e.g. duplicate posts) broken by
@@ -681,6 +728,8 @@ class TagAtlas:
                 self.graph_.save(tmp / "graph")
             if self.tag_matcher_ is not None:
                 self.tag_matcher_.save(tmp / "tags")
+            if self.imputer_ is not None:
+                self.imputer_.save(tmp / "imputer")
             state = {
                 "format_version": FORMAT_VERSION, "tagatlas_version": __version__,
                 "config": {**asdict(self.config)}, "fusion": self.fusion_.to_dict(), "tuning": self.tuning_,
@@ -771,5 +820,10 @@ class TagAtlas:
                 self.tag_matcher_ = TagMatcher.load(folder / "tags")
             except (OSError, ValueError, KeyError) as exc:
                 raise ModelFolderError(f"{folder}/tags: unreadable tag vectors ({exc})") from exc
+        if (folder / "imputer" / "imputer.json").is_file():
+            try:
+                self.imputer_ = CrossModalImputer.load(folder / "imputer")
+            except (OSError, ValueError, KeyError) as exc:
+                raise ModelFolderError(f"{folder}/imputer: unreadable imputation maps ({exc})") from exc
         self._init_places()
         return self
