@@ -24,6 +24,7 @@ MODEL = REPO / "runs" / "tweets2015" / "model"
 BENCHMARKS = {
     "pipeline": [PY, "benchmarks/pipeline.py"],
     "geo_ablation": [PY, "benchmarks/geo_ablation.py"],
+    "char_ablation": [PY, "benchmarks/char_ablation.py"],
     "new_tags": [PY, "benchmarks/new_tags.py"],
     "throughput": [PY, "benchmarks/throughput.py"],
     "index_scale": [PY, "benchmarks/index_scale.py"],
