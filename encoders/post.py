@@ -128,6 +128,23 @@ class PostEncoder:
         vectors = np.einsum("nk,nkd->nd", weights, self._bridge[top])
         return l2_normalize(vectors), probs
 
+    def encode_regions(self, posts: Sequence[Post], *, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, maps): the image backbone's region maps (m, regions, channels, float16) of the posts with a
+        readable image, and their positions in `posts`; what co-attention reads. Unreadable images are skipped."""
+        rows, images = [], []
+        if self._image_factory is not None:
+            for i, p in enumerate(posts):
+                if p.image:
+                    try:
+                        images.append(load_image(p.image)); rows.append(i)
+                    except ImageLoadError:
+                        pass  # counted and logged by encode_posts, which reads the same posts
+        if not images:
+            channels = self.image.dim if self._image_factory is not None else 0
+            return np.zeros(0, np.int64), np.zeros((0, 49, channels), np.float16)
+        _, maps = self.encode_images(images, progress=progress, return_regions=True)
+        return np.asarray(rows, np.int64), maps.astype(np.float16)
+
     def encode_posts(self, posts: Sequence[Post], *, progress: bool = False, mask_tags: bool = True) -> PostVectors:
         """Text (hashtags masked by default) and image fused in the text space; missing modalities are normal.
         With a cache, only posts whose content it has not seen are encoded."""

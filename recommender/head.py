@@ -5,7 +5,8 @@ encoder's dense vector, mixed by one hidden layer whose output `z` is also the p
 and read out by three heads (multi-task, as MTL-Att-CNN): a softmax over P2C places, a regression of
 the post's coordinates (a unit vector on the sphere) and independent sigmoids over known tags.
 Optionally a character-aware branch (MRLF: character convolutions + multi-head self-attention over the
-raw text) joins the mix, for noisy spellings that word vectors and hashed n-grams break apart.
+raw text) joins the mix, for noisy spellings that word vectors and hashed n-grams break apart; and
+optionally MaCon's parallel co-attention between the caption's words and the image's regions.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from tagatlas.index import atomic_path
+from tagatlas.recommender.coattention import ParallelCoAttention, RegionMaps, word_ids
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,11 @@ class HeadConfig:
     char_dim: int = 0
     char_len: int = 256
     char_heads: int = 4
+    # Parallel co-attention words × image regions (MaCon): width of each attended vector (0: none), words read,
+    # channels of the image backbone's region map (set from the encoder by the model).
+    coattn_dim: int = 0
+    coattn_words: int = 64
+    coattn_region_dim: int = 1280
     seed: int = 0
 
     def to_dict(self) -> dict:
@@ -133,7 +140,9 @@ class PostHead(nn.Module):
         self.bag = nn.EmbeddingBag(n_features, cfg.bag_dim, mode="sum", sparse=True)
         nn.init.normal_(self.bag.weight, std=0.05)
         self.chars = CharBranch(cfg.char_dim, cfg.char_heads, cfg.char_len, cfg.dropout) if cfg.char_dim > 0 else None
-        self.mix = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(cfg.bag_dim + dense_dim + cfg.char_dim, cfg.hidden), nn.GELU(),
+        self.coattn = ParallelCoAttention(cfg.coattn_region_dim, cfg.coattn_dim) if cfg.coattn_dim > 0 else None
+        self.extra_dim = cfg.char_dim + 2 * cfg.coattn_dim
+        self.mix = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(cfg.bag_dim + dense_dim + self.extra_dim, cfg.hidden), nn.GELU(),
                                  nn.LayerNorm(cfg.hidden))
         self.drop = nn.Dropout(cfg.dropout)
         self.place = nn.Linear(cfg.hidden, n_places)
@@ -141,10 +150,12 @@ class PostHead(nn.Module):
         self.coords = nn.Linear(cfg.hidden, 3) if coords else None
         self.n_tags = n_tags
 
-    def forward(self, indices, offsets, weights, dense, chars=None):
+    def forward(self, indices, offsets, weights, dense, chars=None, coattn=None):
         parts = [self.bag(indices, offsets, per_sample_weights=weights), dense]
         if self.chars is not None:
             parts.append(self.chars(chars))
+        if self.coattn is not None:
+            parts.append(self.coattn(*coattn))
         z = self.mix(torch.cat(parts, dim=1))
         h = self.drop(z)
         xyz = nn.functional.normalize(self.coords(h), dim=1) if self.coords is not None else None
@@ -162,6 +173,15 @@ def _tag_targets(tag_ids: list[list[int]], n_tags: int) -> torch.Tensor:
         if ids:
             y[i, ids] = 1.0
     return y
+
+
+def _coattn_batch(coattn, idx):
+    """Co-attention inputs of batch rows `idx`: (word ids, dense region maps, has-image), or None."""
+    if coattn is None:
+        return None
+    words, regions = coattn
+    maps, has = regions.take(np.asarray(idx)).dense(len(idx))
+    return words[idx], maps, has
 
 
 def _read_checkpoint(path: str | os.PathLike | None, identity: dict) -> dict | None:
@@ -190,9 +210,10 @@ class HeadTrainer:
     def __init__(self, cfg: HeadConfig | None = None):
         self.cfg = cfg or HeadConfig()
 
-    def _loss(self, model, x, dense, places, tags, unit, idx, chars=None, regression: bool = True):
+    def _loss(self, model, x, dense, places, tags, unit, idx, chars=None, coattn=None, regression: bool = True):
         sub = x[idx]
-        z, place_logits, tag_logits, xyz = model(*_bag_inputs(sub), dense[idx], None if chars is None else chars[idx])
+        z, place_logits, tag_logits, xyz = model(*_bag_inputs(sub), dense[idx], None if chars is None else chars[idx],
+                                                 _coattn_batch(coattn, idx))
         loss = nn.functional.cross_entropy(place_logits, places[idx])
         if model.n_tags:
             bce = nn.functional.binary_cross_entropy_with_logits(tag_logits, tags[idx], reduction="sum") / len(idx)
@@ -208,14 +229,17 @@ class HeadTrainer:
     def fit(self, x: sp.csr_matrix, dense: np.ndarray, places: np.ndarray, tag_ids: list[list[int]],
             n_places: int, n_tags: int, val=None, epochs: int | None = None, progress: bool = True,
             coords: np.ndarray | None = None, checkpoint: str | os.PathLike | None = None,
-            texts: list[str] | None = None, val_texts: list[str] | None = None) -> "HeadTrainer":
+            texts: list[str] | None = None, val_texts: list[str] | None = None,
+            regions: RegionMaps | None = None, val_regions: RegionMaps | None = None) -> "HeadTrainer":
         """Train; with `val=(x, dense, places, tag_ids[, coords])` stop when its loss stops improving (best epoch
         kept). `coords` (n, 2) lat/lon (NaN where unknown) trains the coordinate regression. `texts` (and
-        `val_texts`) are the posts' texts, which the character branch reads when the config has one. With `checkpoint`,
+        `val_texts`) are the posts' texts, which the character branch and co-attention read when the config has
+        them; `regions` (and `val_regions`) the image region maps co-attention reads. With `checkpoint`,
         the whole training state is written there after every epoch, and a run that finds a checkpoint of the
         same training (same data shape and config) goes on from it: the result equals an uninterrupted run."""
         cfg = self.cfg
         chars_t = self._chars(texts, x.shape[0])
+        coattn = self._coattn(texts, regions, x.shape[0])
         torch.manual_seed(cfg.seed)
         rng = np.random.default_rng(cfg.seed)
         regress = coords is not None and cfg.coord_loss_weight > 0
@@ -233,6 +257,7 @@ class HeadTrainer:
             vd_t, vp_t, vt_t = torch.from_numpy(vd), torch.from_numpy(vp.astype(np.int64)), _tag_targets(vt, n_tags)
             vu_t = unit_of(vc[0] if (vc and regress) else None, vx.shape[0])
             vc_t = self._chars(val_texts, vx.shape[0])
+            v_coattn = self._coattn(val_texts, val_regions, vx.shape[0])
         best, best_state, best_epoch, stale = math.inf, None, 0, 0
         n_epochs = epochs or cfg.max_epochs
         self.history_ = []
@@ -257,7 +282,7 @@ class HeadTrainer:
             total = 0.0
             for start in range(0, len(order), cfg.batch_size):
                 idx = order[start : start + cfg.batch_size]
-                loss = self._loss(model, x, dense_t, places_t, tags_t, unit_t, idx, chars_t)
+                loss = self._loss(model, x, dense_t, places_t, tags_t, unit_t, idx, chars_t, coattn)
                 sparse_opt.zero_grad(); dense_opt.zero_grad()
                 loss.backward()
                 sparse_opt.step(); dense_opt.step()
@@ -267,7 +292,7 @@ class HeadTrainer:
                 model.eval()
                 with torch.no_grad():
                     # Early stopping watches the place and tag losses: the regression is an auxiliary task.
-                    vloss = float(self._loss(model, vx, vd_t, vp_t, vt_t, vu_t, np.arange(vx.shape[0]), vc_t, regression=False))
+                    vloss = float(self._loss(model, vx, vd_t, vp_t, vt_t, vu_t, np.arange(vx.shape[0]), vc_t, v_coattn, regression=False))
                 record["val_loss"] = vloss
                 if vloss < best - 1e-4:
                     best, best_epoch, stale = vloss, epoch + 1, 0
@@ -294,8 +319,23 @@ class HeadTrainer:
 
     @property
     def reads_text(self) -> bool:
-        """Whether predict needs the posts' texts (the head has a character branch)."""
-        return self.cfg.char_dim > 0
+        """Whether predict needs the posts' texts (the head has a character branch or co-attention)."""
+        return self.cfg.char_dim > 0 or self.cfg.coattn_dim > 0
+
+    @property
+    def reads_regions(self) -> bool:
+        """Whether predict reads image region maps (the head has co-attention)."""
+        return self.cfg.coattn_dim > 0
+
+    def _coattn(self, texts: list[str] | None, regions: RegionMaps | None, n: int):
+        if self.cfg.coattn_dim <= 0:
+            return None
+        if texts is None or len(texts) != n:
+            raise ValueError(f"this head has co-attention: give the {n} posts' texts")
+        regions = regions if regions is not None else RegionMaps.empty(self.cfg.coattn_region_dim)
+        if regions.maps.shape[2] != self.cfg.coattn_region_dim:
+            raise ValueError(f"region maps have {regions.maps.shape[2]} channels, this head reads {self.cfg.coattn_region_dim}")
+        return torch.from_numpy(word_ids(texts, self.cfg.coattn_words)), regions
 
     def _chars(self, texts: list[str] | None, n: int) -> torch.Tensor | None:
         if self.cfg.char_dim <= 0:
@@ -304,16 +344,19 @@ class HeadTrainer:
             raise ValueError(f"this head has a character branch: give the {n} posts' texts")
         return torch.from_numpy(char_ids(texts, self.cfg.char_len))
 
-    def predict(self, x: sp.csr_matrix, dense: np.ndarray, batch_size: int = 2048, texts: list[str] | None = None) -> HeadOutput:
+    def predict(self, x: sp.csr_matrix, dense: np.ndarray, batch_size: int = 2048, texts: list[str] | None = None,
+                regions: RegionMaps | None = None) -> HeadOutput:
         """Post vector, place and tag probabilities, and regressed coordinates for each row."""
         m = self.model_
         chars = self._chars(texts, x.shape[0])
+        coattn = self._coattn(texts, regions, x.shape[0])
         zs, ps, ts, cs = [], [], [], []
         with torch.no_grad():
             for start in range(0, x.shape[0], batch_size):
                 sub = x[start : start + batch_size]
                 z, pl, tl, xyz = m(*_bag_inputs(sub), torch.from_numpy(dense[start : start + batch_size]),
-                                   None if chars is None else chars[start : start + batch_size])
+                                   None if chars is None else chars[start : start + batch_size],
+                                   _coattn_batch(coattn, np.arange(start, min(start + batch_size, x.shape[0]))))
                 zs.append(z.numpy()); ps.append(torch.softmax(pl, 1).numpy()); ts.append(torch.sigmoid(tl).numpy())
                 if xyz is not None:
                     cs.append(from_unit(xyz.numpy()))
@@ -324,13 +367,14 @@ class HeadTrainer:
 
     def state_dict(self) -> dict:
         m = self.model_
-        return {"config": self.cfg.to_dict(), "n_features": m.bag.num_embeddings, "dense_dim": m.mix[1].in_features - self.cfg.bag_dim - self.cfg.char_dim,
+        return {"config": self.cfg.to_dict(), "n_features": m.bag.num_embeddings, "dense_dim": m.mix[1].in_features - self.cfg.bag_dim - m.extra_dim,
                 "n_places": m.place.out_features, "n_tags": m.n_tags, "coords": m.coords is not None,
                 "coord_scale": getattr(self, "coord_scale_", 0.0), "weights": m.state_dict()}
 
     @classmethod
     def from_state_dict(cls, state: dict) -> "HeadTrainer":
-        self = cls(HeadConfig(**{"char_dim": 0, **state["config"]}))  # heads saved before the character branch have none
+        # Heads saved before the character branch and co-attention have neither.
+        self = cls(HeadConfig(**{"char_dim": 0, "coattn_dim": 0, **state["config"]}))
         self.coord_scale_ = float(state.get("coord_scale", 0.0))
         self.model_ = PostHead(state["n_features"], state["dense_dim"], state["n_places"], state["n_tags"], self.cfg,
                                coords=bool(state.get("coords", False)))

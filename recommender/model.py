@@ -36,6 +36,7 @@ from tagatlas.index.atomic import fsync_dir
 from tagatlas.recommender.fusion import (Evidence, FusionParams, PlaceAreas, calibrate, coordinates, decide_place,
                                          decision_confidence, hedge_coordinates, label_in_area, photo_places, place_distribution,
                                          select_tags, tag_scores)
+from tagatlas.recommender.coattention import RegionMaps
 from tagatlas.recommender.head import HeadConfig, HeadTrainer
 from tagatlas.recommender.lexical import LexicalFeaturizer
 from tagatlas.recommender.neighbours import NeighbourTable
@@ -189,10 +190,25 @@ class TagAtlas:
         log.info("cross-modal imputer", extra={"pairs": int(ok.sum()), "confidence": {f"{t}<-{s}": round(c, 3) for (t, s), c in
                                                                                       (self.imputer_.confidence_.items() if self.imputer_ else [])}})
 
-    def _vectors(self, x, dense, clean: list[str] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    def _regions(self, posts: list[Post]) -> RegionMaps:
+        """Image region maps of the posts that have one (read by a head with co-attention)."""
+        if self.config.encoder.image == "none":
+            return RegionMaps.empty(self.config.head.coattn_region_dim)
+        return RegionMaps(*self.encoder.encode_regions(posts))
+
+    def _vectors(self, x, dense, clean: list[str] | None = None, posts: list[Post] | None = None,
+                 regions: RegionMaps | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
         """(index vectors, place probabilities, tag probabilities, regressed lat/lon or None); `clean`: the posts'
-        cleaned texts, read by a head with a character branch."""
-        out = self.head_.predict(x, dense, texts=clean if self.head_.reads_text else None)
+        cleaned texts, read by a head with a character branch or co-attention; `regions` (computed from `posts`
+        when not given) the image region maps co-attention reads."""
+        if self.head_.reads_text and clean is None and posts is not None:
+            clean = [_clean(p.text) for p in posts]
+        if self.head_.reads_regions and regions is None:
+            if posts is None:
+                raise ValueError("this model's head reads image regions: give the posts")
+            regions = self._regions(posts)
+        out = self.head_.predict(x, dense, texts=clean if self.head_.reads_text else None,
+                                 regions=regions if self.head_.reads_regions else None)
         return (l2_normalize(out.z) if self.config.index_space == "head" else dense), out.place_probs, out.tag_probs, out.coords
 
     @property
@@ -302,11 +318,19 @@ class TagAtlas:
             return x_all[idx], dense_all[idx], places, tags, coords
 
         text_of = lambda ps: [texts[row[p.id]] for p in ps]  # noqa: E731
+        if cfg.head.coattn_dim > 0:  # region maps of every training image, read once
+            if cfg.encoder.image != "none":
+                cfg.head.coattn_region_dim = self.encoder.image.dim
+            regions_all = self._regions(posts)
+            regions_of = lambda ps: regions_all.take(np.array([row[p.id] for p in ps], np.int64))  # noqa: E731
+        else:
+            regions_of = lambda ps: None  # noqa: E731
         fx, fd, fp, ft, fc = targets(fit_posts)
         vx, vd, vp, vt, vc = targets(val_posts)
         self.head_ = HeadTrainer(cfg.head).fit(fx, fd, fp, ft, len(self.places_), len(self.tags_), val=(vx, vd, vp, vt, vc),
                                                progress=progress, coords=fc, checkpoint=ckpt / "head-fit.pt" if ckpt else None,
-                                               texts=text_of(fit_posts), val_texts=text_of(val_posts))
+                                               texts=text_of(fit_posts), val_texts=text_of(val_posts),
+                                               regions=regions_of(fit_posts), val_regions=regions_of(val_posts))
         head_val_loss = min((r["val_loss"] for r in self.head_.history_ if "val_loss" in r), default=None)
 
         # Index the fit posts, then replay the evaluation protocol on validation users to tune fusion.
@@ -314,29 +338,30 @@ class TagAtlas:
         self._tag_counts = self._table = None
         self.index_ = FaissIndex(self.index_dim, factory=cfg.index_factory)
         self.tag_matcher_ = TagMatcher() if cfg.tag_match_k > 0 else None  # filled as posts are indexed
-        self._add_features(fit_posts, fx, fd, role="fit", labels=[label_of.get(p.id) for p in fit_posts])
+        self._add_features(fit_posts, fx, fd, role="fit", labels=[label_of.get(p.id) for p in fit_posts], regions=regions_of(fit_posts))
         history, queries = history_and_queries(val_posts)
         if history:
             hx, hd, *_ = targets(history)
-            self._add_features(history, hx, hd, role="val-history", labels=[label_of.get(p.id) for p in history])
+            self._add_features(history, hx, hd, role="val-history", labels=[label_of.get(p.id) for p in history],
+                               regions=regions_of(history))
         queries = [q for q in queries if q.has_location or q.hashtags]
         qx, qd, qp, *_ = targets(queries)
-        ev, _ = self._evidence(queries, qx, qd, text_of(queries))
+        ev, _ = self._evidence(queries, qx, qd, text_of(queries), regions=regions_of(queries))
         self.fusion_, self.tuning_ = tune_fusion(ev, queries, self.areas_, progress=progress, true_class=qp,
                                                  hedge_tolerance=cfg.hedge_tolerance)
         indexed = self.store_.rowids([p.id for p in val_posts])
         rest = [p for p in val_posts if p.id not in indexed]
         rx, rd, *_ = targets(rest)
-        self._add_features(rest, rx, rd, role="val", labels=[label_of.get(p.id) for p in rest])
+        self._add_features(rest, rx, rd, role="val", labels=[label_of.get(p.id) for p in rest], regions=regions_of(rest))
 
         if cfg.refit:  # same recipe, all training users, as many epochs as early stopping chose
             ax, ad, ap, at, ac = targets(fit_posts + val_posts)
             self.head_ = HeadTrainer(cfg.head).fit(ax, ad, ap, at, len(self.places_), len(self.tags_),
                                                    epochs=max(self.head_.best_epoch_, 1), progress=progress, coords=ac,
                                                    checkpoint=ckpt / "head-refit.pt" if ckpt else None,
-                                                   texts=text_of(fit_posts + val_posts))
+                                                   texts=text_of(fit_posts + val_posts), regions=regions_of(fit_posts + val_posts))
             if cfg.index_space == "head":
-                self._reembed(x_all, dense_all, row, texts)
+                self._reembed(x_all, dense_all, row, texts, regions_of(posts))
         self.train_seconds_ = time.perf_counter() - started
         self.train_info_ = {"posts": len(posts), "located": len(located), "fit_posts": len(fit_posts), "val_posts": len(val_posts),
                             "val_queries": len(queries), "places": len(self.places_), "tags": len(self.tags_),
@@ -345,20 +370,21 @@ class TagAtlas:
                             "seconds": round(self.train_seconds_, 1)}
         return self
 
-    def _reembed(self, x_all, dense_all, row, texts) -> None:
+    def _reembed(self, x_all, dense_all, row, texts, regions: RegionMaps | None) -> None:
         rowids, vectors = [], []
         for ids, stored, _ in self.store_.iter_all():
             idx = np.array([row[s.id] for s in stored])
-            z = self._vectors(x_all[idx], dense_all[idx], [texts[i] for i in idx])[0]
+            z = self._vectors(x_all[idx], dense_all[idx], [texts[i] for i in idx],
+                              regions=None if regions is None else regions.take(idx))[0]
             rowids.extend(ids); vectors.append(z)
         vectors = np.concatenate(vectors)
         self.store_.update_vectors(rowids, vectors)
         self.index_ = FaissIndex(self.index_dim, factory=self.config.index_factory).index(np.array(rowids), vectors)
 
-    def _add_features(self, posts, x, dense, role: str, labels=None, clusters=None) -> list[int]:
+    def _add_features(self, posts, x, dense, role: str, labels=None, clusters=None, regions: RegionMaps | None = None) -> list[int]:
         if not posts:
             return []
-        z = self._vectors(x, dense, [_clean(p.text) for p in posts] if self.head_.reads_text else None)[0]
+        z = self._vectors(x, dense, posts=posts, regions=regions)[0]
         if clusters is None:
             clusters = self._assign_clusters(posts, z)
         if labels is None:
@@ -414,8 +440,9 @@ class TagAtlas:
 
     def embed(self, posts: list[Post]) -> np.ndarray:
         """The posts' vectors in the index space (what `search` matches against)."""
-        x, dense, clean, _ = self._features(list(posts), photos=False)
-        return self._vectors(x, dense, clean)[0]
+        posts = list(posts)
+        x, dense, clean, _ = self._features(posts, photos=False)
+        return self._vectors(x, dense, clean, posts=posts)[0]
 
     def _known_tag_counts(self) -> dict[str, int]:
         """Tag → number of indexed posts carrying it (read once from the store, then kept up to date by
@@ -456,11 +483,9 @@ class TagAtlas:
         return table
 
     def _evidence(self, posts: list[Post], x, dense, clean: list[str] | None = None,
-                  photos: list[PhotoMetadata | None] | None = None) -> tuple[Evidence, np.ndarray]:
+                  photos: list[PhotoMetadata | None] | None = None, regions: RegionMaps | None = None) -> tuple[Evidence, np.ndarray]:
         """Everything fusion needs for a batch, as arrays: no per-neighbour SQL or JSON on this path."""
-        if clean is None and self.head_.reads_text:
-            clean = [_clean(p.text) for p in posts]
-        q, place_probs, tag_probs, reg_coords = self._vectors(x, dense, clean)
+        q, place_probs, tag_probs, reg_coords = self._vectors(x, dense, clean, posts=posts, regions=regions)
         k, nv = self.config.k_max, len(self.tags_)
         table = self._neighbour_table()
         # A few spare neighbours, then ties (equal similarity to 5 decimals, e.g. duplicate posts) broken by
