@@ -119,6 +119,7 @@ class ModelConfig:
     refit: bool = True  # after tuning, retrain the head on fit + validation posts
     hedge_tolerance: float = 0.0  # validation Acc@161 that hedged coordinates of unsure posts may cost (for a lower median error)
     tag_match_k: int = 20  # indexed tags nearest a post in the text space that the embedding match proposes (0: off)
+    photo_metadata: bool = True  # read EXIF GPS / capture time of photos (the strongest place signal there is)
     impute_min_pairs: int = 200  # training posts with both text and image needed to learn cross-modal imputation (0: off)
     seed: int = 0
 
@@ -152,7 +153,7 @@ class TagAtlas:
         """Encoder output for a batch; `photos=False` skips reading EXIF where no prediction follows (add, embed)."""
         dense = self._impute(self.encoder.encode_posts(posts, progress=progress))
         clean = [_clean(p.text) for p in posts]
-        photos = [read_photo_metadata(p.image) if photos and p.image else None for p in posts]
+        photos = [read_photo_metadata(p.image) if photos and p.image and self.config.photo_metadata else None for p in posts]
         return Features(self.lexical_.transform(clean), dense, clean, photos)
 
     def _impute(self, pv: PostVectors) -> np.ndarray:
