@@ -26,6 +26,7 @@ BENCHMARKS = {
     "geo_ablation": [PY, "benchmarks/geo_ablation.py"],
     "char_ablation": [PY, "benchmarks/char_ablation.py"],
     "new_tags": [PY, "benchmarks/new_tags.py"],
+    "image_ablation": [PY, "benchmarks/image_ablation.py"],
     "throughput": [PY, "benchmarks/throughput.py"],
     "index_scale": [PY, "benchmarks/index_scale.py"],
     "load": [PY, "benchmarks/load.py"],
