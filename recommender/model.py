@@ -430,9 +430,10 @@ class TagAtlas:
         if not posts:
             return []
         x, dense, clean, photos = self._features(posts) if features is None else features
-        ev, q = self._evidence(posts, x, dense, clean, photos)
+        regions = self._regions(posts) if self.head_.reads_regions else None  # read once for both steps
+        ev, q = self._evidence(posts, x, dense, clean, photos, regions=regions)
         preds = self._predictions(posts, ev, 20)
-        rowids = self._add_features(posts, x, dense, role=role, clusters=self._assign_clusters(posts, q))
+        rowids = self._add_features(posts, x, dense, role=role, clusters=self._assign_clusters(posts, q), regions=regions)
         stored = self.store_.clusters(rowids)
         for pred, rowid in zip(preds, rowids):
             if rowid in stored:
