@@ -48,6 +48,9 @@ class PostVectors:
     has_image: np.ndarray  # (n,) bool
     image_errors: int = 0
     image_weight: np.ndarray | None = None  # (n,) each image's weight in its post vector (NaN: no image); None when not computed
+    # Each side before fusion, in the text space (zero rows where absent); only with `encode_posts(..., parts=True)`.
+    text_part: np.ndarray | None = None
+    image_part: np.ndarray | None = None
 
 
 class PostEncoder:
@@ -145,11 +148,12 @@ class PostEncoder:
         _, maps = self.encode_images(images, progress=progress, return_regions=True)
         return np.asarray(rows, np.int64), maps.astype(np.float16)
 
-    def encode_posts(self, posts: Sequence[Post], *, progress: bool = False, mask_tags: bool = True) -> PostVectors:
+    def encode_posts(self, posts: Sequence[Post], *, progress: bool = False, mask_tags: bool = True, parts: bool = False) -> PostVectors:
         """Text (hashtags masked by default) and image fused in the text space; missing modalities are normal.
-        With a cache, only posts whose content it has not seen are encoded."""
-        if self.cache is None or not posts:
-            return self._encode_posts(posts, progress=progress, mask_tags=mask_tags)
+        With a cache, only posts whose content it has not seen are encoded. `parts=True` also returns each side
+        before fusion (what cross-modal imputation learns from); the cache holds fused vectors only, so it is not read then."""
+        if self.cache is None or not posts or parts:
+            return self._encode_posts(posts, progress=progress, mask_tags=mask_tags, parts=parts)
         texts = [self.prepare_text(p.text, mask_tags=mask_tags) for p in posts]
         keys = [EmbeddingCache.key(self._identity, t, p.image) for t, p in zip(texts, posts)]
         found = self.cache.get(keys)
@@ -166,11 +170,12 @@ class PostEncoder:
             self.cache.put([keys[todo[j]] for j in ok], fresh.vectors[ok], fresh.has_image[ok])
         return out
 
-    def _encode_posts(self, posts: Sequence[Post], *, progress: bool = False, mask_tags: bool = True) -> PostVectors:
+    def _encode_posts(self, posts: Sequence[Post], *, progress: bool = False, mask_tags: bool = True, parts: bool = False) -> PostVectors:
         n = len(posts)
         texts = [self.prepare_text(p.text, mask_tags=mask_tags) for p in posts]
         has_text = np.array([bool(t) for t in texts], dtype=bool)
         vectors = self.encode_text(texts, progress=progress)
+        text_part, image_part = (vectors.copy(), np.zeros_like(vectors)) if parts else (None, None)
         has_image = np.zeros(n, dtype=bool)
         image_weight = np.full(n, np.nan, np.float32)
         errors = 0
@@ -193,7 +198,10 @@ class PostEncoder:
                     self.images_gated += int((weight < self.gate.config.threshold).sum())
                 self.images_encoded += len(idx)
                 vectors[idx] = vectors[idx] + weight[:, None] * image_vecs
+                if parts:
+                    image_part[idx] = image_vecs
                 has_image[idx] = True
                 image_weight[idx] = weight
-        return PostVectors(l2_normalize(vectors) * (has_text | has_image)[:, None], has_text, has_image, errors, image_weight)
+        return PostVectors(l2_normalize(vectors) * (has_text | has_image)[:, None], has_text, has_image, errors, image_weight,
+                           text_part, image_part)
 

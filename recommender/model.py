@@ -175,17 +175,19 @@ class TagAtlas:
         out[single] = l2_normalize(v + extra)
         return out
 
-    def _fit_imputer(self, posts: list[Post]) -> None:
-        """Learn text ↔ image maps on training posts that have both (each side encoded alone)."""
-        both = [p for p in posts if p.image and clean_text(mask_hashtags(p.text))]
-        if self.config.impute_min_pairs <= 0 or len(both) < self.config.impute_min_pairs:
+    def _wants_imputer(self, posts: list[Post]) -> bool:
+        """Whether enough posts have both a text and an image to learn imputation from (a cheap count, before encoding)."""
+        pairs = sum(1 for p in posts if p.image and clean_text(mask_hashtags(p.text)))
+        return self.config.impute_min_pairs > 0 and pairs >= self.config.impute_min_pairs
+
+    def _fit_imputer(self, pv: PostVectors, rows: np.ndarray) -> None:
+        """Learn text ↔ image maps on the posts at `rows` of `pv` (encoded with `parts=True`) that have both sides."""
+        ok = pv.has_text[rows] & pv.has_image[rows]  # unreadable images are missing, not pairs
+        if self.config.impute_min_pairs <= 0 or pv.text_part is None or ok.sum() < self.config.impute_min_pairs:
             self.imputer_ = None
             return
-        text = self.encoder.encode_posts([p.model_copy(update={"image": None}) for p in both])
-        image = self.encoder.encode_posts([p.model_copy(update={"text": None}) for p in both])
-        ok = text.has_text & image.has_image  # unreadable images are missing, not pairs
         self.imputer_ = CrossModalImputer(min_pairs=self.config.impute_min_pairs, seed=self.config.seed).fit(
-            {"text": (text.vectors, ok), "image": (image.vectors, ok)})
+            {"text": (l2_normalize(pv.text_part[rows]), ok), "image": (pv.image_part[rows], ok)})
         if not self.imputer_.maps_:
             self.imputer_ = None
         log.info("cross-modal imputer", extra={"pairs": int(ok.sum()), "confidence": {f"{t}<-{s}": round(c, 3) for (t, s), c in
@@ -302,9 +304,10 @@ class TagAtlas:
         log.info("labels", extra={"places": len(self.places_), "tags": len(self.tags_), "fit": len(fit_posts), "val": len(val_posts)})
 
         # Features: dense post vectors (encoder) and lexical n-grams (fitted on fit posts only).
-        self._fit_imputer(fit_posts)
-        dense_all = self._impute(self.encoder.encode_posts(posts, progress=progress))
         row = {p.id: i for i, p in enumerate(posts)}
+        encoded = self.encoder.encode_posts(posts, progress=progress, parts=self._wants_imputer(fit_posts))
+        self._fit_imputer(encoded, np.array([row[p.id] for p in fit_posts], np.int64))
+        dense_all = self._impute(encoded)
         texts = [_clean(p.text) for p in posts]
         self.lexical_ = LexicalFeaturizer(cfg.n_lexical_features).fit([texts[row[p.id]] for p in fit_posts])
         x_all = self.lexical_.transform(texts)

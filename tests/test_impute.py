@@ -104,7 +104,11 @@ def test_a_model_learns_imputation_from_posts_with_both_and_fills_single_modalit
     pairs = [Post(id=f"{n}-{i}", text=c.format(n), image=str(p)) for n, p in paths.items() for i, c in enumerate(captions)]
     model = TagAtlas.load(model_dir)
     model.config.impute_min_pairs = len(pairs)
-    model._fit_imputer(pairs + [Post(id="text-only", text="just words")])
+    training = pairs + [Post(id="text-only", text="just words")]
+    assert model._wants_imputer(training) and not model._wants_imputer(pairs[1:])
+    encoded = model.encoder.encode_posts(training, parts=True)  # one encoding pass gives both sides of every post
+    assert np.allclose(encoded.image_part[-1], 0) and np.allclose(np.linalg.norm(encoded.image_part[:-1], axis=1), 1, atol=1e-5)
+    model._fit_imputer(encoded, np.arange(len(training)))
     assert model.imputer_ is not None and set(model.imputer_.maps_) == {("text", "image"), ("image", "text")}
     posts = [Post(id="t", text="coffee at the window"), Post(id="i", image=str(paths["cat"])),
              Post(id="b", text="coffee at the window", image=str(paths["coffee"]))]
@@ -118,5 +122,5 @@ def test_a_model_learns_imputation_from_posts_with_both_and_fills_single_modalit
     back = TagAtlas.load(tmp_path / "m")
     assert back.imputer_ is not None and np.allclose(back._impute(pv), filled, atol=1e-6)
     model.config.impute_min_pairs = len(pairs) + 1  # too few pairs: no imputer, vectors as encoded
-    model._fit_imputer(pairs)
+    model._fit_imputer(encoded, np.arange(len(training)))
     assert model.imputer_ is None and np.array_equal(model._impute(pv), pv.vectors)
