@@ -45,6 +45,19 @@ def calibration(result: dict) -> str:
             f"unsure enough to get hedged coordinates.")
 
 
+def cluster_evidence(state: dict) -> str:
+    """What training's graph clusters became in fusion (weights chosen on validation users)."""
+    info, tuning, fusion = state["train_info"], state.get("tuning", {}), state["fusion"]
+    if not info.get("clusters"):
+        return "No graph clusters were built in training."
+    h = tuning.get("hashtags", {})
+    f1 = (f", validation F1@5 {h['f1_without_cluster']:.3f} without cluster-mates, {h['f1_with_cluster']:.3f} with them"
+          if h.get("f1_without_cluster") is not None else "")
+    return (f"Graph clusters built in training: {info['clusters']} clusters of {info['clustered_posts']} indexed posts in "
+            f"{info['cluster_seconds']:.0f} s; cluster-mates' weight chosen on validation: places "
+            f"{fusion.get('cluster_alpha', 0.0):g}, tags {fusion.get('cluster_gamma', 0.0):g}{f}.")
+
+
 def ratios(result: dict) -> str:
     """TagAtlas over the best baseline, as the models issue states its targets."""
     g, h = result["geo"], result["hashtags"]
@@ -73,7 +86,8 @@ def main() -> int:
         subprocess.run([str(tagatlas), "train", "--data", str(path), "--out", str(model)], check=True)
         subprocess.run([str(tagatlas), "evaluate", "--model", str(model), "--data", str(path), "--json", str(out_json)], check=True)
         result = json.loads(out_json.read_text())
-        info = json.loads((model / "model.json").read_text())["train_info"]
+        state = json.loads((model / "model.json").read_text())
+        info = state["train_info"]
         sections.append(
             f"### {name}\n\n"
             f"Data: `{path.relative_to(args.data_root.parent.parent) if args.data_root.parent.parent in path.parents else path}` — "
@@ -83,7 +97,7 @@ def main() -> int:
             f"{info['places']} place classes, {info['tags']} classifier tags. Train {result['seconds']['train']:.0f} s, "
             f"evaluate {result['seconds']['evaluate']:.0f} s, wall {time.perf_counter() - started:.0f} s. "
             f"The predicted radius (meant as a 50 % radius) contains the true location for "
-            f"{100 * (result['details']['radius_coverage'] or 0):.0f} % of held-out queries. {calibration(result)}\n\n"
+            f"{100 * (result['details']['radius_coverage'] or 0):.0f} % of held-out queries. {calibration(result)} {cluster_evidence(state)}\n\n"
             + table(result) + "\n\n" + ratios(result))
     body = provenance(".venv/bin/python benchmarks/pipeline.py") + "\n\n" + "\n\n".join(sections)
     block = write_block("pipeline", body, args.doc, heading="## End-to-end pipeline")

@@ -155,10 +155,10 @@ class GraphClusterer:
             index = neighbour_index(np.ascontiguousarray(fitted[idx], np.float32))
             self._indices[key] = index
         sims, nbrs = index.search(np.ascontiguousarray(queries[rows], np.float32), min(k, len(idx)))
-        for r, s_row, n_row in zip(rows, sims, nbrs):
-            ok = (n_row >= 0) & (s_row > self.min_similarity)
-            members = idx[n_row[ok]]
-            np.add.at(votes[r], self.labels_[members], s_row[ok] * np.sqrt(node_conf[members] * modality_conf))
+        ok = (nbrs >= 0) & (sims > self.min_similarity)
+        members = idx[nbrs[ok]]
+        query_rows = np.broadcast_to(rows[:, None], nbrs.shape)[ok]
+        np.add.at(votes, (query_rows, self.labels_[members]), sims[ok] * np.sqrt(node_conf[members] * modality_conf))
 
     def _concatenated(self, vectors: dict[str, np.ndarray], masks: dict[str, np.ndarray]) -> np.ndarray:
         """Per-modality unit vectors side by side; a missing one is zeros ("concat") or imputed ("early")."""

@@ -3,7 +3,8 @@ saved in the model folder, assigned to new and query posts without a rebuild."""
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -13,7 +14,9 @@ from sklearn.feature_extraction.text import HashingVectorizer
 from tagatlas.graph import GraphClusterer, Modality, detect_trends
 
 if TYPE_CHECKING:
+    from tagatlas.index import PostStore
     from tagatlas.recommender.model import TagAtlas
+    from tagatlas.recommender.neighbours import NeighbourTable
 
 _TAGS = HashingVectorizer(n_features=512, alternate_sign=False, analyzer=lambda tags: tags, norm="l2")
 
@@ -51,6 +54,87 @@ def build_clusters(model: "TagAtlas", k: int = 10, resolution: float = 1.0, fusi
                               [{name: round(float(shares[name][i]), 4) for name in graph.names_} for i in range(len(rowids))],
                               replace_all=True)
     return graph
+
+
+class ClusterProfiles:
+    """Per cluster, how many of its posts lie in each place class and carry each tag: what a post's
+    cluster-mates say about it, a coarser neighbourhood than its k nearest posts (graph issue, item 6).
+
+    Derived from the store's clusters and the neighbour table (place classes, tag ids); like the table it
+    is rebuilt when the store moved on without it and follows the model's own adds and deletes in place,
+    so an online post counts for its cluster at once without an O(posts) rebuild per write.
+    """
+
+    def __init__(self, min_mates: int = 3):
+        self.min_mates = min_mates  # fewer cluster-mates than this (after leaving the post itself out): no evidence
+        self.sizes: Counter = Counter()
+        self.places: dict[int, Counter] = defaultdict(Counter)
+        self.tags: dict[int, Counter] = defaultdict(Counter)
+        self.cluster_of: dict[int, int] = {}  # rowid → cluster
+        self.generation = -1
+
+    def load(self, store: "PostStore", table: "NeighbourTable") -> "ClusterProfiles":
+        self.generation = store.generation()
+        rowids, clusters, _ = store.clustered_posts()
+        known = table.lookup(rowids)
+        self.add(rowids[known].tolist(), clusters[known].tolist(), table)
+        return self
+
+    def add(self, rowids: Sequence[int], clusters: Sequence[int], table: "NeighbourTable") -> None:
+        """Count rows (already in `table`) for their clusters; a row counted before moves to its new cluster."""
+        for r, c in zip(rowids, clusters):
+            if r in self.cluster_of:
+                self._count(r, self.cluster_of.pop(r), table, -1)
+            self.cluster_of[r] = int(c)
+            self._count(r, int(c), table, +1)
+
+    def remove(self, rowids: Sequence[int], table: "NeighbourTable") -> None:
+        """Uncount rows; call before `table` forgets them."""
+        for r in rowids:
+            c = self.cluster_of.pop(int(r), None)
+            if c is not None:
+                self._count(int(r), c, table, -1)
+
+    def _count(self, r: int, c: int, table: "NeighbourTable", sign: int) -> None:
+        self.sizes[c] += sign
+        if table.cls[r] >= 0:
+            self.places[c][int(table.cls[r])] += sign
+        for t in table.row_tags[r]:
+            self.tags[c][t] += sign
+
+    def evidence(self, labels: np.ndarray, own_rows: Sequence[int | None], table: "NeighbourTable", n_classes: int,
+                 top_tags: int = 20) -> tuple[np.ndarray, list[list[int]], list[np.ndarray]]:
+        """Per post of a batch, from the cluster it was assigned (`labels`, -1: none): the share of its
+        cluster-mates in each place class (n, C; rows sum to 1, or 0 without evidence), and its cluster's
+        `top_tags` most frequent tags (ids of the neighbour table) with the share of mates carrying each.
+        `own_rows`: the post's own rowid when it is itself indexed, so it never counts as its own mate."""
+        n = len(labels)
+        place = np.zeros((n, n_classes))
+        tag_ids: list[list[int]] = [[] for _ in range(n)]
+        tag_shares: list[np.ndarray] = [np.zeros(0) for _ in range(n)]
+        for i, c in enumerate(np.asarray(labels).tolist()):
+            size = self.sizes.get(c, 0)
+            if c < 0 or size <= 0:
+                continue
+            places, tags = self.places.get(c, Counter()), self.tags.get(c, Counter())
+            own = own_rows[i]
+            if own is not None and self.cluster_of.get(own) == c:  # leave the post itself out
+                size -= 1
+                places, tags = Counter(places), Counter(tags)
+                if table.cls[own] >= 0:
+                    places[int(table.cls[own])] -= 1
+                tags.subtract(table.row_tags[own])
+            if size < self.min_mates:
+                continue
+            seen = [(k, v) for k, v in places.items() if v > 0 and k < n_classes]
+            if seen:
+                cls, counts = zip(*seen)
+                place[i, list(cls)] = np.array(counts, dtype=float) / sum(counts)
+            best = [(t, v) for t, v in tags.most_common(top_tags + 8) if v > 0][:top_tags]
+            if best:
+                tag_ids[i] = [t for t, _ in best]
+                tag_shares[i] = np.array([v for _, v in best], dtype=float) / size
+        return place, tag_ids, tag_shares
 
 
 class TrendReport(BaseModel):

@@ -33,6 +33,8 @@ class FusionParams:
     habit_half_life_days: float = 0.0  # a past post's habit weight halves every this many days before the new post (0: no decay)
     embed_gamma: float = 0.0  # weight of tags whose words are nearest the post in the text encoder's space (new tags too)
     embed_temperature: float = 0.05  # their weight exp((s - s_max) / T) over the post's best matches
+    cluster_alpha: float = 0.0  # share of the place distribution given to the post's cluster-mates (graph clusters)
+    cluster_gamma: float = 0.0  # weight of the tags its cluster-mates carry (share of mates carrying each)
     tag_threshold: float = 0.0  # keep tags scoring at least this fraction of the best one
     max_tags: int = 5
     tag_quota: dict[str, int] = field(default_factory=dict)  # per source, its n best tags are recommended (DESIGN); {}: threshold
@@ -73,6 +75,10 @@ class Evidence:
     embed_tags: list[list[int]] = field(default_factory=list)  # per post: indexed tags nearest it in the text space
     embed_sims: list[np.ndarray] = field(default_factory=list)  # their cosine similarity, best first
     habit_ages: list[np.ndarray] = field(default_factory=list)  # per post: days from each past post to it (0 when unknown)
+    cluster_place: np.ndarray | None = None  # (n, C) share of the post's cluster-mates in each place (rows of 0: no cluster)
+    cluster_tags: list[list[int]] = field(default_factory=list)  # per post: its cluster's most frequent tags
+    cluster_tag_share: list[np.ndarray] = field(default_factory=list)  # share of the cluster-mates carrying each
+    assigned_clusters: tuple | None = None  # (labels, per-modality contributions) of the batch's posts, reported with predictions
 
 
 def _neighbour_weights(sims: np.ndarray, k: int, temperature: float) -> np.ndarray:
@@ -95,7 +101,11 @@ def place_distribution(ev: Evidence, p: FusionParams) -> np.ndarray:
     np.add.at(knn, (rows[ok], cls.ravel()[ok]), w.ravel()[ok])
     has_nb = knn.sum(axis=1) > 0
     alpha = np.where(has_nb, p.geo_alpha, 1.0)[:, None]
-    return alpha * ev.place_probs + (1 - alpha) * knn
+    fused = alpha * ev.place_probs + (1 - alpha) * knn
+    if p.cluster_alpha > 0 and ev.cluster_place is not None:
+        share = np.where(ev.cluster_place.sum(axis=1) > 0, p.cluster_alpha, 0.0)[:, None]
+        fused = (1 - share) * fused + share * ev.cluster_place
+    return fused
 
 
 def calibrate(probs: np.ndarray, temperature: float) -> np.ndarray:
@@ -282,10 +292,14 @@ def tag_scores(ev: Evidence, p: FusionParams) -> tuple[np.ndarray, dict[str, np.
         if tag_ids:
             e = np.exp((sims - sims.max()) / p.embed_temperature)
             embedding[i, tag_ids] = e / e.sum()
+    cluster = np.zeros((n, V))
+    for i, (tag_ids, share) in enumerate(zip(ev.cluster_tags, ev.cluster_tag_share)):
+        if tag_ids:
+            cluster[i, tag_ids] = share
     classifier = np.zeros((n, V))
     classifier[:, : ev.n_vocab] = ev.tag_probs[:, : ev.n_vocab]
     parts = {"classifier": p.tag_beta * classifier, "neighbours": (1 - p.tag_beta) * neighbours, "habits": p.habit_gamma * habits,
-             "text": p.text_gamma * text, "embedding": p.embed_gamma * embedding}
+             "text": p.text_gamma * text, "embedding": p.embed_gamma * embedding, "cluster": p.cluster_gamma * cluster}
     return sum(parts.values()), parts
 
 

@@ -36,6 +36,7 @@ from tagatlas.index.atomic import fsync_dir
 from tagatlas.recommender.fusion import (Evidence, FusionParams, PlaceAreas, calibrate, coordinates, decide_place,
                                          decision_confidence, hedge_coordinates, label_in_area, photo_places, place_distribution,
                                          select_tags, tag_scores)
+from tagatlas.recommender.clusters import ClusterProfiles
 from tagatlas.recommender.coattention import RegionMaps
 from tagatlas.recommender.head import HeadConfig, HeadTrainer
 from tagatlas.recommender.lexical import LexicalFeaturizer
@@ -121,6 +122,8 @@ class ModelConfig:
     tag_match_k: int = 20  # indexed tags nearest a post in the text space that the embedding match proposes (0: off)
     photo_metadata: bool = True  # read EXIF GPS / capture time of photos (the strongest place signal there is)
     impute_min_pairs: int = 200  # training posts with both text and image needed to learn cross-modal imputation (0: off)
+    cluster_k: int = 10  # graph clusters built in training (k of the per-modality kNN graphs; 0: none until `tagatlas cluster`)
+    cluster_resolution: float = 1.0  # Leiden resolution of those clusters
     seed: int = 0
 
     @classmethod
@@ -137,7 +140,7 @@ class TagAtlas:
     def __init__(self, config: ModelConfig | None = None, encoder: PostEncoder | None = None):
         self.config = config or ModelConfig()
         self._encoder = encoder
-        self.graph_ = None  # a GraphClusterer once `cluster()` ran (tagatlas cluster)
+        self.graph_ = None  # a GraphClusterer once clustered (in training, or by `tagatlas cluster`)
         self.tag_matcher_: TagMatcher | None = None  # indexed tags embedded as words (None: a model saved before it existed)
         self.imputer_: CrossModalImputer | None = None  # text ↔ image maps (None: too few training posts had both)
         self.fingerprint_: str | None = None  # content hash of the saved weights (None until saved or loaded)
@@ -287,6 +290,7 @@ class TagAtlas:
             raise ValueError(f"index_space={cfg.index_space!r}: use 'head' or 'encoder'")
         started = time.perf_counter()
         torch.manual_seed(cfg.seed)
+        self.fusion_ = None  # tuned below; until then evidence includes every source
         located = [p for p in posts if p.has_location]
         if len(located) < 10:
             raise ValueError(f"training needs at least 10 posts with lat/lon, got {len(located)}")
@@ -348,6 +352,8 @@ class TagAtlas:
             hx, hd, *_ = targets(history)
             self._add_features(history, hx, hd, role="val-history", labels=[label_of.get(p.id) for p in history],
                                regions=regions_of(history))
+        if cfg.cluster_k > 0:  # graph clusters of the indexed posts: cluster-mates are evidence fusion can weigh
+            self._cluster_in_fit(progress)
         queries = [q for q in queries if q.has_location or q.hashtags]
         qx, qd, qp, *_ = targets(queries)
         ev, _ = self._evidence(queries, qx, qd, text_of(queries), regions=regions_of(queries))
@@ -366,13 +372,22 @@ class TagAtlas:
                                                    texts=text_of(fit_posts + val_posts), regions=regions_of(fit_posts + val_posts))
             if cfg.index_space == "head":
                 self._reembed(x_all, dense_all, row, texts, regions_of(posts))
+                if self.graph_ is not None:  # clustered on the vectors just replaced
+                    self._cluster_in_fit(progress)
         self.train_seconds_ = time.perf_counter() - started
         self.train_info_ = {"posts": len(posts), "located": len(located), "fit_posts": len(fit_posts), "val_posts": len(val_posts),
                             "val_queries": len(queries), "places": len(self.places_), "tags": len(self.tags_),
                             "head_epochs": self.head_.best_epoch_ if not cfg.refit else len(self.head_.history_),
                             "head_val_loss": None if head_val_loss is None else round(float(head_val_loss), 5),
-                            "seconds": round(self.train_seconds_, 1)}
+                            "seconds": round(self.train_seconds_, 1), **getattr(self, "_cluster_info", {})}
         return self
+
+    def _cluster_in_fit(self, progress: bool) -> None:
+        started = time.perf_counter()
+        self.cluster(k=self.config.cluster_k, resolution=self.config.cluster_resolution, progress=progress)
+        self._cluster_info = {"clustered_posts": int(len(self.graph_.labels_)), "clusters": int(self.graph_.labels_.max()) + 1,
+                              "cluster_seconds": round(time.perf_counter() - started, 1)}
+        log.info("clustered", extra=self._cluster_info)
 
     def _reembed(self, x_all, dense_all, row, texts, regions: RegionMaps | None) -> None:
         rowids, vectors = [], []
@@ -409,6 +424,13 @@ class TagAtlas:
         if assigned:  # joins an existing cluster; `tagatlas cluster` rebuilds them all
             self.store_.set_clusters([rowids[i] for i in assigned], [int(clusters[0][i]) for i in assigned],
                                      [clusters[1][i] for i in assigned])
+        profiles = getattr(self, "_profiles", None)
+        if profiles is not None:  # follow this write, or drop them to be rebuilt when next read
+            if profiles.generation == before and table is not None and table.generation == self.store_.generation():
+                profiles.add([rowids[i] for i in assigned], [int(clusters[0][i]) for i in assigned], table)
+                profiles.generation = self.store_.generation()
+            else:
+                self._profiles = None
         self._count_tags([p.hashtags for p in posts], +1)
         if self.tag_matcher_ is not None:  # tags new to the index become matchable at once
             self.tag_matcher_.extend((t for p in posts for t in p.hashtags), self.encoder.text)
@@ -436,7 +458,7 @@ class TagAtlas:
         regions = self._regions(posts) if self.head_.reads_regions else None  # read once for both steps
         ev, q = self._evidence(posts, x, dense, clean, photos, regions=regions)
         preds = self._predictions(posts, ev, 20)
-        rowids = self._add_features(posts, x, dense, role=role, clusters=self._assign_clusters(posts, q), regions=regions)
+        rowids = self._add_features(posts, x, dense, role=role, clusters=ev.assigned_clusters, regions=regions)
         stored = self.store_.clusters(rowids)
         for pred, rowid in zip(preds, rowids):
             if rowid in stored:
@@ -472,6 +494,10 @@ class TagAtlas:
         rowids = self.store_.delete(ids)
         self.index_.delete(rowids)
         table = getattr(self, "_table", None)
+        profiles = getattr(self, "_profiles", None)
+        if profiles is not None and profiles.generation == before and table is not None and table.generation == before:
+            profiles.remove(rowids, table)
+            profiles.generation = self.store_.generation()
         if table is not None and table.generation == before:
             table.delete(rowids)
             table.generation = self.store_.generation()
@@ -486,6 +512,13 @@ class TagAtlas:
             table = NeighbourTable(self._class_of, self.tags_).load(self.store_)
             self._table = table
         return table
+
+    def _cluster_profiles(self, table: NeighbourTable) -> ClusterProfiles:
+        """What each graph cluster's posts say (places, tags), (re)built when the store moved on without it."""
+        profiles = getattr(self, "_profiles", None)
+        if profiles is None or profiles.generation != self.store_.generation():
+            profiles = self._profiles = ClusterProfiles().load(self.store_, table)
+        return profiles
 
     def _evidence(self, posts: list[Post], x, dense, clean: list[str] | None = None,
                   photos: list[PhotoMetadata | None] | None = None, regions: RegionMaps | None = None) -> tuple[Evidence, np.ndarray]:
@@ -535,12 +568,23 @@ class TagAtlas:
         else:
             embed_found, embed_sims = [[] for _ in posts], [np.zeros(0) for _ in posts]
         embed_tags = [table.ids_of(found) for found in embed_found]
+        clusters = self._assign_clusters(posts, q)  # reported: from every view the post has
+        cluster_place, cluster_tags, cluster_share = None, [[] for _ in posts], [np.zeros(0) for _ in posts]
+        fusion = getattr(self, "fusion_", None)  # None while training tunes it
+        if self.graph_ is not None and (fusion is None or fusion.cluster_alpha > 0 or fusion.cluster_gamma > 0):
+            # Evidence comes from the cluster its content alone points to: a query's own location and hashtags
+            # are what is being predicted (evaluation keeps them on the query for scoring).
+            told = any(p.hashtags or p.has_location for p in posts)
+            labels = self._assign_clusters(posts, q, content_only=True)[0] if told else clusters[0]
+            own = self.store_.rowids([p.id for p in posts])
+            cluster_place, cluster_tags, cluster_share = self._cluster_profiles(table).evidence(
+                labels, [own.get(p.id) for p in posts], table, len(self.places_), top_tags=self.config.tag_match_k or 20)
 
         # The batch's vocabulary: the classifier's, then only the other tags this batch mentions (few rows carry them).
         nb_extra = np.flatnonzero((kept & table.has_extra[rows]).ravel())
         extra = sorted({g for f in nb_extra.tolist() for g in nb_tags[f // k][f % k] if g >= nv}
                        | {g for lists in habit_tags for tl in lists for g in tl if g >= nv}
-                       | {g for tl in text_tags + embed_tags for g in tl if g >= nv})
+                       | {g for tl in text_tags + embed_tags + cluster_tags for g in tl if g >= nv})
         if extra:
             local = dict(zip(extra, range(nv, nv + len(extra))))
             remap = lambda tl: tuple(local.get(g, g) for g in tl)  # noqa: E731
@@ -549,10 +593,13 @@ class TagAtlas:
             habit_tags = [[remap(tl) for tl in lists] for lists in habit_tags]
             text_tags = [remap(tl) for tl in text_tags]
             embed_tags = [remap(tl) for tl in embed_tags]
+            cluster_tags = [remap(tl) for tl in cluster_tags]
         tags = self.tags_ + [table.tags[g] for g in extra]
         ev = Evidence(place_probs, tag_probs, nb_sims, nb_class, nb_lat, nb_lon, nb_ids, nb_tags,
                       habit_sims, habit_tags, habit_ids, tags, nv, [list(t) for t in text_tags], text_prior, reg_coords,
-                      embed_tags=[list(t) for t in embed_tags], embed_sims=embed_sims, habit_ages=habit_ages)
+                      embed_tags=[list(t) for t in embed_tags], embed_sims=embed_sims, habit_ages=habit_ages,
+                      cluster_place=cluster_place, cluster_tags=[list(t) for t in cluster_tags], cluster_tag_share=cluster_share,
+                      assigned_clusters=clusters)
         if photos and any(ph is not None and ph.has_gps for ph in photos):
             ev.photo_gps = np.array([(ph.lat, ph.lon) if ph is not None and ph.has_gps else (np.nan, np.nan) for ph in photos])
         return ev, q
@@ -649,7 +696,7 @@ class TagAtlas:
     def _predict_features(self, batch: list[Post], features: Features, n_candidates: int) -> tuple[list[Prediction], np.ndarray]:
         ev, q = self._evidence(batch, *features)
         preds = self._predictions(batch, ev, n_candidates)
-        labels, shares = self._assign_clusters(batch, q)
+        labels, shares = ev.assigned_clusters
         for pred, label, share in zip(preds, labels, shares):
             if label >= 0:
                 pred.cluster, pred.cluster_contributions = str(label), share
@@ -660,15 +707,19 @@ class TagAtlas:
         from tagatlas.recommender.clusters import build_clusters
 
         self.graph_ = build_clusters(self, k=k, resolution=resolution, fusion=fusion, seed=self.config.seed, progress=progress)
+        self._profiles = None  # every post's cluster changed
         return self.graph_
 
-    def _assign_clusters(self, posts: list[Post], q: np.ndarray) -> tuple[np.ndarray, list[dict]]:
-        """Clusters for posts not in the clustering (queries, online adds): -1 where unclustered."""
+    def _assign_clusters(self, posts: list[Post], q: np.ndarray, content_only: bool = False) -> tuple[np.ndarray, list[dict]]:
+        """Clusters for posts not in the clustering (queries, online adds): -1 where unclustered.
+        `content_only`: from the index vector alone, ignoring the post's hashtags and location."""
         if self.graph_ is None or not posts:
             return np.full(len(posts), -1), [{} for _ in posts]
         from tagatlas.recommender.clusters import post_modalities
 
         views = post_modalities(q, [p.hashtags for p in posts], [p.lat for p in posts], [p.lon for p in posts])
+        if content_only:
+            views = {"content": views["content"]}
         labels, shares = self.graph_.assign_with_contributions(views)
         return labels, [{name: round(float(v[i]), 4) for name, v in shares.items()} for i in range(len(posts))]
 

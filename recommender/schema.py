@@ -16,7 +16,7 @@ class PlaceScore(BaseModel):
 class TagScore(BaseModel):
     tag: str
     score: float
-    sources: dict[str, float] = Field(description="contribution of each source: classifier, neighbours, habits (the user's past posts), text (tags written as words), embedding (tag-embedding match)")
+    sources: dict[str, float] = Field(description="contribution of each source: classifier, neighbours, habits (the user's past posts), text (tags written as words), embedding (tag-embedding match), cluster (tags its graph cluster's posts carry)")
     from_posts: list[str] = Field(default_factory=list, description="ids of neighbour or history posts that carry the tag")
 
 
@@ -33,7 +33,7 @@ class Prediction(BaseModel):
     hashtags: list[TagScore] = Field(description="selected tags (how many: tuned on validation)")
     hashtag_candidates: list[TagScore] = Field(description="the full ranking, best first")
     neighbours: list[str] = Field(default_factory=list, description="ids of the most similar indexed posts")
-    cluster: str | None = Field(default=None, description="the cluster of similar indexed posts it joins (after `tagatlas cluster`)")
+    cluster: str | None = Field(default=None, description="the cluster of similar indexed posts it joins (graph clusters: built in training, rebuilt by `tagatlas cluster`)")
     cluster_contributions: dict[str, float] = Field(default_factory=dict,
                                                     description="share of the cluster vote each modality gave (content, hashtags, location)")
     _photo_gps: tuple[float, float] | None = PrivateAttr(default=None)  # exact EXIF position: never serialised

@@ -2,7 +2,8 @@
 
 Geolocation: neighbour count, temperature and classifier weight maximise Acc@161 (ties: median km);
 the radius is the median validation error per confidence bin. Hashtags: neighbour count, temperature,
-classifier weight, habit weight and the selection threshold maximise F1@5 (DESIGN's selector).
+classifier weight, habit weight and the selection threshold maximise F1@5 (DESIGN's selector). Graph clusters,
+when the model has them, add the cluster-mates' places and tags with a weight chosen the same way (0 where they do not help).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ THRESHOLDS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 EMBED_GAMMAS = (0.0, 0.05, 0.1, 0.2, 0.5)
 EMBED_TEMPERATURES = (0.01, 0.03, 0.1)
 QUOTAS = (0, 1, 2, 3, 5)
+CLUSTER_ALPHAS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)  # share of the place distribution given to cluster-mates
+CLUSTER_GAMMAS = (0.0, 0.05, 0.1, 0.2, 0.5, 1.0)  # weight of cluster-mates' tags
 HALF_LIVES = (0.0, 3.0, 14.0, 60.0, 365.0)  # days; 0: no recency decay of habits
 QUOTA_MARGIN = 0.005
 
@@ -38,7 +41,9 @@ def _subset(ev: Evidence, idx: np.ndarray) -> Evidence:
                     pick(ev.text_tags) if ev.text_tags else [], pick(ev.text_prior) if ev.text_prior else [],
                     None if ev.reg_coords is None else ev.reg_coords[idx], None if ev.photo_gps is None else ev.photo_gps[idx],
                     pick(ev.embed_tags) if ev.embed_tags else [], pick(ev.embed_sims) if ev.embed_sims else [],
-                    pick(ev.habit_ages) if ev.habit_ages else [])
+                    pick(ev.habit_ages) if ev.habit_ages else [],
+                    None if ev.cluster_place is None else ev.cluster_place[idx],
+                    pick(ev.cluster_tags) if ev.cluster_tags else [], pick(ev.cluster_tag_share) if ev.cluster_tag_share else [])
 
 
 HEDGE_QUANTILES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -87,6 +92,18 @@ def tune_fusion(ev: Evidence, queries: list[Post], areas: PlaceAreas, progress: 
             if best is None or key > best[0]:
                 best = (key, cand)
         params = best[1]
+        if gev.cluster_place is not None and gev.cluster_place.any():  # cluster-mates: kept only where they validate better
+            by_alpha = {}
+            for alpha in CLUSTER_ALPHAS:
+                cand = replace(params, cluster_alpha=float(alpha))
+                probs = place_distribution(gev, cand)
+                top = decide_place(probs, cand, areas)
+                err = distance_km(place_coords[top, 0], place_coords[top, 1], lat, lon)
+                soft = float(np.asarray(near_truth.multiply(probs).sum(axis=1)).mean())
+                by_alpha[alpha] = (float(np.mean(err <= 161)) + soft, -float(np.median(err)))
+            alpha = max(CLUSTER_ALPHAS, key=lambda a: (by_alpha[a], -a))
+            params = replace(params, cluster_alpha=float(alpha))
+            report["geo_cluster"] = {"chosen_alpha": float(alpha), "acc_plus_soft": {str(a): round(v[0], 4) for a, v in by_alpha.items()}}
         probs = place_distribution(gev, params)
         top = decide_place(probs, params, areas)
         scored = []
@@ -122,7 +139,7 @@ def tune_fusion(ev: Evidence, queries: list[Post], areas: PlaceAreas, progress: 
         report["hedge"] = {"chosen": kind, "below": params.hedge_below,
                            "without": {"acc_at_161": round(float(np.mean(hedges[0][2] <= 161)), 4),
                                        "median_km": round(float(np.median(hedges[0][2])), 1)}, "curve": curve}
-        clf = replace(params, geo_alpha=1.0, decision_km=0.0)
+        clf = replace(params, geo_alpha=1.0, decision_km=0.0, cluster_alpha=0.0)
         clf_top = decide_place(place_distribution(gev, clf), clf, areas)
         report["geo_classifier_only"] = {"acc_at_161": float(np.mean(distance_km(place_coords[clf_top, 0], place_coords[clf_top, 1], lat, lon) <= 161))}
         edges = list(np.quantile(conf, [0.2, 0.4, 0.6, 0.8])) if len(conf) >= 25 else []
@@ -149,8 +166,8 @@ def _f1(tev: Evidence, cand: FusionParams, truth: list[list[str]], scores=None, 
 
 def _tune_tags(tev: Evidence, truth: list[list[str]], params: FusionParams, progress: bool) -> tuple[FusionParams, dict]:
     """Hashtag fusion in three stages, each maximising validation F1@5: (1) neighbours, classifier, habits and
-    written tags with the threshold selector; (2) the tag-embedding match's weight and sharpness, then the habits'
-    recency half-life (where validation users have dated history); (3) DESIGN's
+    written tags with the threshold selector; (2) the tag-embedding match's weight and sharpness, the cluster-mates'
+    weight, then the habits' recency half-life (where validation users have dated history); (3) DESIGN's
     per-source selector (how many tags each source contributes), kept only where it beats the threshold."""
     has_habits = any(len(s) for s in tev.habit_sims)
     gammas = HABIT_GAMMAS if has_habits else (params.habit_gamma,)
@@ -172,6 +189,14 @@ def _tune_tags(tev: Evidence, truth: list[list[str]], params: FusionParams, prog
         f1 = _f1(tev, cand, truth)
         if f1 > best[0]:
             best = (f1, cand)
+    f1_without_cluster = best[0]
+    has_cluster = any(len(t) for t in tev.cluster_tags)
+    for c_gamma, theta in itertools.product(CLUSTER_GAMMAS[1:] if has_cluster else (), THRESHOLDS):
+        cand = replace(best[1], cluster_gamma=float(c_gamma), tag_threshold=float(theta))
+        f1 = _f1(tev, cand, truth)
+        if f1 > best[0]:
+            best = (f1, cand)
+    f1_with_cluster = best[0]
     has_ages = has_habits and best[1].habit_gamma > 0 and any(np.any(a > 0) for a in tev.habit_ages)
     for half_life, theta in itertools.product(HALF_LIVES[1:] if has_ages else (), THRESHOLDS):
         cand = replace(best[1], habit_half_life_days=float(half_life), tag_threshold=float(theta))
@@ -196,8 +221,10 @@ def _tune_tags(tev: Evidence, truth: list[list[str]], params: FusionParams, prog
     if quota_f1 > best[0] + QUOTA_MARGIN:
         best = (quota_f1, quota_best)
     keys = ("tag_k", "tag_temperature", "tag_beta", "habit_gamma", "text_gamma", "tag_threshold", "embed_gamma", "embed_temperature", "tag_quota",
-            "habit_half_life_days")
+            "habit_half_life_days", "cluster_gamma")
     params = replace(params, **{k: getattr(best[1], k) for k in keys})
     return params, {"val_queries": len(truth), "f1_at_5": best[0], "habit_gamma_tuned": has_habits,
-                    "f1_without_tag_match": f1_without_match, "f1_threshold_selector": f1_threshold,
+                    "f1_without_tag_match": f1_without_match, "f1_without_cluster": f1_without_cluster if has_cluster else None,
+                    "f1_with_cluster": f1_with_cluster if has_cluster else None,
+                    "f1_threshold_selector": f1_threshold,
                     "f1_quota_selector": quota_f1, "selector": "quota" if params.tag_quota else "threshold"}

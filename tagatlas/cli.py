@@ -77,6 +77,8 @@ def train(
     coord_loss_weight: Annotated[float, typer.Option(min=0.0, help="weight of the coordinate regression task (0: place and tags only)")] = 0.0,
     char_dim: Annotated[int, typer.Option(min=0, help="width of the character-aware text branch of the head (0: none)")] = 0,
     coattn_dim: Annotated[int, typer.Option(min=0, help="width of the head's co-attention between caption words and image regions (0: none)")] = 0,
+    cluster_k: Annotated[int, typer.Option(min=0, help="cluster the indexed posts in training (k of the kNN graphs) so cluster-mates "
+                                                       "are fusion evidence and posts report clusters; 0: no clusters until `tagatlas cluster`")] = 10,
     checkpoint_dir: Annotated[Optional[Path], typer.Option(help="where post vectors and per-epoch training state are kept until the model "
                                                                  "is saved (default: .<out>.checkpoint beside --out); a rerun resumes from it")] = None,
     restart: Annotated[bool, typer.Option("--restart", help="discard an existing checkpoint and train from scratch")] = False,
@@ -94,7 +96,7 @@ def train(
         typer.echo(f"training on {len(posts)} posts ({len(test)} posts of held-out users kept for evaluation)", err=True)
         head = HeadConfig(seed=seed, coord_loss_weight=coord_loss_weight, char_dim=char_dim, coattn_dim=coattn_dim)
         config = ModelConfig(encoder=EncoderConfig(text=text_encoder, image=image_encoder), head=head,
-                             index_factory=index_factory, val_fraction=val_fraction, seed=seed)
+                             index_factory=index_factory, val_fraction=val_fraction, seed=seed, cluster_k=cluster_k)
         ckpt = checkpoint_dir or out.resolve().with_name(f".{out.resolve().name}.checkpoint")
         if restart and ckpt.exists():
             shutil.rmtree(ckpt)

@@ -290,7 +290,9 @@ def test_cluster_command_then_suggestions_and_new_posts_carry_clusters(model_dir
     reports = [json.loads(line) for line in lines]
     assert reports and all(r["recent_posts"] >= 1 and r["example_post_ids"] for r in reports)
     assert [r["z"] for r in reports] == sorted((r["z"] for r in reports), reverse=True)
-    unclustered = cli("trends", "--model", model_dir, check=False)
+    shutil.copytree(model_dir, tmp_path / "unclustered")
+    shutil.rmtree(tmp_path / "unclustered" / "graph")  # as `train --cluster-k 0` leaves it
+    unclustered = cli("trends", "--model", tmp_path / "unclustered", check=False)
     assert unclustered.returncode != 0 and "tagatlas cluster" in unclustered.stderr
     bad = cli("cluster", "--model", folder, "--fusion", "middle", check=False)
     assert bad.returncode != 0 and "--fusion" in bad.stderr
