@@ -55,7 +55,7 @@ def cluster_evidence(state: dict) -> str:
           if h.get("f1_without_cluster") is not None else "")
     return (f"Graph clusters built in training: {info['clusters']} clusters of {info['clustered_posts']} indexed posts in "
             f"{info['cluster_seconds']:.0f} s; cluster-mates' weight chosen on validation: places "
-            f"{fusion.get('cluster_alpha', 0.0):g}, tags {fusion.get('cluster_gamma', 0.0):g}{f}.")
+            f"{fusion.get('cluster_alpha', 0.0):g}, tags {fusion.get('cluster_gamma', 0.0):g}{f1}.")
 
 
 def ratios(result: dict) -> str:
