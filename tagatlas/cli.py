@@ -294,8 +294,9 @@ def demo(
             typer.echo(f"== {name}: training", err=True)
             posts, test, all_posts = _load_training([path], False, 0.1, 0, max_posts)
             m = TagAtlas(ModelConfig()).fit(posts)
-            typer.echo(f"== {name}: clustering {m.store_.count()} indexed posts", err=True)
-            m.cluster(progress=True)
+            if m.graph_ is None:  # training clusters (ModelConfig.cluster_k); a model without them is clustered here
+                typer.echo(f"== {name}: clustering {m.store_.count()} indexed posts", err=True)
+                m.cluster(progress=True)
             folder = m.save(out / name / "model")
             sample = out / name / "heldout_sample.jsonl"
             write_text_atomic(sample, "".join(p.model_dump_json() + "\n" for p in test[:200]))

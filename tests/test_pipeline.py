@@ -212,6 +212,8 @@ def test_demo_command_on_a_small_real_data_root(real_subset, tmp_path):
     assert enriched and all("pred_hashtags" in r and "pred_radius_km" in r for r in enriched)
     result = json.loads((tmp_path / "runs" / "subset" / "eval.json").read_text())
     assert result["n_queries"] > 0 and (tmp_path / "runs" / "subset" / "model" / "index.faiss").is_file()
+    assert (tmp_path / "runs" / "subset" / "model" / "graph" / "graph.json").is_file()  # clustered in training
+    assert sum(r.get("pred_cluster") is not None for r in enriched) >= 0.9 * len(enriched)  # posts join them
 
 
 def test_acknowledged_writes_survive_without_an_index_save(model_dir, tmp_path):
