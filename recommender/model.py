@@ -41,7 +41,7 @@ from tagatlas.recommender.coattention import RegionMaps
 from tagatlas.recommender.head import HeadConfig, HeadTrainer
 from tagatlas.recommender.lexical import LexicalFeaturizer
 from tagatlas.recommender.neighbours import NeighbourTable
-from tagatlas.recommender.schema import PHOTO_COARSE_RADIUS_KM, PlaceScore, Prediction, TagScore
+from tagatlas.recommender.schema import PHOTO_COARSE_RADIUS_KM, Decisions, PlaceScore, Prediction, TagScore
 from tagatlas.recommender.tag_match import TagMatcher
 from tagatlas.recommender.tuning import tune_fusion
 
@@ -95,9 +95,10 @@ class BatchResult:
     """One batch of `predict_stream`: its posts with their predictions and index-space vectors, or the error."""
 
     posts: list[Post]
-    predictions: list[Prediction]
+    predictions: list[Prediction]  # empty in a columnar stream
     vectors: np.ndarray
     error: Exception | None = None
+    decisions: Decisions | None = None  # a columnar stream's predictions, as arrays
 
 
 class ModelFolderError(ValueError):
@@ -676,9 +677,10 @@ class TagAtlas:
         bar.close()
         return out, (np.concatenate(vectors) if vectors else np.zeros((0, self.index_dim), np.float32))
 
-    def predict_stream(self, batches: Iterable[Sequence[Post]], *, n_candidates: int = 20) -> Iterator[BatchResult]:
+    def predict_stream(self, batches: Iterable[Sequence[Post]], *, n_candidates: int = 20, columnar: bool = False) -> Iterator[BatchResult]:
         """Predict batch after batch, in order. A batch that fails yields its error instead of predictions and
-        the stream goes on (bulk enrichment records the failure and continues).
+        the stream goes on (bulk enrichment records the failure and continues). `columnar`: each result carries
+        `decisions` (arrays) instead of `Prediction` objects, for bulk writers that need only the decisions.
 
         Sequential on purpose: encoding the next batch on a second thread or process while this one is fused
         was measured slower on 2 cores (benchmarks/throughput.py: the encoder holds the GIL much of its time,
@@ -687,11 +689,17 @@ class TagAtlas:
         for batch in batches:
             batch = list(batch)
             try:
-                preds, vectors = self._predict_features(batch, self._features(batch), n_candidates)
+                features = self._features(batch)
+                if columnar:
+                    ev, q = self._evidence(batch, *features)
+                    result = BatchResult(batch, [], np.asarray(q, dtype=np.float32), None, self._decide(ev, n_candidates))
+                else:
+                    preds, vectors = self._predict_features(batch, features, n_candidates)
+                    result = BatchResult(batch, preds, vectors, None)
             except Exception as exc:  # noqa: BLE001 (reported with its batch)
                 yield BatchResult(batch, [], np.zeros((0, self.index_dim), np.float32), exc)
                 continue
-            yield BatchResult(batch, preds, vectors, None)
+            yield result
 
     def _predict_features(self, batch: list[Post], features: Features, n_candidates: int) -> tuple[list[Prediction], np.ndarray]:
         ev, q = self._evidence(batch, *features)
@@ -723,7 +731,9 @@ class TagAtlas:
         labels, shares = self.graph_.assign_with_contributions(views)
         return labels, [{name: round(float(v[i]), 4) for name, v in shares.items()} for i in range(len(posts))]
 
-    def _predictions(self, posts, ev: Evidence, n_candidates: int, params: FusionParams | None = None) -> list[Prediction]:
+    def _decide(self, ev: Evidence, n_candidates: int, params: FusionParams | None = None) -> Decisions:
+        """Fusion and every decision for a batch, as arrays: what `_predictions` turns into objects and bulk
+        enrichment writes directly (`Decisions.records`)."""
         p = params or self.fusion_
         raw = place_distribution(ev, p)
         chosen = decide_place(raw, p, self.areas_)  # decided as tuned; probabilities reported calibrated
@@ -751,18 +761,26 @@ class TagAtlas:
             source[gps] = "photo_gps"
         scores, parts = tag_scores(ev, p)
         order, n_keep = select_tags(scores, p, n_candidates, tags=ev.tags, parts=parts)
+        clusters = ev.assigned_clusters[0] if ev.assigned_clusters is not None else np.full(len(label), -1)
+        return Decisions(label=label, probs=probs, coords=coords, radius=np.round(radius, 1), source=source, order=order,
+                         scores=np.take_along_axis(scores, order, 1), n_keep=n_keep,
+                         parts={name: np.take_along_axis(v, order, 1) for name, v in parts.items()}, tags=ev.tags,
+                         places=self.places_, place_names=self.place_names_, photo_gps=ev.photo_gps, clusters=np.asarray(clusters))
+
+    def _predictions(self, posts, ev: Evidence, n_candidates: int, params: FusionParams | None = None) -> list[Prediction]:
+        d = self._decide(ev, n_candidates, params)
+        probs = d.probs
         # Everything per post below reads plain Python lists taken from the arrays in one go.
         n_top = min(6, probs.shape[1])
         top = np.argpartition(-probs, n_top - 1, axis=1)[:, :n_top] if n_top < probs.shape[1] else np.tile(np.arange(n_top), (len(probs), 1))
         top_p = np.take_along_axis(probs, top, 1)
         top = np.take_along_axis(top, np.lexsort((top, -top_p), axis=1), 1).tolist()  # by probability, then class index
-        label_l = label.tolist()
-        cand_scores = np.take_along_axis(scores, order, 1)
-        cand_parts = {name: _rounded(np.take_along_axis(v, order, 1)) for name, v in parts.items()}
-        order_l, scores_l = order.tolist(), _rounded(cand_scores)
-        positive = (cand_scores > 0).sum(axis=1).tolist()  # scores are ranked: candidates stop at the first score <= 0
-        coords_l, radius_l, keep_l = coords.tolist(), np.round(radius, 1).tolist(), n_keep.tolist()
-        source_l = source.tolist()
+        label_l = d.label.tolist()
+        cand_parts = {name: _rounded(v) for name, v in d.parts.items()}
+        order_l, scores_l = d.order.tolist(), _rounded(d.scores)
+        positive = (d.scores > 0).sum(axis=1).tolist()  # scores are ranked: candidates stop at the first score <= 0
+        coords_l, radius_l, keep_l = d.coords.tolist(), d.radius.tolist(), d.n_keep.tolist()
+        source_l = d.source.tolist()
 
         def place(i, c):
             lat, lon = self._place_coords_list[c]

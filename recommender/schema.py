@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 from pydantic import BaseModel, Field, PrivateAttr
 
 
@@ -52,3 +55,45 @@ class Prediction(BaseModel):
 
 PHOTO_GPS_RADIUS_KM = 0.1  # a phone's GPS fix is good to tens of metres
 PHOTO_COARSE_RADIUS_KM = 25.0  # a photo position coarsened to its place: city level
+
+
+@dataclass
+class Decisions:
+    """A batch's predictions as arrays, before any per-post object exists: bulk enrichment writes `records()`
+    straight from them (building `Prediction`s, with every candidate's sources and carriers, cost more
+    than the fusion itself; benchmarks/profile_enrich.py)."""
+
+    label: np.ndarray  # (n,) the place class reported first
+    probs: np.ndarray  # (n, C) calibrated place probabilities
+    coords: np.ndarray  # (n, 2) lat, lon
+    radius: np.ndarray  # (n,) km, rounded to 0.1
+    source: np.ndarray  # (n,) location_source
+    order: np.ndarray  # (n, m) candidate tags, best first (ids into `tags`)
+    scores: np.ndarray  # (n, m) their fused scores
+    n_keep: np.ndarray  # (n,) how many candidates are recommended
+    parts: dict[str, np.ndarray]  # per source, (n, m) its share of each candidate's score
+    tags: list[str]
+    places: list[str]
+    place_names: list[str]
+    photo_gps: np.ndarray | None  # (n, 2) EXIF positions (NaN: none), None when no photo had one
+    clusters: np.ndarray  # (n,) cluster per post, -1: none
+
+    def records(self, photo_gps: bool = False) -> list[dict]:
+        """Per post, the `pred_*` fields of an enriched record (what `tagatlas.enrich.enriched_record` takes
+        from a `Prediction`); `photo_gps` reveals a photo's exact EXIF position as `Prediction.reveal_photo_gps`."""
+        n = len(self.label)
+        label = self.label.tolist()
+        prob = self.probs[np.arange(n), self.label].tolist()
+        coords, radius, source, clusters = self.coords.tolist(), self.radius.tolist(), self.source.tolist(), self.clusters.tolist()
+        order, keep = self.order.tolist(), self.n_keep.tolist()
+        scores = np.round(np.asarray(self.scores, dtype=np.float64), 6).tolist()
+        out = []
+        for i in range(n):
+            (lat, lon), r, k = coords[i], radius[i], keep[i]
+            if photo_gps and source[i] == "photo_gps":
+                lat, lon, r = float(self.photo_gps[i, 0]), float(self.photo_gps[i, 1]), PHOTO_GPS_RADIUS_KM
+            out.append({"pred_place": self.places[label[i]], "pred_place_name": self.place_names[label[i]],
+                        "pred_place_prob": round(prob[i], 6), "pred_lat": lat, "pred_lon": lon, "pred_radius_km": r,
+                        "pred_location_source": source[i], "pred_hashtags": [self.tags[t] for t in order[i][:k]],
+                        "pred_hashtag_scores": scores[i][:k], "pred_cluster": str(clusters[i]) if clusters[i] >= 0 else None})
+        return out

@@ -24,6 +24,8 @@ class EnrichResumeError(ValueError):
 
 
 def enriched_record(post: Post, pred: Prediction) -> dict:
+    """The enriched record of one post from its `Prediction` (`enrich_file` writes the same fields from
+    `Decisions.records`, without building the objects)."""
     record = post.model_dump(mode="json")
     record.update({
         "pred_place": pred.places[0].place if pred.places else None,
@@ -87,11 +89,12 @@ def enrich_file(model: TagAtlas, source: str | os.PathLike, out: str | os.PathLi
     written = 0
     bar = tqdm(desc="enrich", unit="post", disable=not progress, initial=len(done))
     with open(out, "ab") as handle:
-        for batch in batches(posts, batch_size):
-            preds = model.predict(batch)
-            if photo_gps:
-                preds = [p.reveal_photo_gps() for p in preds]
-            data = "".join(json.dumps(enriched_record(p, r), ensure_ascii=False) + "\n" for p, r in zip(batch, preds, strict=True))
+        for result in model.predict_stream(batches(posts, batch_size), columnar=True):  # arrays: no per-tag objects
+            if result.error is not None:
+                raise result.error
+            batch = result.posts
+            data = "".join(json.dumps({**p.model_dump(mode="json"), **fields}, ensure_ascii=False) + "\n"
+                           for p, fields in zip(batch, result.decisions.records(photo_gps), strict=True))
             handle.write(data.encode("utf-8"))
             handle.flush()
             os.fsync(handle.fileno())

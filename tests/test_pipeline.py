@@ -9,7 +9,7 @@ import pytest
 
 from conftest import SHARED, cli, write_jsonl
 from tagatlas.data import Post, extract_hashtags, read_posts
-from tagatlas.enrich import EnrichResumeError, enrich_file
+from tagatlas.enrich import EnrichResumeError, enrich_file, enriched_record
 from tagatlas.evaluation import NoTestPostsError, evaluate
 from tagatlas.recommender import ModelFolderError, TagAtlas
 
@@ -83,6 +83,11 @@ def test_enrich_resumes_without_loss_or_duplicates(model_dir, real_subset, tmp_p
     assert [r["id"] for r in resumed] == [json.loads(l)["id"] for l in lines]
     for r in resumed:
         assert {"pred_place", "pred_lat", "pred_lon", "pred_radius_km", "pred_hashtags"} <= set(r)
+    # enrichment writes from arrays (Decisions.records); the records equal those built from Prediction objects
+    posts = list(read_posts(source))
+    expected = [json.loads(json.dumps(enriched_record(p, r))) for p, r in zip(posts, model.predict(posts, batch_size=50))]
+    assert [json.loads(l) for l in lines] == expected
+    assert any(r["pred_hashtags"] for r in expected) and any(r["pred_cluster"] is not None for r in expected)
     # An output that belongs to another input is refused, not appended to.
     other = tmp_path / "other.jsonl"
     write_jsonl(other, [{"id": "someone-else", "text": "x"}])
