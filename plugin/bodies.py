@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from tagatlas.recommender import Prediction
+from tagatlas.recommender import Decisions, Prediction
 
 SCHEMA_VERSION = 1  # bump when a body below changes shape: resources carry it in their names and `version` fields
 FIELD = "tagatlas"  # the object every enrichment field lives under
@@ -208,6 +208,16 @@ def enrichment_fields(pred: Prediction, vector: np.ndarray | list[float], model_
             "radius_km": float(pred.radius_km), "hashtags": [t.tag for t in pred.hashtags],
             "cluster": pred.cluster, "embedding": [round(float(v), 7) for v in np.asarray(vector, dtype=np.float32).ravel()],
             "model": model_version or "unsaved"}
+
+
+def enrichment_fields_batch(decisions: Decisions, vectors: np.ndarray, model_version: str | None) -> list[dict]:
+    """`enrichment_fields` of a whole batch from its columnar predictions (bulk enrichment builds no `Prediction`s)."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    return [{"place": r["pred_place"], "place_name": r["pred_place_name"], "place_prob": round(float(r["pred_place_prob"]), 6),
+             "location": {"lat": round(float(r["pred_lat"]), 6), "lon": round(float(r["pred_lon"]), 6)},
+             "radius_km": float(r["pred_radius_km"]), "hashtags": r["pred_hashtags"], "cluster": r["pred_cluster"],
+             "embedding": [round(v, 7) for v in vector.tolist()], "model": model_version or "unsaved"}
+            for r, vector in zip(decisions.records(), vectors, strict=True)]
 
 
 def post_document(post, fields: dict | None, error: str | None = None) -> dict:

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from tagatlas.data import Post, ReadReport, read_posts
 from tagatlas.enrich import batches
 from tagatlas.index import write_text_atomic
-from tagatlas.plugin.bodies import FIELD, check_index_name, enrichment_fields, post_document
+from tagatlas.plugin.bodies import FIELD, check_index_name, enrichment_fields_batch, post_document
 from tagatlas.recommender import TagAtlas
 
 log = logging.getLogger(__name__)
@@ -172,8 +172,11 @@ class BulkEnricher:
         latest = {p.id: p for p in posts}  # an id twice in one batch: the later record wins, written once
         posts = list(latest.values())
         try:
-            preds, vectors = self.model.predict_with_vectors(posts)
-            docs = {p.id: post_document(p, enrichment_fields(pr, v, self.version)) for p, pr, v in zip(posts, preds, vectors)}
+            result = next(self.model.predict_stream([posts], columnar=True))  # arrays: no per-tag objects
+            if result.error is not None:
+                raise result.error
+            fields = enrichment_fields_batch(result.decisions, result.vectors, self.version)
+            docs = {p.id: post_document(p, f) for p, f in zip(posts, fields, strict=True)}
         except Exception as exc:  # a model failure on one batch must not lose it: index the posts marked failed
             log.exception("enrichment failed for a batch", extra={"posts": len(posts)})
             docs = {p.id: post_document(p, None, f"{type(exc).__name__}: {exc}") for p in posts}

@@ -5,9 +5,9 @@ from tagatlas.recommender.head import HeadConfig, HeadTrainer
 from tagatlas.recommender.lexical import LexicalFeaturizer
 from tagatlas.recommender.metrics import geo_metrics, tag_metrics
 from tagatlas.recommender.model import BatchResult, ModelConfig, ModelFolderError, TagAtlas
-from tagatlas.recommender.schema import PlaceScore, Prediction, TagScore
+from tagatlas.recommender.schema import Decisions, PlaceScore, Prediction, TagScore
 
 __all__ = [
-    "BatchResult", "Evidence", "FusionParams", "HeadConfig", "HeadTrainer", "LexicalFeaturizer", "ModelConfig", "ModelFolderError",
+    "BatchResult", "Decisions", "Evidence", "FusionParams", "HeadConfig", "HeadTrainer", "LexicalFeaturizer", "ModelConfig", "ModelFolderError",
     "PlaceScore", "Prediction", "TagAtlas", "TagScore", "geo_metrics", "tag_metrics",
 ]
