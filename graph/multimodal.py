@@ -58,10 +58,13 @@ class GraphClusterer:
     _vectors: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _masks: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     imputer_: CrossModalImputer | None = field(default=None, repr=False)
+    ids_: np.ndarray | None = None  # the caller's id of each fitted post (fit's `ids`), for neighbours found elsewhere
     _indices: dict = field(default_factory=dict, repr=False)
+    _position: np.ndarray | None = field(default=None, repr=False)
     _fitted_concat: np.ndarray | None = field(default=None, repr=False)
 
-    def fit(self, modalities: dict[str, Modality]) -> "GraphClusterer":
+    def fit(self, modalities: dict[str, Modality], ids: np.ndarray | None = None) -> "GraphClusterer":
+        """Cluster the posts. `ids` (non-negative integers, one per post) name them for `assign`'s `neighbours`."""
         if self.fusion not in ("late", "early", "concat"):
             raise ValueError(f"fusion must be 'late', 'early' or 'concat', got {self.fusion!r}")
         if not modalities:
@@ -70,7 +73,10 @@ class GraphClusterer:
         if len(set(sizes.values())) != 1:
             raise ValueError(f"modalities disagree on the number of posts: {sizes}")
         self.names_ = list(modalities)
-        self._indices, self._fitted_concat = {}, None
+        if ids is not None and len(ids) != next(iter(sizes.values())):
+            raise ValueError(f"{len(ids)} ids for {next(iter(sizes.values()))} posts")
+        self.ids_ = None if ids is None else np.asarray(ids, np.int64)
+        self._indices, self._fitted_concat, self._position = {}, None, None
         self._vectors = {name: _normalise(m.vectors) for name, m in modalities.items()}
         self._masks = {name: m.mask() for name, m in modalities.items()}
         if self.fusion in ("early", "concat"):
@@ -111,8 +117,14 @@ class GraphClusterer:
         modality, weighted by similarity and by the neighbours' confidence in that modality (-1: no evidence)."""
         return self.assign_with_contributions(modalities, k)[0]
 
-    def assign_with_contributions(self, modalities: dict[str, Modality], k: int | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """`assign`, plus per post and modality the share of the winning cluster's vote that modality gave."""
+    def assign_with_contributions(self, modalities: dict[str, Modality], k: int | None = None,
+                                  neighbours: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
+                                  ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """`assign`, plus per post and modality the share of the winning cluster's vote that modality gave.
+
+        `neighbours` (late fusion, fitted with `ids`): per modality, (similarities, ids) of each post's nearest
+        posts, best first, already found by the caller in the same vector space (e.g. the recommender's own
+        index search), so the vote skips its own search; ids not among the fitted posts are passed over."""
         if self.labels_ is None:
             raise RuntimeError("fit first")
         unknown = set(modalities) - set(self.names_)
@@ -134,6 +146,9 @@ class GraphClusterer:
         else:
             for name, m in modalities.items():
                 per_modality[name] = np.zeros((n, n_clusters))
+                if neighbours and name in neighbours and self.ids_ is not None:
+                    self._vote_found(per_modality[name], *neighbours[name], m.mask(), name, k)
+                    continue
                 self._vote(per_modality[name], self._vectors[name], self._masks[name], _normalise(m.vectors), m.mask(),
                            self.node_confidence_[name], self.modality_confidence_[name], k)
         votes = sum(per_modality.values())
@@ -160,6 +175,21 @@ class GraphClusterer:
         query_rows = np.broadcast_to(rows[:, None], nbrs.shape)[ok]
         np.add.at(votes, (query_rows, self.labels_[members]), sims[ok] * np.sqrt(node_conf[members] * modality_conf))
 
+    def _vote_found(self, votes, sims, ids, query_mask, name, k):
+        """`_vote` from neighbours the caller found: the first `k` of them that are fitted posts with this view."""
+        if self._position is None:  # caller id → fitted position (-1: not fitted)
+            self._position = np.full(int(self.ids_.max()) + 1 if len(self.ids_) else 0, -1, np.int64)
+            self._position[self.ids_] = np.arange(len(self.ids_))
+        sims, ids = np.asarray(sims), np.asarray(ids, np.int64)
+        inside = (ids >= 0) & (ids < len(self._position))
+        pos = np.where(inside, self._position[np.where(inside, ids, 0)], -1)
+        ok = (pos >= 0) & self._masks[name][pos.clip(0)] & (sims > self.min_similarity) & query_mask[:, None]
+        ok &= np.cumsum(ok, axis=1) <= k
+        members = pos[ok]
+        rows = np.broadcast_to(np.arange(len(ids))[:, None], ids.shape)[ok]
+        np.add.at(votes, (rows, self.labels_[members]),
+                  sims[ok] * np.sqrt(self.node_confidence_[name][members] * self.modality_confidence_[name]))
+
     def _concatenated(self, vectors: dict[str, np.ndarray], masks: dict[str, np.ndarray]) -> np.ndarray:
         """Per-modality unit vectors side by side; a missing one is zeros ("concat") or imputed ("early")."""
         n = len(next(iter(vectors.values())))
@@ -183,6 +213,8 @@ class GraphClusterer:
         config["names"] = self.names_
         config["modality_confidence"] = self.modality_confidence_
         arrays = {"labels": self.labels_}
+        if self.ids_ is not None:
+            arrays["ids"] = self.ids_
         for name in self.names_:
             arrays[f"vectors:{name}"] = self._vectors[name]
             arrays[f"mask:{name}"] = self._masks[name]
@@ -206,6 +238,7 @@ class GraphClusterer:
         self = cls(**config)
         with np.load(folder / "graph.npz") as arrays:
             self.labels_ = arrays["labels"]
+            self.ids_ = arrays["ids"] if "ids" in arrays.files else None
             self.names_ = names
             self.modality_confidence_ = confidence
             for name in names:

@@ -48,7 +48,7 @@ def build_clusters(model: "TagAtlas", k: int = 10, resolution: float = 1.0, fusi
     if not rowids:
         raise ValueError("the store holds no posts to cluster")
     graph = GraphClusterer(k=k, resolution=resolution, fusion=fusion, seed=seed, progress=progress)
-    graph.fit(post_modalities(np.concatenate(vectors), hashtags, lats, lons))
+    graph.fit(post_modalities(np.concatenate(vectors), hashtags, lats, lons), ids=np.asarray(rowids, np.int64))
     shares = graph.contributions()
     model.store_.set_clusters(rowids, graph.labels_.tolist(),
                               [{name: round(float(shares[name][i]), 4) for name in graph.names_} for i in range(len(rowids))],

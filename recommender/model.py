@@ -533,6 +533,7 @@ class TagAtlas:
         sims, ids = self.index_.search(q, k + 1 + NEIGHBOUR_SPARE)
         order = np.lexsort((np.where(ids < 0, np.iinfo(np.int64).max, ids), -np.round(sims, 5)), axis=-1)
         sims, ids = np.take_along_axis(sims, order, 1), np.take_along_axis(ids, order, 1)
+        search_sims, search_ids = sims, ids
         known = table.lookup(ids)
         rows = np.where(known, ids, 0)
         keep = known & (table.post_ids[rows] != np.array([p.id for p in posts], dtype=object)[:, None])  # never itself
@@ -569,14 +570,15 @@ class TagAtlas:
         else:
             embed_found, embed_sims = [[] for _ in posts], [np.zeros(0) for _ in posts]
         embed_tags = [table.ids_of(found) for found in embed_found]
-        clusters = self._assign_clusters(posts, q)  # reported: from every view the post has
+        found = (search_sims, search_ids)  # the content vote of the cluster assignment reads this search, not its own
+        clusters = self._assign_clusters(posts, q, found=found)  # reported: from every view the post has
         cluster_place, cluster_tags, cluster_share = None, [[] for _ in posts], [np.zeros(0) for _ in posts]
         fusion = getattr(self, "fusion_", None)  # None while training tunes it
         if self.graph_ is not None and (fusion is None or fusion.cluster_alpha > 0 or fusion.cluster_gamma > 0):
             # Evidence comes from the cluster its content alone points to: a query's own location and hashtags
             # are what is being predicted (evaluation keeps them on the query for scoring).
             told = any(p.hashtags or p.has_location for p in posts)
-            labels = self._assign_clusters(posts, q, content_only=True)[0] if told else clusters[0]
+            labels = self._assign_clusters(posts, q, content_only=True, found=found)[0] if told else clusters[0]
             own = self.store_.rowids([p.id for p in posts])
             cluster_place, cluster_tags, cluster_share = self._cluster_profiles(table).evidence(
                 labels, [own.get(p.id) for p in posts], table, len(self.places_), top_tags=self.config.tag_match_k or 20)
@@ -718,9 +720,12 @@ class TagAtlas:
         self._profiles = None  # every post's cluster changed
         return self.graph_
 
-    def _assign_clusters(self, posts: list[Post], q: np.ndarray, content_only: bool = False) -> tuple[np.ndarray, list[dict]]:
+    def _assign_clusters(self, posts: list[Post], q: np.ndarray, content_only: bool = False,
+                         found: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, list[dict]]:
         """Clusters for posts not in the clustering (queries, online adds): -1 where unclustered.
-        `content_only`: from the index vector alone, ignoring the post's hashtags and location."""
+        `content_only`: from the index vector alone, ignoring the post's hashtags and location.
+        `found`: (similarities, rowids) of the posts' nearest indexed posts, best first, from the index search
+        already made for them: the content vote reads them instead of searching the graph's copy again."""
         if self.graph_ is None or not posts:
             return np.full(len(posts), -1), [{} for _ in posts]
         from tagatlas.recommender.clusters import post_modalities
@@ -728,7 +733,7 @@ class TagAtlas:
         views = post_modalities(q, [p.hashtags for p in posts], [p.lat for p in posts], [p.lon for p in posts])
         if content_only:
             views = {"content": views["content"]}
-        labels, shares = self.graph_.assign_with_contributions(views)
+        labels, shares = self.graph_.assign_with_contributions(views, neighbours=None if found is None else {"content": found})
         return labels, [{name: round(float(v[i]), 4) for name, v in shares.items()} for i in range(len(posts))]
 
     def _decide(self, ev: Evidence, n_candidates: int, params: FusionParams | None = None) -> Decisions:

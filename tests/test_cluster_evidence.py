@@ -93,3 +93,19 @@ def test_trained_model_clusters_and_its_cluster_evidence_ignores_the_query_locat
     m.delete(["synthetic-mate"])
     assert m._profiles is followed and followed.tags[int(pred.cluster)][m._neighbour_table().tag_id["synthsnowmate"]] == 0
     assert +followed.sizes == +ClusterProfiles().load(m.store_, m._neighbour_table()).sizes
+
+
+def test_cluster_assignment_reads_the_index_search_and_agrees_with_the_graphs_own(model_dir, tweets_path):
+    """The recommender's content vote reuses its own index search (no second search over the graph's copy)."""
+    import itertools
+
+    from tagatlas.data import read_posts
+    from tagatlas.recommender import TagAtlas
+
+    m = TagAtlas.load(model_dir)
+    assert m.graph_.ids_ is not None and len(m.graph_.ids_) == len(m.graph_.labels_)
+    posts = [p.model_copy(update={"lat": None, "lon": None, "hashtags": []})
+             for p in itertools.islice(read_posts(tweets_path), 2600, 2800)]  # real tweets after the training subset
+    reused = m.evidence(posts).assigned_clusters[0]
+    own = m._assign_clusters(posts, m.embed(posts))[0]
+    assert (reused >= 0).mean() > 0.9 and (reused == own).mean() >= 0.97

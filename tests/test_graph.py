@@ -143,3 +143,31 @@ def test_trend_detection_flags_the_cluster_that_grew_and_is_deterministic():
     assert 9 in [t.cluster for t in new] and 8 not in [t.cluster for t in new]
     with pytest.raises(ValueError):
         detect_trends(np.array([1, 2]), np.array([1.0]))
+
+
+def test_assignment_from_neighbours_found_elsewhere_equals_its_own_search(tmp_path):
+    """The recommender hands over its own index search (ids it chose, other posts mixed in): same votes, no second search."""
+    truth, (a, b) = synthetic_views(n_per=50)
+    rng = np.random.default_rng(7)
+    new = rng.random(len(truth)) < 0.2
+    ids = np.arange(len(truth))[~new] * 3 + 5  # the caller's ids of the fitted posts
+    fitted = GraphClusterer(k=8).fit({"a": Modality(a[~new]), "b": Modality(b[~new])}, ids=ids)
+    queries = {"a": Modality(a[new]), "b": Modality(b[new])}
+    # the caller's search over everything it holds: fitted posts under their ids, plus unfitted ones (ids 1, 2 mod 3)
+    everything = np.vstack([a[~new], a[new]])
+    everything /= np.linalg.norm(everything, axis=1, keepdims=True)
+    all_ids = np.concatenate([ids, np.arange(new.sum()) * 3 + 7])
+    q = a[new] / np.linalg.norm(a[new], axis=1, keepdims=True)
+    sims = q @ everything.T
+    order = np.argsort(-sims, axis=1)[:, :30]
+    found = (np.take_along_axis(sims, order, 1), all_ids[order])
+    own, own_shares = fitted.assign_with_contributions(queries)
+    reused, reused_shares = fitted.assign_with_contributions(queries, neighbours={"a": found})
+    assert (own == reused).all()
+    assert all(np.allclose(own_shares[n], reused_shares[n], atol=1e-5) for n in own_shares)
+    # the ids travel with the saved graph
+    fitted.save(tmp_path / "g")
+    loaded = GraphClusterer.load(tmp_path / "g")
+    assert (loaded.ids_ == ids).all() and (loaded.assign_with_contributions(queries, neighbours={"a": found})[0] == own).all()
+    with pytest.raises(ValueError, match="ids"):
+        GraphClusterer().fit({"a": Modality(a)}, ids=np.arange(3))
