@@ -15,10 +15,12 @@ from tagatlas.index.atomic import atomic_path
 log = logging.getLogger(__name__)
 
 # Below this many queries a search runs on one OpenMP thread: waking FAISS's thread team costs more
-# than it saves, most of all next to torch's own OpenMP threads in the same process (single-query
-# suggest latency in benchmarks/load.py). omp_set_num_threads sets the calling thread's value only, so concurrent
-# searches from a server's threads do not interfere.
-SINGLE_THREAD_BELOW = 256
+# than it saves, most of all next to the other thread pools of the same process (single-query suggest
+# latency in benchmarks/load.py; enrichment batches of 256, which ran ~25 % faster end to end with FAISS on one
+# thread, benchmarks/throughput.py on 2 cores: the encoder's BLAS threads are still spinning when the search
+# starts). omp_set_num_threads sets the calling thread's value only, so concurrent searches from a server's
+# threads do not interfere.
+SINGLE_THREAD_BELOW = 1024
 _MAX_THREADS = faiss.omp_get_max_threads()
 
 # Exact search of at least this many queries goes through BLAS (one matrix product). FAISS 1.15 ships 128000,
