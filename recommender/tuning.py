@@ -164,6 +164,17 @@ def _f1(tev: Evidence, cand: FusionParams, truth: list[list[str]], scores=None, 
     return tag_metrics([r[:n] for r, n in zip(ranked, keep)], ranked, truth)["f1_at_5"]
 
 
+def _ascend(best: tuple[float, FusionParams], tev: Evidence, truth: list[list[str]], changes) -> tuple[float, FusionParams]:
+    """One stage of the hashtag search: each change (FusionParams fields) tried on the best setting so far, kept
+    when validation F1@5 rises."""
+    for change in changes:
+        cand = replace(best[1], **change)
+        f1 = _f1(tev, cand, truth)
+        if f1 > best[0]:
+            best = (f1, cand)
+    return best
+
+
 def _tune_tags(tev: Evidence, truth: list[list[str]], params: FusionParams, progress: bool) -> tuple[FusionParams, dict]:
     """Hashtag fusion in three stages, each maximising validation F1@5: (1) neighbours, classifier, habits and
     written tags with the threshold selector; (2) the tag-embedding match's weight and sharpness, the cluster-mates'
@@ -184,25 +195,16 @@ def _tune_tags(tev: Evidence, truth: list[list[str]], params: FusionParams, prog
                 best = (f1, th)
     f1_without_match = best[0]
     has_matches = any(len(t) for t in tev.embed_tags)
-    for e_gamma, e_temp, theta in itertools.product(EMBED_GAMMAS[1:] if has_matches else (), EMBED_TEMPERATURES, THRESHOLDS):
-        cand = replace(best[1], embed_gamma=float(e_gamma), embed_temperature=float(e_temp), tag_threshold=float(theta))
-        f1 = _f1(tev, cand, truth)
-        if f1 > best[0]:
-            best = (f1, cand)
+    best = _ascend(best, tev, truth, ({"embed_gamma": float(g), "embed_temperature": float(t), "tag_threshold": float(th)}
+                                      for g, t, th in itertools.product(EMBED_GAMMAS[1:] if has_matches else (), EMBED_TEMPERATURES, THRESHOLDS)))
     f1_without_cluster = best[0]
     has_cluster = any(len(t) for t in tev.cluster_tags)
-    for c_gamma, theta in itertools.product(CLUSTER_GAMMAS[1:] if has_cluster else (), THRESHOLDS):
-        cand = replace(best[1], cluster_gamma=float(c_gamma), tag_threshold=float(theta))
-        f1 = _f1(tev, cand, truth)
-        if f1 > best[0]:
-            best = (f1, cand)
+    best = _ascend(best, tev, truth, ({"cluster_gamma": float(g), "tag_threshold": float(th)}
+                                      for g, th in itertools.product(CLUSTER_GAMMAS[1:] if has_cluster else (), THRESHOLDS)))
     f1_with_cluster = best[0]
     has_ages = has_habits and best[1].habit_gamma > 0 and any(np.any(a > 0) for a in tev.habit_ages)
-    for half_life, theta in itertools.product(HALF_LIVES[1:] if has_ages else (), THRESHOLDS):
-        cand = replace(best[1], habit_half_life_days=float(half_life), tag_threshold=float(theta))
-        f1 = _f1(tev, cand, truth)
-        if f1 > best[0]:
-            best = (f1, cand)
+    best = _ascend(best, tev, truth, ({"habit_half_life_days": float(h), "tag_threshold": float(th)}
+                                      for h, th in itertools.product(HALF_LIVES[1:] if has_ages else (), THRESHOLDS)))
     f1_threshold = best[0]
     # Per-source selector by coordinate ascent from "every source's 5 best, at the chosen threshold"; it replaces
     # the plain threshold only when it wins by QUOTA_MARGIN (a handful of validation posts, not noise).
