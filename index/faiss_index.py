@@ -36,21 +36,41 @@ def gpu_available() -> bool:
 
 
 def factory_for(n_vectors: int) -> str:
-    """Index parameters derived from the data size: exact search while it is cheap, IVF beyond."""
+    """Index parameters derived from the data size: exact search while it is cheap, IVF beyond.
+
+    ~2·√n inverted lists (a power of two), fp32 lists up to 500k vectors and 8-bit codes beyond (a quarter
+    of the memory; the recommender re-ranks their candidates with the exact vectors of its store, see
+    `tagatlas.index.rerank`). Chosen from the recall / memory / latency table of benchmarks/index_scale.py."""
     if n_vectors < 50_000:
         return "Flat"
-    lists = int(4 * math.sqrt(n_vectors))
+    lists = ivf_lists_for(n_vectors)
     return f"IVF{lists},Flat" if n_vectors < 500_000 else f"IVF{lists},SQ8"
+
+
+def ivf_lists_for(n_vectors: int) -> int:
+    """Inverted lists for n vectors: the power of two nearest 2·√n."""
+    return 2 ** round(math.log2(2 * math.sqrt(max(n_vectors, 1))))
+
+
+def nprobe_for(nlist: int) -> int:
+    """Inverted lists searched per query when not set: an eighth of them (at least 16), the share that
+    reached recall@10 >= 0.95 after exact re-ranking at 1M posts in benchmarks/index_scale.py."""
+    return min(nlist, max(16, nlist // 8))
+
+
+# k-means of the coarse quantiser runs on at most this many vectors (per list: FAISS warns below 39)
+TRAIN_PER_LIST, TRAIN_MIN = 64, 100_000
 
 
 class FaissIndex:
     """Inner-product search over L2-normalised vectors (cosine), with add/delete by id and atomic save.
 
     `factory` is a FAISS `index_factory` string ("Flat", "HNSW32", "IVF1024,PQ32", …) or "auto".
+    `nprobe` (IVF only): lists searched per query; None derives it from the number of lists (`nprobe_for`).
     On a GPU machine the index is searched on the GPU (`use_gpu="auto"`); it is always saved as CPU.
     """
 
-    def __init__(self, dim: int, factory: str = "auto", use_gpu: str | bool = "auto", nprobe: int = 16):
+    def __init__(self, dim: int, factory: str = "auto", use_gpu: str | bool = "auto", nprobe: int | None = None):
         self.dim = dim
         self.factory = factory
         self.use_gpu = use_gpu
@@ -68,6 +88,10 @@ class FaissIndex:
         if not inner.is_trained:
             if len(training) < 1:
                 raise ValueError(f"index {spec!r} needs training vectors")
+            ivf = _ivf(inner)
+            cap = max(TRAIN_MIN, TRAIN_PER_LIST * ivf.nlist) if ivf is not None else len(training)
+            if len(training) > cap:  # a seeded sample: k-means on all of 1M vectors costs minutes for no recall
+                training = training[np.sort(np.random.default_rng(0).choice(len(training), cap, replace=False))]
             inner.train(training)
         index = faiss.IndexIDMap2(inner) if spec != "IDMap2" else inner
         self.spec_ = spec
@@ -108,6 +132,14 @@ class FaissIndex:
     def count(self) -> int:
         return 0 if self._index is None else int(self._index.ntotal)
 
+    @property
+    def exact(self) -> bool:
+        """True when search scores are exact inner products over every vector (a flat fp32 index)."""
+        if self._index is None:
+            return True
+        inner = faiss.downcast_index(self._index.index) if isinstance(self._index, faiss.IndexIDMap2) else self._index
+        return isinstance(inner, faiss.IndexFlat)
+
     # -- search -------------------------------------------------------------------------------
     def _searcher(self):
         wants_gpu = self.use_gpu is True or (self.use_gpu == "auto" and gpu_available())
@@ -123,10 +155,9 @@ class FaissIndex:
         queries = self._check(queries)
         if self._index is None or self.count() == 0 or len(queries) == 0:
             return np.full((len(queries), k), -np.inf, np.float32), np.full((len(queries), k), -1, np.int64)
-        try:
-            faiss.extract_index_ivf(self._index).nprobe = self.nprobe
-        except RuntimeError:
-            pass  # not an IVF index
+        ivf = _ivf(self._index)
+        if ivf is not None:
+            ivf.nprobe = self.nprobe if self.nprobe is not None else nprobe_for(ivf.nlist)
         faiss.omp_set_num_threads(1 if len(queries) < SINGLE_THREAD_BELOW else _MAX_THREADS)
         scores, ids = self._searcher().search(queries, k)
         scores[ids < 0] = -np.inf
@@ -141,7 +172,7 @@ class FaissIndex:
             faiss.write_index(self._index, str(tmp))
 
     @classmethod
-    def load(cls, path: str | os.PathLike, use_gpu: str | bool = "auto", nprobe: int = 16) -> "FaissIndex":
+    def load(cls, path: str | os.PathLike, use_gpu: str | bool = "auto", nprobe: int | None = None) -> "FaissIndex":
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no index file")
@@ -152,3 +183,11 @@ class FaissIndex:
         self = cls(index.d, factory="loaded", use_gpu=use_gpu, nprobe=nprobe)
         self._index = index
         return self
+
+
+def _ivf(index: faiss.Index):
+    """The IVF part of an index (through an id map or a pre-transform), or None."""
+    try:
+        return faiss.extract_index_ivf(index)
+    except RuntimeError:
+        return None

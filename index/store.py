@@ -222,6 +222,17 @@ class PostStore:
             found.update(self._db.execute(f"SELECT rowid, vector FROM posts WHERE rowid IN ({marks})", chunk).fetchall())
         return np.stack([np.frombuffer(found[int(r)], dtype=np.float32) for r in rowids])
 
+    def vectors_found(self, rowids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(rowids still stored, their vectors): what exact re-ranking reads (`tagatlas.index.rerank`)."""
+        found: list[tuple[int, bytes]] = []
+        for chunk in _chunks([int(r) for r in rowids], 900):
+            marks = ",".join("?" * len(chunk))
+            found.extend(self._db.execute(f"SELECT rowid, vector FROM posts WHERE rowid IN ({marks})", chunk).fetchall())
+        if not found:
+            return np.zeros(0, np.int64), np.zeros((0, self.dim or 0), np.float32)
+        ids = np.fromiter((r for r, _ in found), np.int64, len(found))
+        return ids, np.frombuffer(b"".join(v for _, v in found), np.float32).reshape(len(found), -1)
+
     def iter_all(self, roles: Sequence[str] | None = None, batch: int = 10_000):
         """All posts with their vectors, in rowid order, in batches of (rowids, StoredPosts, vectors)."""
         where = f"WHERE role IN ({','.join('?' * len(roles))})" if roles else ""

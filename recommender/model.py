@@ -31,7 +31,7 @@ from tagatlas.data import (P2CLabeler, PhotoMetadata, Post, city, clean_text, di
                            mask_hashtags, read_photo_metadata, split_users)
 from tagatlas.encoders import EncoderConfig, PostEncoder, PostVectors, create_encoder, l2_normalize
 from tagatlas.encoders.impute import CrossModalImputer
-from tagatlas.index import FaissIndex, PostStore, write_text_atomic
+from tagatlas.index import FaissIndex, PostStore, reranked_search, write_text_atomic
 from tagatlas.index.atomic import fsync_dir
 from tagatlas.recommender.fusion import (Evidence, FusionParams, PlaceAreas, calibrate, coordinates, decide_place,
                                          decision_confidence, hedge_coordinates, label_in_area, photo_places, place_distribution,
@@ -115,6 +115,7 @@ class ModelConfig:
     min_place_posts: int = 3  # places with fewer training posts are folded into the nearest kept place
     min_tag_posts: int = 2  # the classifier's tag vocabulary; rarer tags are reached through retrieval
     index_factory: str = "auto"
+    index_rerank: int = 4  # an approximate index returns this many × k candidates, re-ranked with the store's exact vectors (0: off)
     index_space: str = "encoder"  # "encoder": the encoder's vector (complements the head; validated better); "head": its hidden layer
     k_max: int = 50  # neighbours retrieved per post (the fusion uses up to this many)
     val_fraction: float = 0.0  # 0: automatic, 10 % of users but at least 300 users (at most 30 %)
@@ -466,6 +467,13 @@ class TagAtlas:
                 pred.cluster, pred.cluster_contributions = str(stored[rowid][0]), stored[rowid][1]
         return preds
 
+    def search_index(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (similarities, rowids) in the index; an approximate index's candidates are re-ranked with the
+        exact vectors of the store (`config.index_rerank`), so near-equal neighbours come in their true order."""
+        if self.config.index_rerank > 0 and not self.index_.exact:
+            return reranked_search(self.index_, queries, k, self.store_.vectors_found, self.config.index_rerank)
+        return self.index_.search(queries, k)
+
     def embed(self, posts: list[Post]) -> np.ndarray:
         """The posts' vectors in the index space (what `search` matches against)."""
         posts = list(posts)
@@ -530,7 +538,7 @@ class TagAtlas:
         # A few spare neighbours, then ties (equal similarity to 5 decimals, e.g. duplicate posts) broken by
         # rowid: FAISS's BLAS path can order near-equal scores differently with the batch, and predictions
         # must not depend on which other posts share the batch.
-        sims, ids = self.index_.search(q, k + 1 + NEIGHBOUR_SPARE)
+        sims, ids = self.search_index(q, k + 1 + NEIGHBOUR_SPARE)
         order = np.lexsort((np.where(ids < 0, np.iinfo(np.int64).max, ids), -np.round(sims, 5)), axis=-1)
         sims, ids = np.take_along_axis(sims, order, 1), np.take_along_axis(ids, order, 1)
         search_sims, search_ids = sims, ids

@@ -71,7 +71,7 @@ def search(model: "TagAtlas", query: str, user_id: str | None = None, k: int = 2
     `query_vector` is `model.embed` of the query when the caller already has it (a service embeds
     concurrent queries in one batch)."""
     q = model.embed([Post(id="_query", text=query)]) if query_vector is None else np.asarray(query_vector, np.float32).reshape(1, -1)
-    sims, ids = model.index_.search(q, candidates)
+    sims, ids = model.search_index(q, candidates)
     found = model.store_.get(ids[0].tolist())
     clusters = {r: str(c) for r, (c, _) in model.store_.clusters(list(found)).items()}
     profile = user_profile(model, user_id) if user_id else None

@@ -102,3 +102,114 @@ def test_store_add_get_user_delete_and_copy(tmp_path):
     copy.add([Post(id="new", text="x")], unit(1, 4), [None], role="online")
     store.close()
     assert PostStore(tmp_path / "s.sqlite").count() == 4  # committed writes survive reopening
+
+
+def near_ties(n_base=300, copies=20, d=32, jitter=0.01, seed=0):
+    """Synthetic: copies of random unit vectors with small Gaussian jitter, so neighbours are near-equal (the
+    case where 8-bit codes misorder them)."""
+    rng = np.random.default_rng(seed)
+    base = unit(n_base, d, seed)
+    x = np.repeat(base, copies, axis=0) + rng.normal(0, jitter, (n_base * copies, d)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def store_source(vectors, ids):
+    """A vector source like PostStore.vectors_found over an in-memory table (synthetic)."""
+    table = dict(zip(ids.tolist(), vectors))
+
+    def source(wanted):
+        kept = [i for i in wanted if i in table]
+        return np.array(kept, np.int64), np.array([table[i] for i in kept], np.float32).reshape(len(kept), vectors.shape[1])
+    return source, table
+
+
+def test_exact_rerank_restores_the_exact_order_of_what_a_quantised_index_found():
+    from tagatlas.index import reranked_search
+
+    x = near_ties()
+    ids = np.arange(10_000, 10_000 + len(x))
+    queries = near_ties(n_base=300, copies=1, seed=0)[:50] + 0.0  # near the copies' bases
+    exact = FaissIndex(x.shape[1], factory="Flat").index(ids, x)
+    sq8 = FaissIndex(x.shape[1], factory="IVF16,SQ8", nprobe=16).index(ids, x)  # every list: only the codes err
+    assert exact.exact and not sq8.exact
+    truth = exact.search(queries, 10)[1]
+    raw = sq8.search(queries, 10)[1]
+    source, _ = store_source(x, ids)
+    scores, found = reranked_search(sq8, queries, 10, source, factor=4)
+    assert (raw != truth).any()  # the codes misorder near-ties (else this test shows nothing)
+    assert [set(f) for f in found] == [set(t) for t in truth]  # exact float ties may come in either order
+    assert np.allclose(scores, exact.search(queries, 10)[0], atol=1e-5) and (np.diff(scores, axis=1) <= 0).all()
+
+
+def test_rerank_drops_ids_deleted_since_the_search_and_pads_short_results():
+    from tagatlas.index import reranked_search
+
+    x = unit(40, 8)
+    ids = np.arange(40)
+    index = FaissIndex(8, factory="IVF2,SQ8", nprobe=2).index(ids, x)
+    source, table = store_source(x, ids)
+    del table[0]  # gone from the store, still in the index
+    scores, found = reranked_search(index, x[:1], 5, source, factor=2)
+    assert 0 not in found[0] and (found[0] >= 0).all() and np.all(np.diff(scores[0]) <= 0)
+    scores, found = reranked_search(index, x[:1], 60, source, factor=1)  # more than stored: padded
+    assert (found[0, 39:] == -1).all() and np.isneginf(scores[0, 39:]).all() and (found[0, :39] >= 0).all()
+    with pytest.raises(ValueError, match="factor"):
+        reranked_search(index, x[:1], 5, source, factor=0)
+
+
+def test_nprobe_is_derived_from_the_lists_unless_set(tmp_path):
+    from tagatlas.index import nprobe_for
+
+    assert nprobe_for(2048) == 256 and nprobe_for(64) == 16 and nprobe_for(8) == 8
+    assert factory_for(1_000_000) == "IVF2048,SQ8" and factory_for(100_000) == "IVF512,Flat"
+    x = unit(2000, 8)
+    index = FaissIndex(8, factory="IVF256,Flat").index(np.arange(2000), x)
+    index.search(x[:1], 1)
+    import faiss
+
+    assert faiss.extract_index_ivf(index._index).nprobe == 32
+    index.save(tmp_path / "i.faiss")
+    loaded = FaissIndex.load(tmp_path / "i.faiss", nprobe=7)
+    loaded.search(x[:1], 1)
+    assert faiss.extract_index_ivf(loaded._index).nprobe == 7 and not loaded.exact
+
+
+def test_store_vectors_found_skips_missing_rowids(tmp_path):
+    store = PostStore(tmp_path / "s.sqlite", dim=4)
+    vecs = unit(3, 4)
+    rowids = store.add([Post(id=f"synthetic-{i}", text="t") for i in range(3)], vecs, [None] * 3, role="fit")
+    found, got = store.vectors_found([rowids[2], 999, rowids[0]])
+    assert sorted(found.tolist()) == sorted([rowids[2], rowids[0]])
+    for r, v in zip(found, got):
+        assert np.allclose(v, vecs[rowids.index(int(r))])
+    assert store.vectors_found([999])[0].size == 0
+
+
+def test_model_reranks_an_approximate_index_with_its_store_vectors(model_dir, tweets_path):
+    """A trained model whose index is swapped for 8-bit codes finds, through `search_index`, the posts
+    exact search finds; with re-ranking off it returns the codes' own (approximate) scores."""
+    import gzip
+    import itertools
+    import json
+
+    from tagatlas.recommender import TagAtlas
+
+    model = TagAtlas.load(model_dir)
+    assert model.index_.exact  # the default at this size
+    with gzip.open(tweets_path, "rt", encoding="utf-8") as src:  # real tweets beyond the training subset
+        queries = model.embed([Post.model_validate(json.loads(line)) for line in itertools.islice(src, 5000, 5040)])
+    truth_scores, truth = model.search_index(queries, 10)
+    rowids, vectors = [], []
+    for r, _, v in model.store_.iter_all():
+        rowids.extend(r)
+        vectors.append(v)
+    model.index_ = FaissIndex(model.index_.dim, factory="IVF8,SQ8", nprobe=8).index(np.array(rowids), np.concatenate(vectors))
+    assert not model.index_.exact
+    scores, found = model.search_index(queries, 10)
+    # the returned scores are exact inner products of the returned posts: equal to exact search's top 10 means
+    # an exact top 10 (duplicate tweets tie, so ids may differ where scores are equal)
+    assert np.allclose(scores, truth_scores, atol=1e-5)
+    assert np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth)]) >= 0.95
+    model.config.index_rerank = 0
+    raw_scores, _ = model.search_index(queries, 10)
+    assert not np.allclose(raw_scores, truth_scores, atol=1e-5)  # the codes' scores: what re-ranking corrects
