@@ -9,8 +9,7 @@ from tqdm.auto import tqdm
 
 
 EXACT_UP_TO = 50_000  # above this many posts the neighbours come from an HNSW graph (approximate, far faster)
-BLAS_FROM_QUERIES = 20  # exact batches of this many queries use BLAS (FAISS 1.15's default, 128000, is ~5x slower here; see tagatlas.index)
-faiss.cvar.distance_compute_blas_threshold = BLAS_FROM_QUERIES
+import tagatlas.index.faiss_index  # noqa: F401  sets FAISS's BLAS threshold for exact searches (measured there)
 
 
 def neighbour_index(x: np.ndarray) -> faiss.Index:

@@ -23,11 +23,14 @@ log = logging.getLogger(__name__)
 SINGLE_THREAD_BELOW = 1024
 _MAX_THREADS = faiss.omp_get_max_threads()
 
-# Exact search of at least this many queries goes through BLAS (one matrix product). FAISS 1.15 ships 128000,
-# which leaves batches of up to ~250 queries on its per-query SIMD path: 244 queries over 13,653 x 512 took
-# 134 ms there against 23 ms through BLAS on our 2 cores (faiss's own earlier default, 20, restored).
-BLAS_FROM_QUERIES = 20
-faiss.cvar.distance_compute_blas_threshold = BLAS_FROM_QUERIES
+# FAISS 1.15 runs an exact search through BLAS (one matrix product) when the query block holds at least
+# `distance_compute_blas_threshold` floats (queries x dimension; measured: at d=512 a threshold of 2560 sends 4 queries
+# down the per-query SIMD path and 5 through BLAS). Its default, 128000, left enrichment batches of up to ~250
+# queries on the SIMD path, ~5x slower (244 queries over 13,653 x 512: 134 ms against 23 ms through BLAS); a
+# threshold of 20 fixed batches but sent single queries through BLAS, ~4x slower (15k x 512: 5.4 ms against
+# 1.3 ms; 100k: 33 ms against 11 ms). BLAS wins from ~5 queries of 512 dimensions on both sizes, so:
+BLAS_FROM_FLOATS = 5 * 512
+faiss.cvar.distance_compute_blas_threshold = BLAS_FROM_FLOATS
 
 
 def gpu_available() -> bool:
@@ -93,7 +96,9 @@ class FaissIndex:
             if len(training) > cap:  # a seeded sample: k-means on all of 1M vectors costs minutes for no recall
                 training = training[np.sort(np.random.default_rng(0).choice(len(training), cap, replace=False))]
             inner.train(training)
-        index = faiss.IndexIDMap2(inner) if spec != "IDMap2" else inner
+        # IVF indexes carry ids themselves; a flat one needs the id map (IDMap2 also keeps a reverse hash map
+        # in RAM, ~40 MB per million vectors, which an IVF index would not use)
+        index = inner if _ivf(inner) is not None or spec == "IDMap2" else faiss.IndexIDMap2(inner)
         self.spec_ = spec
         return index
 
