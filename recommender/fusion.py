@@ -258,49 +258,78 @@ def coordinates(ev: Evidence, p: FusionParams, probs: np.ndarray, place_coords: 
     return out
 
 
-def _sparse_votes(n: int, n_tags: int, per_post_tags: list[list[list[int]]], weights: list[np.ndarray]) -> sp.csr_matrix:
+def _sparse_votes(n: int, n_tags: int, per_post_tags: list[list[list[int]]], weights: list[np.ndarray]) -> np.ndarray:
+    """(n, n_tags) dense: each post's tag lists, each list voting with its weight (duplicates add up)."""
     rows, cols, vals = [], [], []
     for i, (post_tags, w) in enumerate(zip(per_post_tags, weights)):
-        for j, tag_ids in enumerate(post_tags[: len(w)]):
-            if w[j] > 0:
-                for t in tag_ids:
-                    rows.append(i); cols.append(t); vals.append(w[j])
-    return sp.csr_matrix((vals, (rows, cols)), shape=(n, n_tags))
+        for j in np.flatnonzero(w[: len(post_tags)] > 0).tolist():
+            tag_ids = post_tags[j]
+            rows.extend([i] * len(tag_ids)); cols.extend(tag_ids); vals.extend([w[j]] * len(tag_ids))
+    out = np.zeros((n, n_tags))
+    np.add.at(out, (np.asarray(rows, np.int64), np.asarray(cols, np.int64)), np.asarray(vals, np.float64))
+    return out
+
+
+def _softmax_rows(n: int, n_tags: int, tag_lists, sims_list, temperature: float) -> np.ndarray:
+    out = np.zeros((n, n_tags))
+    for i, (tag_ids, sims) in enumerate(zip(tag_lists, sims_list)):
+        if tag_ids:
+            e = np.exp((sims - sims.max()) / temperature)
+            out[i, tag_ids] = e / e.sum()
+    return out
+
+
+def _rows_of(n: int, n_tags: int, tag_lists, values) -> np.ndarray:
+    out = np.zeros((n, n_tags))
+    for i, (tag_ids, v) in enumerate(zip(tag_lists, values)):
+        if tag_ids:
+            out[i, tag_ids] = v
+    return out
 
 
 def tag_scores(ev: Evidence, p: FusionParams) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Fused tag scores (n, len(ev.tags)) and each source's weighted share of them."""
+    """Fused tag scores (n, len(ev.tags)) and each source's weighted share of them.
+
+    A source whose weight is 0 is not computed (its share is a read-only array of zeros)."""
     n, V = len(ev.nb_sims), len(ev.tags)
-    w = _neighbour_weights(ev.nb_sims, p.tag_k, p.tag_temperature)
-    neighbours = _sparse_votes(n, V, ev.nb_tags, list(w)).toarray()
-    habit_w = []
-    for i, sims in enumerate(ev.habit_sims):
-        if len(sims):  # attention over the user's past posts: similar ones first, recent ones first when decay is on
-            e = np.exp((sims - sims.max()) / p.habit_temperature)
-            if p.habit_half_life_days > 0 and ev.habit_ages:
-                e = e * 0.5 ** (np.maximum(ev.habit_ages[i], 0.0) / p.habit_half_life_days)
-            habit_w.append(e / e.sum())
-        else:
-            habit_w.append(np.zeros(0))
-    habits = _sparse_votes(n, V, ev.habit_tags, habit_w).toarray()
-    text = np.zeros((n, V))
-    for i, (tag_ids, prior) in enumerate(zip(ev.text_tags, ev.text_prior)):
-        if tag_ids:
-            text[i, tag_ids] = prior
-    embedding = np.zeros((n, V))
-    for i, (tag_ids, sims) in enumerate(zip(ev.embed_tags, ev.embed_sims)):
-        if tag_ids:
-            e = np.exp((sims - sims.max()) / p.embed_temperature)
-            embedding[i, tag_ids] = e / e.sum()
-    cluster = np.zeros((n, V))
-    for i, (tag_ids, share) in enumerate(zip(ev.cluster_tags, ev.cluster_tag_share)):
-        if tag_ids:
-            cluster[i, tag_ids] = share
-    classifier = np.zeros((n, V))
-    classifier[:, : ev.n_vocab] = ev.tag_probs[:, : ev.n_vocab]
-    parts = {"classifier": p.tag_beta * classifier, "neighbours": (1 - p.tag_beta) * neighbours, "habits": p.habit_gamma * habits,
-             "text": p.text_gamma * text, "embedding": p.embed_gamma * embedding, "cluster": p.cluster_gamma * cluster}
-    return sum(parts.values()), parts
+    zeros = np.broadcast_to(np.zeros(1), (n, V))
+
+    def neighbours() -> np.ndarray:
+        w = _neighbour_weights(ev.nb_sims, p.tag_k, p.tag_temperature)
+        return _sparse_votes(n, V, ev.nb_tags, list(w))
+
+    def habits() -> np.ndarray:
+        habit_w = []
+        for i, sims in enumerate(ev.habit_sims):
+            if len(sims):  # attention over the user's past posts: similar ones first, recent ones first when decay is on
+                e = np.exp((sims - sims.max()) / p.habit_temperature)
+                if p.habit_half_life_days > 0 and ev.habit_ages:
+                    e = e * 0.5 ** (np.maximum(ev.habit_ages[i], 0.0) / p.habit_half_life_days)
+                habit_w.append(e / e.sum())
+            else:
+                habit_w.append(np.zeros(0))
+        return _sparse_votes(n, V, ev.habit_tags, habit_w)
+
+    def classifier() -> np.ndarray:
+        out = np.zeros((n, V))
+        out[:, : ev.n_vocab] = ev.tag_probs[:, : ev.n_vocab]
+        return out
+
+    sources = {"classifier": (p.tag_beta, classifier), "neighbours": (1 - p.tag_beta, neighbours),
+               "habits": (p.habit_gamma, habits), "text": (p.text_gamma, lambda: _rows_of(n, V, ev.text_tags, ev.text_prior)),
+               "embedding": (p.embed_gamma, lambda: _softmax_rows(n, V, ev.embed_tags, ev.embed_sims, p.embed_temperature)),
+               "cluster": (p.cluster_gamma, lambda: _rows_of(n, V, ev.cluster_tags, ev.cluster_tag_share))}
+    parts: dict[str, np.ndarray] = {}
+    total = np.zeros((n, V))
+    for name, (weight, build) in sources.items():
+        if weight == 0:
+            parts[name] = zeros
+            continue
+        part = build()
+        part *= weight
+        total += part
+        parts[name] = part
+    return total, parts
 
 
 def select_tags(scores: np.ndarray, p: FusionParams, n_candidates: int = 20, tags: list[str] | None = None,
@@ -322,10 +351,33 @@ def select_tags(scores: np.ndarray, p: FusionParams, n_candidates: int = 20, tag
         chosen = quota_choice(parts, p.tag_quota, name_rank) & (scores >= p.tag_threshold * best) & (scores > 0)
         order = np.lexsort((name_rank, -np.round(scores, 6), ~chosen), axis=-1)[:, :m]
         return order, np.minimum(chosen.sum(axis=1), p.max_tags)
-    order = np.lexsort((name_rank, -np.round(scores, 6)), axis=-1)[:, :m]
+    order = ranked_columns(scores, name_rank, m)
     ranked = np.take_along_axis(scores, order, 1)
     keep = (ranked[:, : p.max_tags] >= p.tag_threshold * ranked[:, :1]) & (ranked[:, : p.max_tags] > 0)
     return order, keep.sum(axis=1)
+
+
+def ranked_columns(values: np.ndarray, name_rank: np.ndarray, m: int) -> np.ndarray:
+    """Per row, the `m` columns with the largest values rounded to 6 decimals, equal ones by name rank: the first
+    `m` columns of a full `np.lexsort((name_rank, -round(values, 6)))`, sorting only each row's m best and their
+    ties instead of all its columns (~4x faster on enrichment batches of ~2,000 tags)."""
+    r = np.round(values, 6)
+    n, width = r.shape
+    if width <= 4 * m:
+        return np.lexsort((name_rank, -r), axis=-1)[:, :m]
+    # each row's m-th largest value; a plain sort (numpy's SIMD sort: ~2 ms here) beats np.partition, whose
+    # introselect crawls over the many equal (zero) scores of a batch's vocabulary (~45 ms)
+    kth = np.sort(r, axis=1)[:, width - m]
+    rows, cols = np.nonzero(r >= kth[:, None])  # the m largest and every column tied with the m-th: >= m per row
+    counts = np.bincount(rows, minlength=n)
+    slot = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
+    shape = (n, int(counts.max()))
+    cand_cols = np.zeros(shape, np.int64)
+    cand_vals = np.full(shape, -np.inf)
+    cand_names = np.full(shape, np.iinfo(np.int64).max)
+    cand_cols[rows, slot], cand_vals[rows, slot], cand_names[rows, slot] = cols, r[rows, cols], np.asarray(name_rank)[rows, cols]
+    order = np.lexsort((cand_names, -cand_vals), axis=-1)[:, :m]
+    return np.take_along_axis(cand_cols, order, 1)
 
 
 def quota_choice(parts: dict[str, np.ndarray], quota: dict[str, int], name_rank: np.ndarray) -> np.ndarray:

@@ -91,3 +91,30 @@ def test_habit_recency_decay_prefers_the_users_recent_tags():
     assert decayed[4] > 0.99 and decayed[3] < 0.01 and np.isclose(decayed.sum(), 1.0)
     ev.habit_ages = [np.array([0.0, 0.0])]  # unknown times: no decay either way
     assert np.allclose(tag_scores(ev, FusionParams(tag_beta=0.0, habit_gamma=1.0, habit_half_life_days=30.0))[1]["habits"][0], flat)
+
+
+def test_ranked_columns_equals_a_full_sort_with_ties_by_name():
+    """Synthetic scores with many exact ties (and ties after rounding to 6 decimals): the partial ranking
+    must give the first m columns of the full lexsort, row by row."""
+    from tagatlas.recommender.fusion import ranked_columns
+
+    rng = np.random.default_rng(3)
+    scores = np.round(rng.random((40, 600)) ** 4, 3)  # many equal values, many near 0
+    scores[:5] = 0.0  # rows with no positive score at all
+    scores[5:10, :15] = 0.5 + 1e-8 * rng.random((5, 15))  # equal after rounding to 6 decimals
+    name_rank = np.broadcast_to(rng.permutation(600), scores.shape)
+    for m in (1, 5, 20, 200):
+        full = np.lexsort((name_rank, -np.round(scores, 6)), axis=-1)[:, :m]
+        assert np.array_equal(ranked_columns(scores, name_rank, m), full)
+
+
+def test_a_zero_weight_source_is_all_zeros_and_the_rest_unchanged():
+    ev = synthetic_evidence([[1, 0, 0]], nb_class=[[0, 0]], nb_sims=[[0.9, 0.9]], nb_tags=[[[2], [2, 4]]],
+                            habit=[([0.5], [[3]])], text=[[4]])
+    on = FusionParams(tag_beta=0.5, habit_gamma=1.0, text_gamma=0.2, tag_k=2)
+    off = FusionParams(tag_beta=0.5, habit_gamma=1.0, text_gamma=0.0, tag_k=2)
+    scores_on, parts_on = tag_scores(ev, on)
+    scores_off, parts_off = tag_scores(ev, off)
+    assert parts_off["text"].shape == scores_off.shape and not parts_off["text"].any()
+    assert np.allclose(scores_on - parts_on["text"], scores_off)
+    assert np.isclose(parts_on["neighbours"][0, 2], 0.5) and np.isclose(parts_on["neighbours"][0, 4], 0.25)  # tag lists vote, duplicates add
