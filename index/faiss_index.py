@@ -28,9 +28,18 @@ _MAX_THREADS = faiss.omp_get_max_threads()
 # down the per-query SIMD path and 5 through BLAS). Its default, 128000, left enrichment batches of up to ~250
 # queries on the SIMD path, ~5x slower (244 queries over 13,653 x 512: 134 ms against 23 ms through BLAS); a
 # threshold of 20 fixed batches but sent single queries through BLAS, ~4x slower (15k x 512: 5.4 ms against
-# 1.3 ms; 100k: 33 ms against 11 ms). BLAS wins from ~5 queries of 512 dimensions on both sizes, so:
-BLAS_FROM_FLOATS = 5 * 512
-faiss.cvar.distance_compute_blas_threshold = BLAS_FROM_FLOATS
+# 1.3 ms; 100k: 33 ms against 11 ms). BLAS wins from ~5 queries whatever the dimension (256 queries of 3 dimensions
+# over 15k: 4.7 ms through BLAS, 12.9 ms per query), so the threshold is set for the index at hand before each search.
+BLAS_FROM_QUERIES = 5
+
+
+def use_blas_from(queries: int, dim: int) -> None:
+    """Exact searches of `queries` or more vectors of dimension `dim` go through BLAS, fewer one by one (FAISS's
+    threshold is process-wide: a concurrent search of another dimension may get the other path, slower, never wrong)."""
+    faiss.cvar.distance_compute_blas_threshold = queries * dim
+
+
+use_blas_from(BLAS_FROM_QUERIES, 512)
 
 
 def gpu_available() -> bool:
@@ -164,6 +173,7 @@ class FaissIndex:
         if ivf is not None:
             ivf.nprobe = self.nprobe if self.nprobe is not None else nprobe_for(ivf.nlist)
         faiss.omp_set_num_threads(1 if len(queries) < SINGLE_THREAD_BELOW else _MAX_THREADS)
+        use_blas_from(BLAS_FROM_QUERIES, self.dim)
         scores, ids = self._searcher().search(queries, k)
         scores[ids < 0] = -np.inf
         return scores, ids
