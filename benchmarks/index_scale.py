@@ -45,7 +45,7 @@ CANDIDATES = [
     ("HNSW32-SQ8", "HNSW32,SQ8", [64, 128]),
 ]
 # The recommender's choice beyond 500k vectors (`factory_for`: ~2·sqrt(n) lists, 8-bit codes) with its exact re-ranking
-# (factor 4), at nprobe = lists/16 and lists/8 (`nprobe_for`, the default).
+# (factor 4), at nprobe = lists/16 and `nprobe_for(lists)` (the default: 4·sqrt(2·lists)).
 RERANKED = ("IVF-SQ8 + exact re-rank", "IVF{auto_lists},SQ8", "rerank")
 RERANK_FACTOR = 4
 # Not in the table (tried on the same 1M vectors, 2026-11-24, /tmp scripts, recall after the same exact re-ranking):

@@ -164,14 +164,14 @@ def test_rerank_drops_ids_deleted_since_the_search_and_pads_short_results():
 def test_nprobe_is_derived_from_the_lists_unless_set(tmp_path):
     from tagatlas.index import nprobe_for
 
-    assert nprobe_for(2048) == 256 and nprobe_for(64) == 16 and nprobe_for(8) == 8
+    assert nprobe_for(2048) == 256 and nprobe_for(512) == 128 and nprobe_for(8) == 8
     assert factory_for(1_000_000) == "IVF2048,SQ8" and factory_for(100_000) == "IVF512,Flat"
     x = unit(2000, 8)
     index = FaissIndex(8, factory="IVF256,Flat").index(np.arange(2000), x)
     index.search(x[:1], 1)
     import faiss
 
-    assert faiss.extract_index_ivf(index._index).nprobe == 32
+    assert faiss.extract_index_ivf(index._index).nprobe == nprobe_for(256) == 91
     index.save(tmp_path / "i.faiss")
     loaded = FaissIndex.load(tmp_path / "i.faiss", nprobe=7)
     loaded.search(x[:1], 1)
