@@ -7,9 +7,9 @@ import numpy as np
 import scipy.sparse as sp
 from tqdm.auto import tqdm
 
+from tagatlas.index.faiss_index import use_blas_for
 
 EXACT_UP_TO = 50_000  # above this many posts the neighbours come from an HNSW graph (approximate, far faster)
-from tagatlas.index.faiss_index import BLAS_FROM_QUERIES, use_blas_from
 
 
 def neighbour_index(x: np.ndarray) -> faiss.Index:
@@ -47,7 +47,7 @@ def knn_graph(vectors: np.ndarray, present: np.ndarray | None = None, k: int = 1
     rows, cols, vals = [], [], []
     starts = range(0, len(idx), batch_size)
     for start in tqdm(starts, desc=f"kNN graph {name}".strip(), unit="batch", disable=not progress):
-        use_blas_from(BLAS_FROM_QUERIES, x.shape[1])
+        use_blas_for(x.shape[1])  # per batch: the threshold is process-wide and a concurrent search may have moved it
         sims, nbrs = index.search(x[start:start + batch_size], kk)
         local = np.arange(start, start + len(sims))[:, None].repeat(kk, axis=1)
         keep = (nbrs >= 0) & (nbrs != local) & (sims > min_similarity)

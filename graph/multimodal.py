@@ -17,7 +17,7 @@ import scipy.sparse as sp
 from tagatlas.encoders.impute import CrossModalImputer
 from tagatlas.graph.cluster import leiden, modularity, node_confidence
 from tagatlas.graph.knn import knn_graph, neighbour_index
-from tagatlas.index.faiss_index import BLAS_FROM_QUERIES, use_blas_from
+from tagatlas.index.faiss_index import use_blas_for
 
 
 @dataclass
@@ -170,7 +170,7 @@ class GraphClusterer:
         if index is None:  # built once per modality, reused by every later assignment
             index = neighbour_index(np.ascontiguousarray(fitted[idx], np.float32))
             self._indices[key] = index
-        use_blas_from(BLAS_FROM_QUERIES, fitted.shape[1])
+        use_blas_for(fitted.shape[1])
         sims, nbrs = index.search(np.ascontiguousarray(queries[rows], np.float32), min(k, len(idx)))
         ok = (nbrs >= 0) & (sims > self.min_similarity)
         members = idx[nbrs[ok]]

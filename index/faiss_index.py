@@ -33,13 +33,14 @@ _MAX_THREADS = faiss.omp_get_max_threads()
 BLAS_FROM_QUERIES = 5
 
 
-def use_blas_from(queries: int, dim: int) -> None:
-    """Exact searches of `queries` or more vectors of dimension `dim` go through BLAS, fewer one by one (FAISS's
-    threshold is process-wide: a concurrent search of another dimension may get the other path, slower, never wrong)."""
-    faiss.cvar.distance_compute_blas_threshold = queries * dim
+def use_blas_for(dim: int) -> None:
+    """Exact searches of BLAS_FROM_QUERIES or more vectors of dimension `dim` go through BLAS, fewer one by one
+    (FAISS's threshold is process-wide: a concurrent search of another dimension may get the other path, slower,
+    never wrong)."""
+    faiss.cvar.distance_compute_blas_threshold = BLAS_FROM_QUERIES * dim
 
 
-use_blas_from(BLAS_FROM_QUERIES, 512)
+use_blas_for(512)
 
 
 def gpu_available() -> bool:
@@ -174,7 +175,7 @@ class FaissIndex:
         if ivf is not None:
             ivf.nprobe = self.nprobe if self.nprobe is not None else nprobe_for(ivf.nlist)
         faiss.omp_set_num_threads(1 if len(queries) < SINGLE_THREAD_BELOW else _MAX_THREADS)
-        use_blas_from(BLAS_FROM_QUERIES, self.dim)
+        use_blas_for(self.dim)
         scores, ids = self._searcher().search(queries, k)
         scores[ids < 0] = -np.inf
         return scores, ids

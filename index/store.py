@@ -214,13 +214,12 @@ class PostStore:
         return [_row(r) for r in rows]
 
     def vectors(self, rowids: Sequence[int]) -> np.ndarray:
-        if not rowids:
+        """The vectors of these rowids, in their order (KeyError for one not stored)."""
+        if not len(rowids):
             return np.zeros((0, self.dim or 0), np.float32)
-        found: dict[int, bytes] = {}
-        for chunk in _chunks([int(r) for r in rowids], 900):
-            marks = ",".join("?" * len(chunk))
-            found.update(self._db.execute(f"SELECT rowid, vector FROM posts WHERE rowid IN ({marks})", chunk).fetchall())
-        return np.stack([np.frombuffer(found[int(r)], dtype=np.float32) for r in rowids])
+        found, vectors = self.vectors_found(rowids)
+        position = dict(zip(found.tolist(), range(len(found))))
+        return vectors[[position[int(r)] for r in rowids]]
 
     def vectors_found(self, rowids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """(rowids still stored, their vectors): what exact re-ranking reads (`tagatlas.index.rerank`)."""

@@ -258,7 +258,7 @@ def coordinates(ev: Evidence, p: FusionParams, probs: np.ndarray, place_coords: 
     return out
 
 
-def _sparse_votes(n: int, n_tags: int, per_post_tags: list[list[list[int]]], weights: list[np.ndarray]) -> np.ndarray:
+def _tag_votes(n: int, n_tags: int, per_post_tags: list[list[list[int]]], weights: list[np.ndarray]) -> np.ndarray:
     """(n, n_tags) dense: each post's tag lists, each list voting with its weight (duplicates add up)."""
     rows, cols, vals = [], [], []
     for i, (post_tags, w) in enumerate(zip(per_post_tags, weights)):
@@ -296,7 +296,7 @@ def tag_scores(ev: Evidence, p: FusionParams) -> tuple[np.ndarray, dict[str, np.
 
     def neighbours() -> np.ndarray:
         w = _neighbour_weights(ev.nb_sims, p.tag_k, p.tag_temperature)
-        return _sparse_votes(n, V, ev.nb_tags, list(w))
+        return _tag_votes(n, V, ev.nb_tags, list(w))
 
     def habits() -> np.ndarray:
         habit_w = []
@@ -308,7 +308,7 @@ def tag_scores(ev: Evidence, p: FusionParams) -> tuple[np.ndarray, dict[str, np.
                 habit_w.append(e / e.sum())
             else:
                 habit_w.append(np.zeros(0))
-        return _sparse_votes(n, V, ev.habit_tags, habit_w)
+        return _tag_votes(n, V, ev.habit_tags, habit_w)
 
     def classifier() -> np.ndarray:
         out = np.zeros((n, V))
@@ -388,7 +388,7 @@ def quota_choice(parts: dict[str, np.ndarray], quota: dict[str, int], name_rank:
         part = parts.get(name)
         if part is None or n_s <= 0 or not part.any():
             continue
-        top = np.lexsort((name_rank, -np.round(part, 6)), axis=-1)[:, :n_s]
+        top = ranked_columns(part, name_rank, n_s)
         positive = np.take_along_axis(part, top, 1) > 0
         rows = np.repeat(np.arange(shape[0]), top.shape[1]).reshape(top.shape)
         chosen[rows[positive], top[positive]] = True
