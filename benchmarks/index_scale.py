@@ -48,12 +48,8 @@ CANDIDATES = [
 # (factor 4), at nprobe = lists/16 and `nprobe_for(lists)` (the default: 4·sqrt(2·lists)).
 RERANKED = ("IVF-SQ8 + exact re-rank", "IVF{auto_lists},SQ8", "rerank")
 RERANK_FACTOR = 4
-# Not in the table (tried on the same 1M vectors, 2026-11-24, /tmp scripts, recall after the same exact re-ranking):
-# IVF1024,SQ6 (376 MiB) nprobe 256: 0.943 — no faster than SQ8 and less accurate; IVF4096,SQ4 (260 MiB) nprobe 1024
-# with 100 candidates: 0.942; IVF1024,PQ64x4fs (41 MiB) with 1000 candidates: 0.849; HNSW16 over SQ4 codes
-# (382 MiB, graph built on the 4-bit distances) efSearch 256 with 100 candidates: 0.536; HNSW32 over PQ64 at
-# 100k posts: 0.933 with 100 candidates at efSearch 400 (PQ training alone 135 s). On these jittered vectors
-# the true top 10 are near-equal draws from several posts' copies, so coarse codes both misorder and miss them.
+# Not in the table: coarser codes and HNSW over codes, tried on the same 1M vectors with the same re-ranking by
+# benchmarks/index_alternatives.py (SQ6, SQ4, PQ64x4fs, HNSW16_SQ4; results in docs/benchmarks.md): all below SQ8 + re-ranking.
 MEMORY_BUDGET = 0.5 * 2**30  # bytes: "index memory <= 0.5 GB"
 
 

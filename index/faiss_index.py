@@ -27,9 +27,10 @@ _MAX_THREADS = faiss.omp_get_max_threads()
 # `distance_compute_blas_threshold` floats (queries x dimension; measured: at d=512 a threshold of 2560 sends 4 queries
 # down the per-query SIMD path and 5 through BLAS). Its default, 128000, left enrichment batches of up to ~250
 # queries on the SIMD path, ~5x slower (244 queries over 13,653 x 512: 134 ms against 23 ms through BLAS); a
-# threshold of 20 fixed batches but sent single queries through BLAS, ~4x slower (15k x 512: 5.4 ms against
-# 1.3 ms; 100k: 33 ms against 11 ms). BLAS wins from ~5 queries whatever the dimension (256 queries of 3 dimensions
-# over 15k: 4.7 ms through BLAS, 12.9 ms per query), so the threshold is set for the index at hand before each search.
+# threshold of 20 fixed batches but sent single queries through BLAS, ~4x slower. benchmarks/faiss_paths.py (one
+# thread, 2 cores): one query over 15k x 512 takes 4.5 ms through BLAS against 0.86 ms, over 100k 30.4 against 8.3 ms;
+# BLAS wins from 4-8 queries, at 3 dimensions too (256 queries over 15k: 6.8 ms against 15.5 ms), so the threshold is
+# set for the index at hand before each search.
 BLAS_FROM_QUERIES = 5
 
 
