@@ -106,6 +106,43 @@ class RateLimiter:
             return (1 - tokens) / self.rate
 
 
+class MeasureAndLimit:
+    """Rate limiting and Prometheus request metrics as plain ASGI middleware (Starlette's BaseHTTPMiddleware
+    streams every response through an extra task and memory channel: CPU the server needs under load)."""
+
+    def __init__(self, app, limiter: RateLimiter, requests: Counter, latency: Histogram):
+        self.app, self.limiter, self.requests, self.latency = app, limiter, requests, latency
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        key = next((value for name, value in scope["headers"] if name == b"x-api-key"), b"")
+        client = key.decode("latin-1") or (scope["client"][0] if scope.get("client") else "unknown")
+        wait = self.limiter.allow(client)
+        if wait > 0:
+            self.requests.labels("rate_limited", "429").inc()
+            response = JSONResponse({"detail": f"rate limit exceeded; retry in {wait:.2f} s"}, status_code=429,
+                                    headers={"Retry-After": str(max(1, round(wait)))})
+            await response(scope, receive, send)
+            return
+        status = 500  # what the client gets if the app fails before answering
+
+        async def send_and_note(message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:  # the router records the matched route in the shared scope
+            name = getattr(scope.get("route"), "path", "unmatched")
+            self.requests.labels(name, str(status)).inc()
+            self.latency.labels(name).observe(time.perf_counter() - started)
+
+
 def parse_keys(entries) -> dict[str, str | None]:
     """`key` (a service key: writes for any user, no personalisation) or `key=user_id` (that user's own key)."""
     keys: dict[str, str | None] = {}
@@ -272,8 +309,9 @@ def create_app(model_dir: str | os.PathLike, api_keys: dict[str, str | None] | s
         with lock.write():
             state["model"].save_index(model_dir)
 
-    def no_unknown_query(request: Request) -> None:
-        """Reject query parameters a route does not declare (a typo must not be silently ignored)."""
+    async def no_unknown_query(request: Request) -> None:
+        """Reject query parameters a route does not declare (a typo must not be silently ignored); async: no
+        worker-thread hop per request."""
         route = request.scope.get("route")
         operation = app.openapi()["paths"].get(getattr(route, "path", None), {}).get(request.method.lower())
         if operation is None:
@@ -296,21 +334,7 @@ def create_app(model_dir: str | os.PathLike, api_keys: dict[str, str | None] | s
                                 status_code=400)
         return await http_exception_handler(request, exc)
 
-    @app.middleware("http")
-    async def measure(request: Request, call_next):
-        started = time.perf_counter()
-        client = request.headers.get("x-api-key") or (request.client.host if request.client else "unknown")
-        wait = limiter.allow(client)
-        if wait > 0:
-            requests.labels("rate_limited", "429").inc()
-            return JSONResponse({"detail": f"rate limit exceeded; retry in {wait:.2f} s"}, status_code=429,
-                                headers={"Retry-After": str(max(1, round(wait)))})
-        response = await call_next(request)
-        route = request.scope.get("route")
-        name = getattr(route, "path", "unmatched")
-        requests.labels(name, str(response.status_code)).inc()
-        latency.labels(name).observe(time.perf_counter() - started)
-        return response
+    app.add_middleware(MeasureAndLimit, limiter=limiter, requests=requests, latency=latency)
 
     def require_key(x_api_key: str | None = Header(default=None)) -> str | None:
         """Check the key; return the user it is bound to (None for a service key)."""

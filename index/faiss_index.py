@@ -10,17 +10,19 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from tagatlas._native import blas_threads_sleep
 from tagatlas.index.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
-# Below this many queries a search runs on one OpenMP thread: waking FAISS's thread team costs more
-# than it saves, most of all next to the other thread pools of the same process (single-query suggest
-# latency in benchmarks/load.py; enrichment batches of 256, which ran ~25 % faster end to end with FAISS on one
-# thread, benchmarks/throughput.py on 2 cores: the encoder's BLAS threads are still spinning when the search
-# starts). omp_set_num_threads sets the calling thread's value only, so concurrent searches from a server's
-# threads do not interfere.
-SINGLE_THREAD_BELOW = 1024
+# A search of fewer than PARALLEL_FROM_QUERIES queries runs on one OpenMP thread: waking FAISS's thread team
+# costs more than it saves for a server's single queries and micro-batches (benchmarks/load.py). Larger batches
+# (enrichment: 256) use every core, but only when numpy's BLAS workers sleep after a call (`tagatlas._native`):
+# while they spin after encoding, a second FAISS thread competes with them and enrichment ran ~25 % slower
+# (benchmarks/throughput.py, 2 cores: 0.44-0.48x of the floor against 0.55x on one thread; 0.59x with sleeping BLAS
+# workers and two FAISS threads). omp_set_num_threads sets the calling thread's value only, so concurrent
+# searches from a server's threads do not interfere.
+PARALLEL_FROM_QUERIES = 64
 _MAX_THREADS = faiss.omp_get_max_threads()
 
 # FAISS 1.15 runs an exact search through BLAS (one matrix product) when the query block holds at least
@@ -175,7 +177,8 @@ class FaissIndex:
         ivf = _ivf(self._index)
         if ivf is not None:
             ivf.nprobe = self.nprobe if self.nprobe is not None else nprobe_for(ivf.nlist)
-        faiss.omp_set_num_threads(1 if len(queries) < SINGLE_THREAD_BELOW else _MAX_THREADS)
+        parallel = len(queries) >= PARALLEL_FROM_QUERIES and blas_threads_sleep()
+        faiss.omp_set_num_threads(_MAX_THREADS if parallel else 1)
         use_blas_for(self.dim)
         scores, ids = self._searcher().search(queries, k)
         scores[ids < 0] = -np.inf

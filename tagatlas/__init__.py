@@ -3,10 +3,15 @@
 Parts (each an installed subpackage): ``tagatlas.data`` (posts, places, hashtags),
 ``tagatlas.encoders`` (text/image models), ``tagatlas.index`` (FAISS + SQLite store),
 ``tagatlas.recommender`` (retrieval-augmented model), ``tagatlas.evaluation`` (protocol,
-metrics, baselines). The torchvision fix runs here, before anything imports torchvision.
+metrics, baselines). Two fixes run here: numpy's BLAS threads are told to sleep after each call
+(before numpy loads; see ``tagatlas._native``), and torchvision's import is made to work with CPU torch.
 """
 
-from tagatlas._torchfix import fix_torchvision_ops
+from tagatlas._native import quiet_blas_threads
+
+quiet_blas_threads()
+
+from tagatlas._torchfix import fix_torchvision_ops  # noqa: E402 - after the BLAS setting, which must precede numpy
 
 fix_torchvision_ops()
 
