@@ -270,13 +270,16 @@ def fetch_image(url: str, prefixes: list[str], max_bytes: int = MAX_IMAGE_BYTES,
 
 
 def create_app(model_dir: str | os.PathLike, api_keys: dict[str, str | None] | set[str] | None = None, rate: float | None = None,
-               burst: float | None = None) -> FastAPI:
+               burst: float | None = None, encoder_threads: int | None = None) -> FastAPI:
     """An app serving the model folder `model_dir`; writes need one of `api_keys` (none: writes refused).
 
     A key bound to a user (`key=user_id`) may write that user's posts and personalise with that user's
     history only; an unbound service key may write any post and never reads a user's history.
 
     Rate limits default to TAGATLAS_RATE_LIMIT requests a second (200) with bursts of TAGATLAS_RATE_BURST (400).
+    `encoder_threads` (default TAGATLAS_ENCODER_THREADS, else 1): threads the text encoder uses per batch. One is
+    right for a server: concurrent requests already keep the cores busy, and a multi-threaded BLAS call then waits
+    for a sleeping worker to be scheduled (benchmarks/load.py, docs/benchmarks.md).
     """
     model_dir = Path(model_dir)
     search_backend = os.environ.get("TAGATLAS_SEARCH_BACKEND", "embedded")
@@ -284,6 +287,7 @@ def create_app(model_dir: str | os.PathLike, api_keys: dict[str, str | None] | s
         raise ValueError(f"TAGATLAS_SEARCH_BACKEND must be 'embedded' or 'opensearch', not {search_backend!r}")
     image_prefixes = [p.strip() for p in os.environ.get("TAGATLAS_IMAGE_URL_PREFIXES", "").split(",") if p.strip()]
     limiter = RateLimiter(rate or float(os.environ.get("TAGATLAS_RATE_LIMIT", 200)), burst or float(os.environ.get("TAGATLAS_RATE_BURST", 400)))
+    encoder_threads = encoder_threads or int(os.environ.get("TAGATLAS_ENCODER_THREADS", 1))
     keys = configured_keys() if api_keys is None else (dict(api_keys) if isinstance(api_keys, dict) else dict.fromkeys(api_keys))
     state: dict = {}
     lock = ReadWriteLock()  # concurrent suggest/search; ingest and delete one at a time, alone
@@ -295,6 +299,7 @@ def create_app(model_dir: str | os.PathLike, api_keys: dict[str, str | None] | s
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         state["model"] = TagAtlas.load(model_dir, writable_store=True)
+        state["model"].encoder.set_threads(encoder_threads)
         state["model"].warm_up()
         posts_gauge.set(state["model"].store_.count())
         if search_backend == "opensearch":
@@ -481,11 +486,16 @@ def create_app(model_dir: str | os.PathLike, api_keys: dict[str, str | None] | s
         except ValidationError as exc:
             raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False, include_context=False)]) from exc
         features = state["model"].featurize([post])  # the encoders need no lock: readers keep going meanwhile
-        with lock.write():
+        duplicate = HTTPException(409, f"'id': post {post.id!r} is already indexed; delete it first to replace it")
+        with lock.read():  # enrichment only reads: suggest and search go on beside it
+            if state["model"].store_.rowids([post.id]):
+                raise duplicate
+            pending = state["model"].prepare_add([post], features=features)
+        with lock.write():  # held for the index and store writes alone (under load, readers queued behind it)
             model = state["model"]
-            if model.store_.rowids([post.id]):
-                raise HTTPException(409, f"'id': post {post.id!r} is already indexed; delete it first to replace it")
-            prediction = model.predict_and_add([post], features=features)[0]  # committed to the store before we answer
+            if model.store_.rowids([post.id]):  # a concurrent request indexed it meanwhile
+                raise duplicate
+            prediction = model.commit_add(pending)[0]  # committed to the store before we answer
             posts_gauge.set(model.store_.count())
         return IngestResponse(post=post, prediction=prediction)
 

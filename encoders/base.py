@@ -32,6 +32,10 @@ class TextEncoder(ABC):
     @abstractmethod
     def _encode_batch(self, texts: list[str]) -> np.ndarray: ...
 
+    def set_threads(self, threads: int) -> None:
+        """Threads one batch may use (a server answering concurrent requests wants 1); ignored by backends
+        without a per-model setting."""
+
     def encode(self, texts: Sequence[str], *, batch_size: int = 256, progress: bool = False) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for start, batch in batched(list(texts), batch_size, progress, f"encode text ({self.name})"):

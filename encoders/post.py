@@ -98,6 +98,12 @@ class PostEncoder:
             self._image = self._image_factory()
         return self._image
 
+    def set_threads(self, threads: int) -> None:
+        """Threads the text backbone may use per batch (see `TextEncoder.set_threads`)."""
+        if threads < 1:
+            raise ValueError(f"threads must be at least 1, not {threads}")
+        self.text.set_threads(threads)
+
     def prepare_text(self, text: str | None, *, mask_tags: bool = True) -> str:
         text = mask_hashtags(text) if mask_tags else (text or "")
         return clean_text(text)[: self.config.max_chars]

