@@ -287,7 +287,11 @@ def create_app(model_dir: str | os.PathLike, api_keys: dict[str, str | None] | s
         raise ValueError(f"TAGATLAS_SEARCH_BACKEND must be 'embedded' or 'opensearch', not {search_backend!r}")
     image_prefixes = [p.strip() for p in os.environ.get("TAGATLAS_IMAGE_URL_PREFIXES", "").split(",") if p.strip()]
     limiter = RateLimiter(rate or float(os.environ.get("TAGATLAS_RATE_LIMIT", 200)), burst or float(os.environ.get("TAGATLAS_RATE_BURST", 400)))
-    encoder_threads = encoder_threads or int(os.environ.get("TAGATLAS_ENCODER_THREADS", 1))
+    if encoder_threads is None:
+        setting = os.environ.get("TAGATLAS_ENCODER_THREADS", "1")
+        if not setting.strip().isdigit() or int(setting) < 1:
+            raise ValueError(f"TAGATLAS_ENCODER_THREADS must be a whole number of threads (1 or more), not {setting!r}")
+        encoder_threads = int(setting)
     keys = configured_keys() if api_keys is None else (dict(api_keys) if isinstance(api_keys, dict) else dict.fromkeys(api_keys))
     state: dict = {}
     lock = ReadWriteLock()  # concurrent suggest/search; ingest and delete one at a time, alone

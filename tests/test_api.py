@@ -72,6 +72,9 @@ def test_suggest_ingest_delete_and_metrics(served):
     assert httpx.delete(f"{url}/v1/posts/synthetic-api-1", headers=h, timeout=30).status_code == 404
     metrics = httpx.get(f"{url}/metrics", timeout=30).text
     assert 'tagatlas_requests_total{route="/v1/suggest",status="200"}' in metrics
+    for status in ("401", "409", "404"):  # the status each answer really had, noted by the ASGI middleware
+        assert f'tagatlas_requests_total{{route="/v1/posts{"/{post_id}" if status == "404" else ""}",status="{status}"}}' in metrics
+    assert 'tagatlas_request_seconds_count{route="/v1/suggest"}' in metrics
     assert httpx.get(f"{url}/openapi.json", timeout=30).json()["paths"]["/v1/suggest"]
 
 
@@ -245,6 +248,15 @@ def test_coarse_suggestion_returns_the_place_coordinates(served):
     _, url = served
     r = httpx.post(f"{url}/v1/suggest", json={"text": "istanbul trafik", "coarse": True}, timeout=30).json()
     assert (r["lat"], r["lon"]) == (round(r["places"][0]["lat"], 2), round(r["places"][0]["lon"], 2))
+
+
+def test_a_bad_encoder_thread_setting_is_refused_by_name(tmp_path, monkeypatch):
+    from tagatlas.api import create_app
+
+    for bad in ("two", "0", "-1"):
+        monkeypatch.setenv("TAGATLAS_ENCODER_THREADS", bad)
+        with pytest.raises(ValueError, match="TAGATLAS_ENCODER_THREADS"):
+            create_app(tmp_path)
 
 
 def test_key_configuration_parses_service_and_user_keys(tmp_path, monkeypatch):
