@@ -25,7 +25,10 @@ def post_modalities(vectors: np.ndarray, hashtags: list[list[str]], lats: list, 
     """The views a post offers: `content` (its index vector: text and image fused), `hashtags` (hashed bag)
     and `location` (unit vector of its coordinates); an absent view is marked missing."""
     vectors = np.asarray(vectors, np.float32)
-    tag_vectors = _TAGS.transform([list(t) for t in hashtags]).toarray().astype(np.float32)
+    if any(hashtags):
+        tag_vectors = _TAGS.transform([list(t) for t in hashtags]).toarray().astype(np.float32)
+    else:  # the common query (a caption being written): no hashing call for an all-zero block
+        tag_vectors = np.zeros((len(hashtags), _TAGS.n_features), np.float32)
     has_loc = np.array([la is not None and lo is not None for la, lo in zip(lats, lons)], bool)
     lat = np.radians(np.where(has_loc, [la or 0.0 for la in lats], 0.0))
     lon = np.radians(np.where(has_loc, [lo or 0.0 for lo in lons], 0.0))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn import config_context
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
 from sklearn.preprocessing import normalize
 
@@ -34,7 +35,10 @@ class LexicalFeaturizer:
         return self
 
     def transform(self, texts) -> sp.csr_matrix:
-        return normalize(self.tfidf_.transform(self._counts(texts)), norm="l2").astype(np.float32).tocsr()
+        # counts of hashed n-grams are finite and the parameters were checked when fitted: skip scikit-learn's
+        # per-call validation (one text: 0.68 -> 0.53 ms on the 2-core machine; what a live suggestion pays)
+        with config_context(assume_finite=True, skip_parameter_validation=True):
+            return normalize(self.tfidf_.transform(self._counts(texts)), norm="l2").astype(np.float32).tocsr()
 
     def state(self) -> dict:
         return {"n_features": self.n_features, "char_ngrams": list(self.char_ngrams), "max_chars": self.max_chars,
