@@ -67,19 +67,29 @@ def serve(model: Path) -> tuple[subprocess.Popen, str]:
     raise SystemExit("server did not start")
 
 
-def sequential_latency(url: str, texts: list[str], n: int) -> dict:
-    """p50/p99 of text-only suggest, one request at a time, measured by the client (HTTP included)."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc), all its threads included."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def sequential_latency(url: str, texts: list[str], n: int, pid: int) -> dict:
+    """p50/p99 of text-only suggest, one request at a time, measured by the client (HTTP included), and the server's
+    CPU time per request (threads that spin instead of sleeping show up here, not in the latency)."""
     times = []
     with httpx.Client(timeout=30) as client:
         for text in texts[:20]:  # warm-up
             client.post(f"{url}/v1/suggest", json={"text": text})
+        cpu_before = cpu_seconds(pid)
         for i in range(n):
             started = time.perf_counter()
             r = client.post(f"{url}/v1/suggest", json={"text": texts[i % len(texts)]})
             times.append(time.perf_counter() - started)
             r.raise_for_status()
+    cpu_ms = (cpu_seconds(pid) - cpu_before) / n * 1000
     ms = np.array(times) * 1000
-    return {"n": n, "p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99)), "mean": float(ms.mean())}
+    return {"n": n, "p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99)), "mean": float(ms.mean()),
+            "cpu_ms": cpu_ms}
 
 
 def main() -> int:
@@ -91,8 +101,11 @@ def main() -> int:
     ap.add_argument("--spawn-rate", type=float, default=10, help="users started per second (ramp-up)")
     ap.add_argument("--repeats", type=int, default=3, help="locust runs (the machine is shared: one run is one sample)")
     ap.add_argument("--sequential", type=int, default=1000, help="single-client suggest requests")
+    ap.add_argument("--no-ingest", action="store_true", help="locust users only suggest and search (where does the tail come from?)")
     ap.add_argument("--no-doc", action="store_true", help="print the tables without writing docs/benchmarks.md")
     args = ap.parse_args()
+    if args.no_ingest and not args.no_doc:
+        raise SystemExit("--no-ingest is a diagnostic run: give --no-doc too (the docs block shows the full mix)")
     tagatlas = Path(sys.executable).parent / "tagatlas"
     if not (args.model / "model.json").exists():
         print(f"training {args.model} on {args.data}", file=sys.stderr)
@@ -109,9 +122,10 @@ def main() -> int:
             proc, url = serve(model)
             try:
                 if seq is None:
-                    seq = sequential_latency(url, texts, args.sequential)
+                    seq = sequential_latency(url, texts, args.sequential, proc.pid)
                 posts_before = httpx.get(f"{url}/health").json()["posts"]
-                env = {**os.environ, "TAGATLAS_LOAD_TEXTS": str(work / "texts.json"), "TAGATLAS_LOAD_KEY": KEY}
+                env = {**os.environ, "TAGATLAS_LOAD_TEXTS": str(work / "texts.json"), "TAGATLAS_LOAD_KEY": KEY,
+                       "TAGATLAS_LOAD_INGEST_WEIGHT": "0" if args.no_ingest else "1"}
                 subprocess.run([str(Path(sys.executable).parent / "locust"), "-f", str(REPO / "benchmarks" / "locustfile.py"), "--headless",
                                 "--users", str(args.users), "--spawn-rate", str(args.spawn_rate), "--run-time", f"{args.seconds}s",
                                 "--host", url, "--csv", str(work / "locust"), "--only-summary", "--loglevel", "WARNING"],
@@ -142,9 +156,10 @@ def main() -> int:
             f"Model: `{args.model.relative_to(REPO) if REPO in args.model.resolve().parents else args.model}`. "
             f"Server and load generator share the machine's cores.\n\n"
             f"**Single client, text-only suggest** ({seq['n']} sequential requests of real held-out captions, HTTP included): "
-            f"p50 **{seq['p50']:.1f} ms**, p99 **{seq['p99']:.1f} ms**, mean {seq['mean']:.1f} ms.\n\n"
+            f"p50 **{seq['p50']:.1f} ms**, p99 **{seq['p99']:.1f} ms**, mean {seq['mean']:.1f} ms; "
+            f"server CPU time {seq['cpu_ms']:.1f} ms per request (from /proc, all server threads).\n\n"
             f"**Locust**, {args.users} users (started {args.spawn_rate:g} a second) for {args.seconds} s, each waiting 0.5–1.5 s between requests "
-            f"(6 suggest : 3 search : 1 ingest), repeated {len(runs)} times on fresh copies of the model; {failures} failed requests in all. "
+            f"(6 suggest : 3 search : {0 if args.no_ingest else 1} ingest), repeated {len(runs)} times on fresh copies of the model; {failures} failed requests in all. "
             f"Suggest p99 per run: {per_run} ms. The table is the run with the median suggest p99 ({ingested} posts ingested during it):\n\n"
             + "\n".join(rows))
     if args.no_doc:

@@ -38,7 +38,7 @@ class PostingUser(FastHttpUser):
         words = self.rng.choice(TEXTS).split()[:3] or ["snow"]
         self.client.get("/v1/search", params={"q": " ".join(words), "k": 10}, name="GET /v1/search")
 
-    @task(1)
+    @task(int(os.environ.get("TAGATLAS_LOAD_INGEST_WEIGHT", 1)))  # 0: no ingest (load.py --no-ingest)
     def ingest(self) -> None:
         post = {"id": f"load-{uuid.uuid4()}", "user_id": f"load-user-{self.rng.randrange(50)}", "text": self.rng.choice(TEXTS)}
         self.client.post("/v1/posts", json=post, headers={"X-API-Key": KEY}, name="POST /v1/posts")

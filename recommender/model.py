@@ -97,7 +97,7 @@ class PendingAdd:
     posts: list[Post]
     features: Features | None
     regions: RegionMaps | None
-    clusters: object  # the cluster each post's content points to (None: no clusters)
+    clusters: tuple[np.ndarray, list[dict]] | None  # (cluster per post, -1: none; per-modality shares), as assigned
     predictions: list[Prediction]
 
 

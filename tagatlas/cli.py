@@ -257,8 +257,8 @@ def serve(
     model: Annotated[Path, typer.Option("--model", help="model folder (ingested posts are committed to its store)")],
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
-    encoder_threads: Annotated[int, typer.Option(min=1, help="threads the text encoder uses per request batch (1 suits "
-                                                 "concurrent requests)")] = 1,
+    encoder_threads: Annotated[int | None, typer.Option(min=1, help="threads the text encoder uses per request batch "
+                                                        "(default: TAGATLAS_ENCODER_THREADS, else 1, which suits concurrent requests)")] = None,
 ):
     """Serve the REST API (OpenAPI docs at /docs). Writes need a key from TAGATLAS_API_KEYS or TAGATLAS_API_KEY_FILE."""
     import uvicorn
