@@ -19,8 +19,8 @@ log = logging.getLogger(__name__)
 # costs more than it saves for a server's single queries and micro-batches (benchmarks/load.py). Larger batches
 # (enrichment: 256) use every core, but only when numpy's BLAS workers sleep after a call (`tagatlas._native`):
 # while they spin after encoding, a second FAISS thread competes with them and enrichment ran ~25 % slower
-# (benchmarks/throughput.py, 2 cores: 0.44-0.48x of the floor against 0.55x on one thread; 0.59x with sleeping BLAS
-# workers and two FAISS threads). omp_set_num_threads sets the calling thread's value only, so concurrent
+# (benchmarks/throughput.py, 2 cores: 0.44-0.48x of the floor in a one-off run with two threads, against 0.55x on
+# one thread; 0.59x with sleeping BLAS workers and two FAISS threads: docs/benchmarks.md). omp_set_num_threads sets the calling thread's value only, so concurrent
 # searches from a server's threads do not interfere.
 PARALLEL_FROM_QUERIES = 64
 _MAX_THREADS = faiss.omp_get_max_threads()
