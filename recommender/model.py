@@ -99,6 +99,8 @@ class PendingAdd:
     regions: RegionMaps | None
     clusters: tuple[np.ndarray, list[dict]] | None  # (cluster per post, -1: none; per-modality shares), as assigned
     predictions: list[Prediction]
+    vectors: np.ndarray | None = None  # the posts' index-space vectors
+    new_tags: tuple[list[str], np.ndarray | None] = ([], None)  # tags the matcher lacks, embedded (TagMatcher.embed_new)
 
 
 @dataclass
@@ -413,10 +415,12 @@ class TagAtlas:
         self.store_.update_vectors(rowids, vectors)
         self.index_ = FaissIndex(self.index_dim, factory=self.config.index_factory).index(np.array(rowids), vectors)
 
-    def _add_features(self, posts, x, dense, role: str, labels=None, clusters=None, regions: RegionMaps | None = None) -> list[int]:
+    def _add_features(self, posts, x, dense, role: str, labels=None, clusters=None, regions: RegionMaps | None = None,
+                      vectors: np.ndarray | None = None) -> list[int]:
+        """Index posts from their encoder output; `vectors` (their index-space vectors) when already computed."""
         if not posts:
             return []
-        z = self._vectors(x, dense, posts=posts, regions=regions)[0]
+        z = self._vectors(x, dense, posts=posts, regions=regions)[0] if vectors is None else vectors
         if clusters is None:
             clusters = self._assign_clusters(posts, z)
         if labels is None:
@@ -474,16 +478,20 @@ class TagAtlas:
             return PendingAdd([], None, None, None, [])
         features = self._features(posts) if features is None else features
         regions = self._regions(posts) if self.head_.reads_regions else None  # read once for both steps
-        ev, _ = self._evidence(posts, *features, regions=regions)
-        return PendingAdd(posts, features, regions, ev.assigned_clusters, self._predictions(posts, ev, 20))
+        ev, vectors = self._evidence(posts, *features, regions=regions)
+        new_tags = self.tag_matcher_.embed_new((t for p in posts for t in p.hashtags), self.encoder.text) \
+            if self.tag_matcher_ is not None else ([], None)
+        return PendingAdd(posts, features, regions, ev.assigned_clusters, self._predictions(posts, ev, 20), vectors, new_tags)
 
     def commit_add(self, pending: "PendingAdd", role: str = "online") -> list[Prediction]:
         """Index prepared posts (committed to the store before this returns); their predictions get the cluster
         each joined."""
         if not pending.posts:
             return []
+        if self.tag_matcher_ is not None:
+            self.tag_matcher_.add_embedded(*pending.new_tags)
         rowids = self._add_features(pending.posts, pending.features.lexical, pending.features.dense, role=role,
-                                    clusters=pending.clusters, regions=pending.regions)
+                                    clusters=pending.clusters, regions=pending.regions, vectors=pending.vectors)
         stored = self.store_.clusters(rowids)
         for pred, rowid in zip(pending.predictions, rowids):
             if rowid in stored:

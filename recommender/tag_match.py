@@ -41,10 +41,23 @@ class TagMatcher:
 
     def extend(self, tags: Iterable[str], encoder: TextEncoder) -> int:
         """Embed the tags not embedded yet; returns how many were added."""
+        return self.add_embedded(*self.embed_new(tags, encoder))
+
+    def embed_new(self, tags: Iterable[str], encoder: TextEncoder) -> tuple[list[str], np.ndarray | None]:
+        """(tags not embedded yet, their vectors) without changing the matcher: a service encodes them beside
+        its readers and adds them (`add_embedded`) under its write lock."""
         new = sorted({t for t in tags if t and t not in self._row})
         if not new:
+            return [], None
+        return new, encoder.encode([hashtag_words(t) or t for t in new], batch_size=self.batch_size)
+
+    def add_embedded(self, tags: list[str], vectors: np.ndarray | None) -> int:
+        """Add tags embedded by `embed_new`; those added meanwhile (by a concurrent add) are skipped."""
+        first = {t: i for i, t in reversed(list(enumerate(tags)))}  # each tag once
+        keep = [i for t, i in first.items() if t not in self._row]
+        if not keep or vectors is None:
             return 0
-        vectors = encoder.encode([hashtag_words(t) or t for t in new], batch_size=self.batch_size)
+        new, vectors = [tags[i] for i in keep], np.asarray(vectors)[keep]
         if self.vectors_.shape[1] != vectors.shape[1]:
             if len(self.tags_):
                 raise ValueError(f"tag vectors have dim {self.vectors_.shape[1]}, the encoder gives {vectors.shape[1]}")

@@ -12,6 +12,7 @@ from tagatlas.data import Post, extract_hashtags, read_posts
 from tagatlas.enrich import EnrichResumeError, enrich_file, enriched_record
 from tagatlas.evaluation import NoTestPostsError, evaluate
 from tagatlas.recommender import ModelFolderError, TagAtlas
+from tagatlas.recommender.tag_match import TagMatcher
 
 
 
@@ -276,10 +277,23 @@ def test_cluster_command_then_suggestions_and_new_posts_carry_clusters(model_dir
     m = TagAtlas.load(folder, writable_store=True)
     sizes = m.store_.cluster_sizes()
     count = m.store_.count()
-    pending = m.prepare_add([Post(id="synthetic-cluster-1", text="snow storm closing schools again", lat=42.36, lon=-71.06)])
+    new_post = Post(id="synthetic-cluster-1", text="snow storm closing schools again", hashtags=["synthbrandnewtag"], lat=42.36, lon=-71.06)
+    pending = m.prepare_add([new_post])
     assert m.store_.count() == count and not m.store_.rowids(["synthetic-cluster-1"])  # preparing writes nothing
-    pred = m.commit_add(pending)[0]
+    assert m.tag_matcher_ is not None and "synthbrandnewtag" not in m.tag_matcher_
+    # the commit (a service's write lock) runs no model: the new tag and the index vector were computed beforehand
+    def no_model(*args, **kwargs):
+        raise AssertionError("a model ran inside commit_add")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(m.encoder.text, "encode", no_model)
+        patch.setattr(m.head_, "predict", no_model)
+        pred = m.commit_add(pending)[0]
     assert m.store_.count() == count + 1 and m.store_.rowids(["synthetic-cluster-1"])
+    assert "synthbrandnewtag" in m.tag_matcher_
+    rowid = m.store_.rowids(["synthetic-cluster-1"])["synthetic-cluster-1"]
+    np.testing.assert_allclose(m.store_.vectors([rowid])[0], m.embed([new_post])[0], atol=1e-5)
+    reference = TagMatcher().fit(["synthbrandnewtag"], m.encoder.text)
+    np.testing.assert_allclose(m.tag_matcher_.vectors_[-1], reference.vectors_[0], atol=1e-5)
     assert pred.cluster is not None and "location" in pred.cluster_contributions
     after = m.store_.cluster_sizes()
     assert after[int(pred.cluster)] == sizes.get(int(pred.cluster), 0) + 1  # joined, nothing rebuilt

@@ -55,6 +55,19 @@ def test_matcher_finds_the_nearest_tags_embeds_each_once_and_round_trips(tmp_pat
         TagMatcher.load(tmp_path / "tags")
 
 
+def test_embedding_new_tags_changes_nothing_until_they_are_added_and_a_concurrent_add_wins():
+    enc = SyntheticBagOfWords()
+    matcher = TagMatcher().fit(["snowday"], enc)
+    first = matcher.embed_new(["beachday", "snowday", "newyorkcity"], enc)  # e.g. two services' requests, both prepared
+    second = matcher.embed_new(["beachday"], enc)
+    assert first[0] == ["beachday", "newyorkcity"] and len(matcher) == 1  # embedding alone adds nothing
+    assert matcher.embed_new(["snowday"], enc) == ([], None)
+    assert matcher.add_embedded(*second) == 1 and matcher.add_embedded(*first) == 1  # beachday is not added twice
+    assert matcher.tags_ == ["snowday", "beachday", "newyorkcity"]
+    expected = enc.encode(["snow day", "beach day", "new york city"])
+    np.testing.assert_allclose(matcher.vectors_, expected.astype(np.float32), rtol=1e-6)
+
+
 def test_quota_selector_takes_each_sources_best_and_ranks_them_first():
     tags = ["a", "b", "c", "d", "e"]
     parts = {"neighbours": np.array([[0.9, 0.8, 0.0, 0.0, 0.0]]), "embedding": np.array([[0.0, 0.0, 0.0, 0.05, 0.04]])}
