@@ -270,7 +270,7 @@ def fetch_image(url: str, prefixes: list[str], max_bytes: int = MAX_IMAGE_BYTES,
 
 
 def create_app(model_dir: str | os.PathLike, api_keys: dict[str, str | None] | set[str] | None = None, rate: float | None = None,
-               burst: float | None = None, encoder_threads: int | None = None) -> FastAPI:
+               burst: float | None = None, encoder_threads: int | None = None, background_slots: int = 1) -> FastAPI:
     """An app serving the model folder `model_dir`; writes need one of `api_keys` (none: writes refused).
 
     A key bound to a user (`key=user_id`) may write that user's posts and personalise with that user's
@@ -280,7 +280,12 @@ def create_app(model_dir: str | os.PathLike, api_keys: dict[str, str | None] | s
     `encoder_threads` (default TAGATLAS_ENCODER_THREADS, else 1): threads the text encoder uses per batch. One is
     right for a server: concurrent requests already keep the cores busy, and a multi-threaded BLAS call then waits
     for a sleeping worker to be scheduled (benchmarks/load.py, docs/benchmarks.md).
+    `background_slots`: how many searches, ingests, enrichments and deletes run at once. Suggestions (someone is
+    typing) run beside them, never queued behind them; on few cores each extra thread of Python work beside a
+    suggestion slows it (cores and the GIL are shared), so by default the others take turns on one slot.
     """
+    if background_slots < 1:
+        raise ValueError(f"background_slots must be 1 or more, not {background_slots!r}")
     model_dir = Path(model_dir)
     search_backend = os.environ.get("TAGATLAS_SEARCH_BACKEND", "embedded")
     if search_backend not in ("embedded", "opensearch"):
@@ -295,6 +300,7 @@ def create_app(model_dir: str | os.PathLike, api_keys: dict[str, str | None] | s
     keys = configured_keys() if api_keys is None else (dict(api_keys) if isinstance(api_keys, dict) else dict.fromkeys(api_keys))
     state: dict = {}
     lock = ReadWriteLock()  # concurrent suggest/search; ingest and delete one at a time, alone
+    background = threading.BoundedSemaphore(background_slots)  # search, ingest, enrich, delete: see the docstring
     registry = CollectorRegistry()
     requests = Counter("tagatlas_requests_total", "HTTP requests", ["route", "status"], registry=registry)
     latency = Histogram("tagatlas_request_seconds", "request latency", ["route"], registry=registry)
@@ -416,7 +422,7 @@ def create_app(model_dir: str | os.PathLike, api_keys: dict[str, str | None] | s
         return pred
 
     def embed_batch(posts: list[Post]) -> list:
-        with lock.read():
+        with background, lock.read():
             return list(state["model"].embed(posts))
 
     def search_with_vector(q: str, user: str | None, k: int, coarse: bool, vector) -> SearchResult:
@@ -427,7 +433,7 @@ def create_app(model_dir: str | os.PathLike, api_keys: dict[str, str | None] | s
                 return state["searcher"].search(q, user_id=user, k=k, coarse_all=coarse, query_vector=vector)
             except OpenSearchException as exc:
                 raise HTTPException(502, f"the OpenSearch backend failed: {type(exc).__name__}: {str(exc)[:300]}") from exc
-        with lock.read():
+        with background, lock.read():
             return state["model"].search(q, user_id=user, k=k, coarse_all=coarse, query_vector=vector)
 
     embed_batcher = MicroBatcher(embed_batch, max_batch=32)
@@ -444,7 +450,7 @@ def create_app(model_dir: str | os.PathLike, api_keys: dict[str, str | None] | s
         return await run_in_threadpool(search_with_vector, q, user, k, coarse, vector)
 
     def enrich_batch(posts: list[Post]) -> list:
-        with lock.read():
+        with background, lock.read():
             preds, vectors = state["model"].predict_with_vectors(posts)
         return list(zip(preds, vectors))
 
@@ -489,23 +495,25 @@ def create_app(model_dir: str | os.PathLike, api_keys: dict[str, str | None] | s
             post = Post.model_validate(body.model_dump())
         except ValidationError as exc:
             raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False, include_context=False)]) from exc
-        features = state["model"].featurize([post])  # the encoders need no lock: readers keep going meanwhile
-        duplicate = HTTPException(409, f"'id': post {post.id!r} is already indexed; delete it first to replace it")
-        with lock.read():  # enrichment only reads: suggest and search go on beside it
-            if state["model"].store_.rowids([post.id]):
-                raise duplicate
-            pending = state["model"].prepare_add([post], features=features)
-        with lock.write():  # held for the index and store writes alone (under load, readers queued behind it)
-            model = state["model"]
-            if model.store_.rowids([post.id]):  # a concurrent request indexed it meanwhile
-                raise duplicate
-            prediction = model.commit_add(pending)[0]  # committed to the store before we answer
-            posts_gauge.set(model.store_.count())
+        with background:  # one ingest at a time beside suggestions (create_app's docstring)
+            features = state["model"].featurize([post])  # the encoders need no lock: readers keep going meanwhile
+            new_tags = state["model"].embed_new_tags([post])  # nor does embedding its hashtags new to the tag matcher
+            duplicate = HTTPException(409, f"'id': post {post.id!r} is already indexed; delete it first to replace it")
+            with lock.read():  # enrichment only reads: suggest and search go on beside it
+                if state["model"].store_.rowids([post.id]):
+                    raise duplicate
+                pending = state["model"].prepare_add([post], features=features, new_tags=new_tags)
+            with lock.write():  # held for the index and store writes alone (under load, readers queued behind it)
+                model = state["model"]
+                if model.store_.rowids([post.id]):  # a concurrent request indexed it meanwhile
+                    raise duplicate
+                prediction = model.commit_add(pending)[0]  # committed to the store before we answer
+                posts_gauge.set(model.store_.count())
         return IngestResponse(post=post, prediction=prediction)
 
     @app.delete("/v1/posts/{post_id}")
     def delete(post_id: str = PathParam(min_length=1, max_length=200, description="the post's id"), key_user: str | None = Depends(require_key)) -> dict:
-        with lock.write():
+        with background, lock.write():
             model = state["model"]
             if key_user is not None:
                 found = model.store_.get(list(model.store_.rowids([post_id]).values()))

@@ -470,17 +470,25 @@ class TagAtlas:
         """Enrich posts (before they are indexed, so none is its own neighbour), then index them; encodes once."""
         return self.commit_add(self.prepare_add(posts, features=features), role=role)
 
-    def prepare_add(self, posts: list[Post], features: Features | None = None) -> "PendingAdd":
+    def embed_new_tags(self, posts: list[Post]) -> tuple[list[str], np.ndarray | None]:
+        """The posts' hashtags the tag matcher lacks, embedded (for `prepare_add`); depends on nothing the index
+        holds, so a service computes it outside its locks, like `featurize`."""
+        if self.tag_matcher_ is None:
+            return [], None
+        return self.tag_matcher_.embed_new((t for p in posts for t in p.hashtags), self.encoder.text)
+
+    def prepare_add(self, posts: list[Post], features: Features | None = None,
+                    new_tags: tuple[list[str], np.ndarray | None] | None = None) -> "PendingAdd":
         """Enrich posts against the index as it is now. Reads only: a service runs this beside other readers and
-        holds its write lock for `commit_add` alone."""
+        holds its write lock for `commit_add` alone. `features` (`featurize`) and `new_tags` (`embed_new_tags`)
+        are computed here when not given."""
         posts = list(posts)
         if not posts:
             return PendingAdd([], None, None, None, [])
         features = self._features(posts) if features is None else features
+        new_tags = self.embed_new_tags(posts) if new_tags is None else new_tags
         regions = self._regions(posts) if self.head_.reads_regions else None  # read once for both steps
         ev, vectors = self._evidence(posts, *features, regions=regions)
-        new_tags = self.tag_matcher_.embed_new((t for p in posts for t in p.hashtags), self.encoder.text) \
-            if self.tag_matcher_ is not None else ([], None)
         return PendingAdd(posts, features, regions, ev.assigned_clusters, self._predictions(posts, ev, 20), vectors, new_tags)
 
     def commit_add(self, pending: "PendingAdd", role: str = "online") -> list[Prediction]:

@@ -259,6 +259,8 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     encoder_threads: Annotated[int | None, typer.Option(min=1, help="threads the text encoder uses per request batch "
                                                         "(default: TAGATLAS_ENCODER_THREADS, else 1, which suits concurrent requests)")] = None,
+    background_slots: Annotated[int, typer.Option(min=1, help="searches, ingests and deletes run at once beside the "
+                                                  "suggestions (1 keeps suggestions fast on few cores)")] = 1,
 ):
     """Serve the REST API (OpenAPI docs at /docs). Writes need a key from TAGATLAS_API_KEYS or TAGATLAS_API_KEY_FILE."""
     import uvicorn
@@ -268,7 +270,7 @@ def serve(
 
     def run():
         TagAtlas.load(model)  # fail now, with a clear message, if the folder is not a usable model
-        uvicorn.run(create_app(model, encoder_threads=encoder_threads), host=host, port=port, log_level="warning")
+        uvicorn.run(create_app(model, encoder_threads=encoder_threads, background_slots=background_slots), host=host, port=port, log_level="warning")
     _guard(run)
 
 

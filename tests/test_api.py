@@ -7,6 +7,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -257,6 +258,64 @@ def test_a_bad_encoder_thread_setting_is_refused_by_name(tmp_path, monkeypatch):
         monkeypatch.setenv("TAGATLAS_ENCODER_THREADS", bad)
         with pytest.raises(ValueError, match="TAGATLAS_ENCODER_THREADS"):
             create_app(tmp_path)
+    monkeypatch.delenv("TAGATLAS_ENCODER_THREADS")
+    with pytest.raises(ValueError, match="background_slots"):
+        create_app(tmp_path, background_slots=0)
+
+
+def test_searches_and_ingests_take_turns_while_suggestions_run_beside_them(model_dir, tmp_path, monkeypatch):
+    """With one background slot, search and ingest never run at once, and a suggestion is answered while one runs."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fastapi.testclient import TestClient
+
+    from tagatlas.api import create_app
+    from tagatlas.recommender import TagAtlas
+
+    folder = tmp_path / "slots"
+    shutil.copytree(model_dir, folder)
+    guard, armed, suggested = threading.Lock(), threading.Event(), threading.Event()
+    running = {"now": 0, "most": 0}
+
+    def held_until_a_suggestion(real):
+        def wrapped(self, *args, **kwargs):
+            if not armed.is_set():  # start-up (warm-up) is not under test
+                return real(self, *args, **kwargs)
+            with guard:
+                running["now"] += 1
+                running["most"] = max(running["most"], running["now"])
+            try:
+                suggested.wait(30)
+                time.sleep(0.02)  # long enough for a second background request to overlap, if it could
+                return real(self, *args, **kwargs)
+            finally:
+                with guard:
+                    running["now"] -= 1
+        return wrapped
+
+    real_predict = TagAtlas.predict
+
+    def predict(self, posts, **kwargs):
+        if armed.is_set() and running["now"] > 0:
+            suggested.set()  # a suggestion's model call while background work is in progress
+        return real_predict(self, posts, **kwargs)
+
+    monkeypatch.setattr(TagAtlas, "search", held_until_a_suggestion(TagAtlas.search))
+    monkeypatch.setattr(TagAtlas, "prepare_add", held_until_a_suggestion(TagAtlas.prepare_add))
+    monkeypatch.setattr(TagAtlas, "predict", predict)
+    with TestClient(create_app(folder, api_keys={KEY})) as client, ThreadPoolExecutor(6) as pool:
+        armed.set()
+        background = [pool.submit(client.get, "/v1/search", params={"q": "snow day"}) for _ in range(3)]
+        background += [pool.submit(client.post, "/v1/posts", headers={"X-API-Key": KEY},
+                                   json={"id": f"synthetic-slot-{i}", "text": "synthetic snow day #synthslot"}) for i in range(2)]
+        for _ in range(3000):
+            if running["now"]:
+                break
+            time.sleep(0.01)
+        suggestion = client.post("/v1/suggest", json={"text": "snow day again"})
+        codes = [f.result(timeout=120).status_code for f in background]
+    assert suggestion.status_code == 200 and suggested.is_set()
+    assert codes == [200] * 5 and running["most"] == 1
 
 
 def test_key_configuration_parses_service_and_user_keys(tmp_path, monkeypatch):
