@@ -32,6 +32,7 @@ BENCHMARKS = {
     "load": [PY, "benchmarks/load.py"],
     "opensearch": [PY, "benchmarks/opensearch.py"],
     "graph": [PY, "benchmarks/graph.py"],
+    "gpu": [PY, "benchmarks/gpu.py"],  # writes its block only on a GPU machine
 }
 
 
