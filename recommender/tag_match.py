@@ -53,7 +53,9 @@ class TagMatcher:
 
     def add_embedded(self, tags: list[str], vectors: np.ndarray | None) -> int:
         """Add tags embedded by `embed_new`; those added meanwhile (by a concurrent add) are skipped."""
-        first = {t: i for i, t in reversed(list(enumerate(tags)))}  # each tag once
+        first: dict[str, int] = {}
+        for i, t in enumerate(tags):
+            first.setdefault(t, i)  # each tag once, in the given order
         keep = [i for t, i in first.items() if t not in self._row]
         if not keep or vectors is None:
             return 0

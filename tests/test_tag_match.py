@@ -66,6 +66,12 @@ def test_embedding_new_tags_changes_nothing_until_they_are_added_and_a_concurren
     assert matcher.tags_ == ["snowday", "beachday", "newyorkcity"]
     expected = enc.encode(["snow day", "beach day", "new york city"])
     np.testing.assert_allclose(matcher.vectors_, expected.astype(np.float32), rtol=1e-6)
+    both = matcher.embed_new(["snowday", "madness", "march", "madness"], enc)  # new ones, sorted, each once
+    assert both[0] == ["madness", "march"]
+    madness, march = both[1]
+    assert matcher.add_embedded(["march", "madness", "march"], np.stack([march, madness, march])) == 2
+    assert matcher.tags_[-2:] == ["march", "madness"]  # added in the order given
+    np.testing.assert_allclose(matcher.vectors_[-2:], enc.encode(["march", "madness"]).astype(np.float32), rtol=1e-6)
 
 
 def test_quota_selector_takes_each_sources_best_and_ranks_them_first():
