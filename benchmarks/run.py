@@ -32,6 +32,7 @@ BENCHMARKS = {
     "load": [PY, "benchmarks/load.py"],
     "opensearch": [PY, "benchmarks/opensearch.py"],
     "graph": [PY, "benchmarks/graph.py"],
+    "graph_weighting": [PY, "benchmarks/graph_weighting.py"],
     "gpu": [PY, "benchmarks/gpu.py"],  # writes its block only on a GPU machine
 }
 
@@ -45,7 +46,7 @@ def main() -> int:
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
         ap.error(f"unknown benchmark(s) {', '.join(unknown)}: choose from {', '.join(BENCHMARKS)}")
-    if not (MODEL / "model.json").is_file() and set(names) - {"pipeline", "graph"}:
+    if not (MODEL / "model.json").is_file() and set(names) - {"pipeline", "graph", "graph_weighting"}:
         print(f"training {MODEL} (read by the throughput, index, load and OpenSearch benchmarks)", flush=True)
         subprocess.run([str(Path(PY).parent / "tagatlas"), "train", "--data", str(DATA / "tweets2015" / "posts.jsonl.gz"),
                         "--out", str(MODEL)], cwd=REPO, check=True)

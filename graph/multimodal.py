@@ -44,6 +44,13 @@ class GraphClusterer:
     modality imputed from the present ones (`CrossModalImputer`: ridge maps learned on posts that have
     both) and scaled by the imputation's confidence, so a poor guess weighs little in the similarity.
     fusion="concat": the same with missing modalities left as zeros (the naive baseline).
+
+    Late fusion's choices, kept as parameters because no one of them wins on every dataset (see
+    benchmarks/graph_weighting.py): `edge_weights` puts each modality's graph on a common scale before the
+    merge — "cosine" (raw similarities: a view whose neighbours are all near 1, like coordinates, weighs
+    more), "mean" (divided by its mean edge), "random-walk" (each node's edges sum to 1, then symmetrised),
+    "normalised" (D^-1/2 W D^-1/2); `confidence` scales a node's edges — "node*modularity" (as above),
+    "node" (per-node share only) or "none" (plain sum of the graphs).
     """
 
     k: int = 10
@@ -52,6 +59,8 @@ class GraphClusterer:
     seed: int = 0
     min_similarity: float = 0.0
     progress: bool = False
+    edge_weights: str = "cosine"
+    confidence: str = "node*modularity"
     names_: list[str] = field(default_factory=list)
     labels_: np.ndarray | None = None
     modality_confidence_: dict[str, float] = field(default_factory=dict)
@@ -70,6 +79,10 @@ class GraphClusterer:
             raise ValueError(f"fusion must be 'late', 'early' or 'concat', got {self.fusion!r}")
         if not modalities:
             raise ValueError("give at least one modality")
+        if self.edge_weights not in EDGE_WEIGHTS:
+            raise ValueError(f"edge_weights must be one of {sorted(EDGE_WEIGHTS)}, got {self.edge_weights!r}")
+        if self.confidence not in CONFIDENCES:
+            raise ValueError(f"confidence must be one of {list(CONFIDENCES)}, got {self.confidence!r}")
         sizes = {name: len(m.vectors) for name, m in modalities.items()}
         if len(set(sizes.values())) != 1:
             raise ValueError(f"modalities disagree on the number of posts: {sizes}")
@@ -95,13 +108,13 @@ class GraphClusterer:
         for name in self.names_:
             graph = knn_graph(self._vectors[name], self._masks[name], self.k, min_similarity=self.min_similarity,
                               progress=self.progress, name=name)
-            labels = leiden(graph, self.resolution, self.seed)
-            conf = node_confidence(graph, labels)
-            quality = max(modularity(graph, labels), 0.0)
+            labels = leiden(graph, self.resolution, self.seed) if self.confidence != "none" else None
+            conf = node_confidence(graph, labels) if labels is not None else self._masks[name].astype(float)
+            quality = max(modularity(graph, labels), 0.0) if self.confidence == "node*modularity" else 1.0
             self.node_confidence_[name] = conf
             self.modality_confidence_[name] = quality
             scale = sp.diags(np.sqrt(conf * quality))
-            weighted = scale @ graph @ scale
+            weighted = scale @ EDGE_WEIGHTS[self.edge_weights](graph) @ scale
             fused = weighted if fused is None else fused + weighted
         self.labels_ = leiden(fused, self.resolution, self.seed)
         return self
@@ -211,7 +224,8 @@ class GraphClusterer:
     def save(self, folder: str | os.PathLike) -> None:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        config = {name: getattr(self, name) for name in ("k", "resolution", "fusion", "seed", "min_similarity", "progress")}
+        config = {name: getattr(self, name) for name in ("k", "resolution", "fusion", "seed", "min_similarity", "progress",
+                                                         "edge_weights", "confidence")}
         config["names"] = self.names_
         config["modality_confidence"] = self.modality_confidence_
         arrays = {"labels": self.labels_}
@@ -256,6 +270,30 @@ class GraphClusterer:
             self.imputer_.names_, self.imputer_.maps_ = list(names), legacy
             self.imputer_.confidence_ = {pair: 1.0 for pair in legacy}
         return self
+
+
+def _degree_scaled(graph: sp.csr_matrix, power: float) -> np.ndarray:
+    degree = np.asarray(graph.sum(axis=1)).ravel()
+    return np.divide(1.0, degree ** power, out=np.zeros_like(degree, dtype=float), where=degree > 0)
+
+
+def _random_walk(graph: sp.csr_matrix) -> sp.csr_matrix:
+    """Each node's edges rescaled to sum to 1 (a transition matrix), then symmetrised by averaging."""
+    walk = sp.diags(_degree_scaled(graph, 1.0)) @ graph
+    return ((walk + walk.T) / 2).tocsr()
+
+
+def _symmetric_normalised(graph: sp.csr_matrix) -> sp.csr_matrix:
+    scale = sp.diags(_degree_scaled(graph, 0.5))
+    return (scale @ graph @ scale).tocsr()
+
+
+def _mean_scaled(graph: sp.csr_matrix) -> sp.csr_matrix:
+    return graph / graph.data.mean() if graph.nnz else graph
+
+
+EDGE_WEIGHTS = {"cosine": lambda graph: graph, "mean": _mean_scaled, "random-walk": _random_walk, "normalised": _symmetric_normalised}
+CONFIDENCES = ("node*modularity", "node", "none")
 
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:

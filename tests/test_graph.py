@@ -100,15 +100,48 @@ def test_incremental_assignment_agrees_with_the_full_clustering():
     assert (none == -1).all()
 
 
-@pytest.mark.parametrize("fusion", ["late", "early"])
-def test_save_load_round_trip(tmp_path, fusion):
+@pytest.mark.parametrize("fusion,options", [("late", {}), ("early", {}), ("late", {"edge_weights": "random-walk", "confidence": "node"})])
+def test_save_load_round_trip(tmp_path, fusion, options):
     truth, (a, b) = synthetic_views()
     missing = np.arange(len(a)) % 3 == 0
-    model = GraphClusterer(k=8, seed=5, fusion=fusion).fit({"a": Modality(a, ~missing), "b": Modality(b)})
+    model = GraphClusterer(k=8, seed=5, fusion=fusion, **options).fit({"a": Modality(a, ~missing), "b": Modality(b)})
     model.save(tmp_path / "g")
     loaded = GraphClusterer.load(tmp_path / "g")
     assert (loaded.labels_ == model.labels_).all() and loaded.modality_confidence_ == model.modality_confidence_
+    assert all(getattr(loaded, name) == value for name, value in options.items())
     assert (loaded.assign({"a": Modality(a[:20])}) == model.assign({"a": Modality(a[:20])})).all()
+
+
+def test_edge_weightings_put_views_on_one_scale_whatever_their_similarities():
+    """Scaling a view's graph by a constant (a view whose similarities are all near 1, like coordinates) leaves
+    the mean, random-walk and normalised weights unchanged; raw cosine weights scale with it."""
+    from tagatlas.graph.multimodal import EDGE_WEIGHTS
+
+    truth, (a, _) = synthetic_views()
+    g = knn_graph(a, k=6)
+    for name, weigh in EDGE_WEIGHTS.items():
+        once, doubled = weigh(g), weigh(2 * g)
+        assert (abs(once - once.T) > 1e-6).nnz == 0, name
+        assert (abs(doubled - once) > 1e-6).nnz == (0 if name != "cosine" else once.nnz), name
+    walk = EDGE_WEIGHTS["random-walk"](g)
+    assert np.asarray(walk.sum()) == pytest.approx(len(a))  # each node hands out one unit of weight
+
+
+@pytest.mark.parametrize("edge_weights", ["cosine", "mean", "random-walk", "normalised"])
+@pytest.mark.parametrize("confidence", ["node*modularity", "node", "none"])
+def test_every_late_fusion_option_clusters_partial_views_deterministically(edge_weights, confidence):
+    truth, (a, b) = synthetic_views()
+    a_present = np.arange(len(a)) % 3 != 0
+    b_present = np.arange(len(a)) % 3 != 1
+    b_present[:2] = a_present[:2] = False  # two posts with no view at all
+    views = {"a": Modality(a, a_present), "b": Modality(b, b_present)}
+    model = GraphClusterer(k=8, seed=1, edge_weights=edge_weights, confidence=confidence).fit(views)
+    again = GraphClusterer(k=8, seed=1, edge_weights=edge_weights, confidence=confidence).fit(views)
+    assert (model.labels_ == again.labels_).all()
+    assert len(set(model.labels_[:2])) == 2 and (np.bincount(model.labels_)[model.labels_[:2]] == 1).all()
+    assert nmi(truth[2:], model.labels_[2:]) > 0.8
+    if confidence != "node*modularity":
+        assert set(model.modality_confidence_.values()) == {1.0}
 
 
 def test_bad_input_is_refused_with_a_reason():
@@ -117,6 +150,10 @@ def test_bad_input_is_refused_with_a_reason():
         GraphClusterer().fit({"a": Modality(a), "b": Modality(b[:10])})
     with pytest.raises(ValueError, match="fusion"):
         GraphClusterer(fusion="middle").fit({"a": Modality(a)})
+    with pytest.raises(ValueError, match="edge_weights"):
+        GraphClusterer(edge_weights="softmax").fit({"a": Modality(a)})
+    with pytest.raises(ValueError, match="confidence"):
+        GraphClusterer(confidence="agreement").fit({"a": Modality(a)})
     with pytest.raises(ValueError, match="not seen"):
         GraphClusterer(k=5).fit({"a": Modality(a)}).assign({"z": Modality(a)})
 

@@ -1,10 +1,11 @@
-"""The image-posts benchmark runs end to end and reports image rows only for datasets that have photos.
+"""The image-posts and graph benchmarks run end to end and report image rows only for datasets that have photos.
 
 The data root here is synthetic (named so): real photos shipped by scikit-learn / scikit-image, with
 generated captions, users, places and hashtags. It exercises the script, not the models' accuracy.
 """
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -53,3 +54,43 @@ def test_image_rows_for_the_dataset_with_photos_only(tmp_path):
     rows = [line for line in text.splitlines() if line.startswith("| fused") or line.startswith("| -coattention")]
     assert len(rows) == 2 and all(len(r.split("|")) == 10 for r in rows)
     assert "synthetic_text/posts.jsonl` (0 posts with a photo)" in text
+
+
+def test_graph_benchmark_removes_each_content_view_when_a_dataset_has_photos(tmp_path):
+    import graph
+
+    root = synthetic_root(tmp_path / "data")
+    doc = tmp_path / "doc.md"
+    assert graph.main(["--data-root", str(root), "--scale", "0", "--min-image-posts", "10", "--doc", str(doc)]) == 0
+    text = doc.read_text()
+    photos, text_only = text.split("### synthetic_images")[1].split("### synthetic_text")
+    assert "modalities: text + image + hashtags" in photos and "modalities: text + image + location" in photos
+    assert photos.count("| image removed |") == 2 and photos.count("| text removed |") == 2
+    assert "image" not in text_only.split("\n\n", 2)[2] and text_only.count("| text removed |") == 2
+    assert "(0 with a photo; under 10, so no image view)" in text_only
+    tables = [t for part in (photos, text_only) for t in part.split("Against **")[1:]]
+    assert len(tables) == 6
+    for table in tables:  # three fractions, then the goal's headroom computed from the same rows
+        lines = table.splitlines()
+        rows = {line.split(" | ")[0]: line.split(" | ") for line in lines if line.startswith(("| 0 %", "| 30 %", "| 60 %"))}
+        assert set(rows) == {"| 0 %", "| 30 %", "| 60 %"}
+        nmi = lambda cell: float(cell.strip("* ").split(" / ")[0])  # noqa: E731
+        (headroom,) = [line for line in lines if line.startswith("Headroom:")]
+        goal = float(re.search(r"NMI ≥ (\d+\.\d{3})", headroom)[1])
+        reached = float(re.search(r"reaches (\d\.\d{3})", headroom)[1])
+        assert goal == pytest.approx(1.15 * nmi(rows["| 30 %"][3]), abs=2e-3)
+        assert reached == pytest.approx(max(nmi(c) for c in rows["| 0 %"][1:5]), abs=1e-3)
+
+
+def test_graph_weighting_benchmark_chooses_on_the_validation_half(tmp_path):
+    import graph_weighting
+
+    root = synthetic_root(tmp_path / "data")
+    doc = tmp_path / "doc.md"
+    assert graph_weighting.main(["--data-root", str(root), "--doc", str(doc)]) == 0
+    text = doc.read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "/" in line.split("|")[1] and "---" not in line]
+    assert len(rows) == 1 + len(graph_weighting.VARIANTS)  # the header, then one row per variant
+    assert all(len(r.split("|")) == 2 + 1 + 4 * 3 for r in rows)  # 2 datasets × 2 references × 3 fractions
+    (verdict,) = [line for line in text.splitlines() if line.startswith("Chosen on validation")]
+    assert verdict.count("×") == 4
