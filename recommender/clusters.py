@@ -39,7 +39,7 @@ def post_modalities(vectors: np.ndarray, hashtags: list[list[str]], lats: list, 
 
 
 def build_clusters(model: "TagAtlas", k: int = 10, resolution: float = 1.0, fusion: str = "late", seed: int = 0,
-                   progress: bool = False) -> GraphClusterer:
+                   progress: bool = False, edge_weights: str = "cosine", confidence: str = "node*modularity") -> GraphClusterer:
     """Cluster every stored post and record each one's cluster and per-modality contributions in the store."""
     rowids, hashtags, lats, lons, vectors = [], [], [], [], []
     for ids, posts, vecs in model.store_.iter_all():
@@ -50,7 +50,8 @@ def build_clusters(model: "TagAtlas", k: int = 10, resolution: float = 1.0, fusi
         vectors.append(vecs)
     if not rowids:
         raise ValueError("the store holds no posts to cluster")
-    graph = GraphClusterer(k=k, resolution=resolution, fusion=fusion, seed=seed, progress=progress)
+    graph = GraphClusterer(k=k, resolution=resolution, fusion=fusion, seed=seed, progress=progress,
+                           edge_weights=edge_weights, confidence=confidence)
     graph.fit(post_modalities(np.concatenate(vectors), hashtags, lats, lons), ids=np.asarray(rowids, np.int64))
     shares = graph.contributions()
     model.store_.set_clusters(rowids, graph.labels_.tolist(),

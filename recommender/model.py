@@ -759,11 +759,13 @@ class TagAtlas:
                 pred.cluster, pred.cluster_contributions = str(label), share
         return preds, np.asarray(q, dtype=np.float32)
 
-    def cluster(self, k: int = 10, resolution: float = 1.0, fusion: str = "late", progress: bool = False):
-        """Cluster every indexed post (graph module) and record clusters in the store; returns the clusterer."""
+    def cluster(self, k: int = 10, resolution: float = 1.0, fusion: str = "late", progress: bool = False, **late_options):
+        """Cluster every indexed post (graph module) and record clusters in the store; returns the clusterer.
+        `late_options`: GraphClusterer's `edge_weights` and `confidence`."""
         from tagatlas.recommender.clusters import build_clusters
 
-        self.graph_ = build_clusters(self, k=k, resolution=resolution, fusion=fusion, seed=self.config.seed, progress=progress)
+        self.graph_ = build_clusters(self, k=k, resolution=resolution, fusion=fusion, seed=self.config.seed, progress=progress,
+                                     **late_options)
         self._profiles = None  # every post's cluster changed
         return self.graph_
 

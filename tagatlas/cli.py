@@ -202,22 +202,31 @@ def cluster(
     k: Annotated[int, typer.Option(min=2, max=200, help="neighbours per post in each modality's kNN graph")] = 10,
     resolution: Annotated[float, typer.Option(min=0.01, max=100.0, help="Leiden resolution: higher gives more, smaller clusters")] = 1.0,
     fusion: Annotated[str, typer.Option(help="late (confidence-weighted), early (imputed) or concat")] = "late",
+    edge_weights: Annotated[str, typer.Option(help="late fusion: each modality graph's scale before the merge — cosine, mean, "
+                                                   "random-walk or normalised (docs/benchmarks.md compares them)")] = "cosine",
+    confidence: Annotated[str, typer.Option(help="late fusion: node*modularity, node or none")] = "node*modularity",
 ):
     """Cluster every indexed post from scratch (graph module); new posts then join clusters incrementally."""
     import time
 
+    from tagatlas.graph.multimodal import CONFIDENCES, EDGE_WEIGHTS
     from tagatlas.recommender import TagAtlas
 
     def run():
         if fusion not in ("late", "early", "concat"):
             raise ValueError(f"--fusion must be late, early or concat, got {fusion!r}")
+        if edge_weights not in EDGE_WEIGHTS:
+            raise ValueError(f"--edge-weights must be one of {', '.join(EDGE_WEIGHTS)}, got {edge_weights!r}")
+        if confidence not in CONFIDENCES:
+            raise ValueError(f"--confidence must be one of {', '.join(CONFIDENCES)}, got {confidence!r}")
         started = time.perf_counter()
         m = TagAtlas.load(model, writable_store=True)
-        graph = m.cluster(k=k, resolution=resolution, fusion=fusion, progress=True)
+        graph = m.cluster(k=k, resolution=resolution, fusion=fusion, progress=True, edge_weights=edge_weights, confidence=confidence)
         graph.save(Path(model) / "graph")
         sizes = m.store_.cluster_sizes()
         typer.echo(json.dumps({"model": str(model), "posts": int(sum(sizes.values())), "clusters": len(sizes),
                                "largest": max(sizes.values()), "fusion": fusion,
+                               **({"edge_weights": edge_weights, "confidence": confidence} if fusion == "late" else {}),
                                "modality_confidence": {n: round(c, 4) for n, c in graph.modality_confidence_.items()},
                                "seconds": round(time.perf_counter() - started, 1)}))
     _guard(run)

@@ -321,6 +321,11 @@ def test_cluster_command_then_suggestions_and_new_posts_carry_clusters(model_dir
     assert unclustered.returncode != 0 and "tagatlas cluster" in unclustered.stderr
     bad = cli("cluster", "--model", folder, "--fusion", "middle", check=False)
     assert bad.returncode != 0 and "--fusion" in bad.stderr
+    bad = cli("cluster", "--model", folder, "--edge-weights", "softmax", check=False)
+    assert bad.returncode != 0 and "--edge-weights" in bad.stderr and "random-walk" in bad.stderr
+    walk = json.loads(cli("cluster", "--model", folder, "--edge-weights", "random-walk", "--confidence", "node").stdout.strip().splitlines()[-1])
+    assert walk["edge_weights"] == "random-walk" and set(walk["modality_confidence"].values()) == {1.0}
+    assert TagAtlas.load(folder).graph_.edge_weights == "random-walk"  # saved with the clusterer
 
 
 def test_neighbour_table_follows_adds_and_deletes_as_a_rebuild_would(model_dir):
