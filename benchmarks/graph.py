@@ -79,6 +79,13 @@ def hashtag_communities(posts, seed: int = 0) -> np.ndarray:
     return labels
 
 
+def references(posts) -> tuple[np.ndarray, np.ndarray]:
+    """The two reference groupings of located posts: P2C place ids, and hashtag communities (-1: untagged)."""
+    lat, lon = [p.lat for p in posts], [p.lon for p in posts]
+    places = np.array(P2CLabeler().fit(lat, lon).label(lat, lon))
+    return np.unique(places, return_inverse=True)[1], hashtag_communities(posts)
+
+
 def drop(modality: Modality, fraction: float, seed: int = 0) -> Modality:
     rng = np.random.default_rng(seed)
     return Modality(modality.vectors, modality.mask() & (rng.random(len(modality.vectors)) >= fraction))
@@ -168,9 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         posts, _ = load_posts([path])
         posts = [p for p in posts if p.has_location]
         views = modalities_of(posts, args.min_image_posts)
-        places = np.array(P2CLabeler().fit([p.lat for p in posts], [p.lon for p in posts]).label([p.lat for p in posts], [p.lon for p in posts]))
-        place_ref = np.unique(places, return_inverse=True)[1]
-        tag_ref = hashtag_communities(posts)
+        place_ref, tag_ref = references(posts)
         tagged = np.flatnonzero(tag_ref >= 0)
         content = ["text"] + (["image"] if "image" in views else [])
         photos = sum(1 for p in posts if p.image)

@@ -22,9 +22,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DOC, REPO, provenance, write_block  # noqa: E402
-from graph import MISSING, K, drop, hashtag_communities, modalities_of, scores  # noqa: E402
+from graph import MISSING, K, drop, modalities_of, references, scores  # noqa: E402
 
-from tagatlas.data import P2CLabeler, load_posts  # noqa: E402
+from tagatlas.data import load_posts  # noqa: E402
 from tagatlas.graph import GraphClusterer  # noqa: E402
 from tagatlas.graph.multimodal import CONFIDENCES, EDGE_WEIGHTS  # noqa: E402
 
@@ -54,10 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     for path in sorted(args.data_root.glob("*/posts.jsonl*")):
         posts, _ = load_posts([path])
         posts = [p for p in posts if p.has_location]
-        views = modalities_of(posts, min_image_posts=10 ** 9)  # text-only views, as the goal's tables use
-        lat, lon = [p.lat for p in posts], [p.lon for p in posts]
-        place_ref = np.unique(np.array(P2CLabeler().fit(lat, lon).label(lat, lon)), return_inverse=True)[1]
-        tag_ref = hashtag_communities(posts)
+        views = modalities_of(posts)  # text and one other view below, as the goal's text-removed tables use
+        place_ref, tag_ref = references(posts)
         validation = np.random.default_rng(7).random(len(posts)) < 0.5
         for what, reference, rows, extra in (("places", place_ref, np.arange(len(posts)), "hashtags"),
                                              ("hashtag communities", tag_ref, np.flatnonzero(tag_ref >= 0), "location")):
