@@ -37,13 +37,13 @@ def main() -> int:
     ap.add_argument("--char-dims", type=int, nargs="+", default=DEFAULT_DIMS)
     ap.add_argument("--doc", type=Path, default=DOC)
     args = ap.parse_args()
-    from tagatlas.cli import _load_training
+    from tagatlas.evaluation import training_split
     from tagatlas.recommender import HeadConfig, ModelConfig, TagAtlas
 
     rows = ["| dataset | character branch width | best validation loss (head) | head epochs | classifier alone Acc@161 | "
             "fusion Acc@161 / median km | hashtag F1@5 | training s |", "|---|---|---|---|---|---|---|---|"]
     for path in sorted(args.data_root.glob("*/posts.jsonl*")):
-        posts, _, _ = _load_training([path], False, 0.1, 0, None)
+        posts = training_split([path], test_fraction=0.1, seed=0).train
         for dim in args.char_dims:
             started = time.perf_counter()
             model = TagAtlas(ModelConfig(head=HeadConfig(char_dim=dim))).fit(posts, progress=False)

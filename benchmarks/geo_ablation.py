@@ -36,14 +36,14 @@ def main() -> int:
     ap.add_argument("--weights", type=float, nargs="+", default=[0.0, 1.0])
     ap.add_argument("--doc", type=Path, default=DOC)
     args = ap.parse_args()
-    from tagatlas.cli import _load_training
+    from tagatlas.evaluation import training_split
     from tagatlas.recommender import HeadConfig, ModelConfig, TagAtlas
 
     rows = ["| dataset | coordinate loss weight | head epochs | classifier alone Acc@161 | fusion Acc@161 / median km | "
             "+ hedge, no Acc@161 lost | + hedge, ≤ 1 point lost | + hedge, ≤ 3 points lost | place ECE before → after |",
             "|---|---|---|---|---|---|---|---|---|"]
     for path in sorted(args.data_root.glob("*/posts.jsonl*")):
-        posts, _, _ = _load_training([path], False, 0.1, 0, None)
+        posts = training_split([path], test_fraction=0.1, seed=0).train
         for w in args.weights:
             model = TagAtlas(ModelConfig(head=HeadConfig(coord_loss_weight=w))).fit(posts, progress=False)
             rows.append(row(path.parent.name, w, model.tuning_, model.train_info_["head_epochs"]))

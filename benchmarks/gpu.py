@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import tagatlas  # noqa: F401 - before numpy: numpy's BLAS threads must read tagatlas._native's setting
+import tagatlas  # noqa: F401 - before numpy: numpy's BLAS threads must read tagatlas.core.native's setting
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

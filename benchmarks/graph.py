@@ -27,7 +27,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import tagatlas  # noqa: F401 - before numpy: numpy's BLAS threads must read tagatlas._native's setting
+import tagatlas  # noqa: F401 - before numpy: numpy's BLAS threads must read tagatlas.core.native's setting
 import numpy as np
 from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score, normalized_mutual_info_score
 

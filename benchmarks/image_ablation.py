@@ -89,11 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in names if n not in variants()]
     if unknown:
         ap.error(f"unknown variant(s) {unknown}: choose from {list(variants())}")
-    from tagatlas.cli import _load_training
+    from tagatlas.evaluation import training_split
 
     sections, without = [], []
     for path in sorted(args.data_root.glob("*/posts.jsonl*")):
-        posts, test, _ = _load_training([path], False, 0.1, 0, None)
+        split = training_split([path], test_fraction=0.1, seed=0)
+        posts, test = split.train, split.test
         n_images = sum(bool(p.image) for p in posts + test)
         if n_images < args.min_image_posts:
             without.append(f"`{shown(path)}` ({n_images} posts with a photo)")

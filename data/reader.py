@@ -119,3 +119,15 @@ def load_posts(paths, *, skip_invalid: bool = False) -> tuple[list[Post], list[R
             posts.append(post)
         reports.append(report)
     return posts, reports
+
+
+def batches(posts: Iterator, size: int) -> Iterator[list]:
+    """Consecutive lists of `size` items (the last may be shorter)."""
+    batch: list = []
+    for post in posts:
+        batch.append(post)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

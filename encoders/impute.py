@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.linear_model import RidgeCV
 
+from tagatlas.core import atomic_path, write_text_atomic
 from tagatlas.encoders.base import l2_normalize
 
 
@@ -87,13 +88,11 @@ class CrossModalImputer:
         arrays = {}
         for (target, source), (coef, intercept) in self.maps_.items():
             arrays[f"{target}<-{source}:coef"], arrays[f"{target}<-{source}:intercept"] = coef, intercept
-        with open(folder / "imputer.npz.tmp", "wb") as handle:
+        with atomic_path(folder / "imputer.npz") as tmp, open(tmp, "wb") as handle:
             np.savez(handle, **arrays)
-        os.replace(folder / "imputer.npz.tmp", folder / "imputer.npz")
         meta = {"alphas": list(self.alphas), "min_pairs": self.min_pairs, "holdout": self.holdout, "seed": self.seed,
                 "names": self.names_, "confidence": [[t, s, c] for (t, s), c in self.confidence_.items()]}
-        (folder / "imputer.json.tmp").write_text(json.dumps(meta, indent=1))
-        os.replace(folder / "imputer.json.tmp", folder / "imputer.json")
+        write_text_atomic(folder / "imputer.json", json.dumps(meta, indent=1))
 
     @classmethod
     def load(cls, folder: str | os.PathLike) -> "CrossModalImputer":

@@ -104,8 +104,8 @@ def evaluate(model: TagAtlas, posts: list[Post], progress: bool = True) -> dict:
     }
 
     # Geolocation baselines
-    classes = model._class_of([s.place for s in training], [s.lat if s.lat is not None else np.nan for s in training],
-                              [s.lon if s.lon is not None else np.nan for s in training])
+    classes = model.class_of([s.place for s in training], [s.lat if s.lat is not None else np.nan for s in training],
+                             [s.lon if s.lon is not None else np.nan for s in training])
     texts, tag_lists = stored_texts_and_tags(training)
     geo_sub = np.array(geo_idx, dtype=int)
     geo_b = {

@@ -7,7 +7,7 @@ import numpy as np
 import scipy.sparse as sp
 from tqdm.auto import tqdm
 
-from tagatlas.index.faiss_index import use_blas_for
+from tagatlas.index import use_blas_for
 
 EXACT_UP_TO = 50_000  # above this many posts the neighbours come from an HNSW graph (approximate, far faster)
 

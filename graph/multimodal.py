@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from tagatlas.core import atomic_path, write_text_atomic
 from tagatlas.encoders.impute import CrossModalImputer
 from tagatlas.graph.cluster import leiden, modularity, node_confidence
 from tagatlas.graph.knn import knn_graph, neighbour_index
-from tagatlas.index.faiss_index import use_blas_for
+from tagatlas.index import use_blas_for
 
 
 @dataclass
@@ -239,12 +240,9 @@ class GraphClusterer:
             self.imputer_.save(folder / "imputer")
         elif (folder / "imputer").exists():  # left by an earlier save into this folder: not this graph's
             shutil.rmtree(folder / "imputer")
-        tmp = folder / "graph.npz.tmp"
-        with open(tmp, "wb") as handle:
+        with atomic_path(folder / "graph.npz") as tmp, open(tmp, "wb") as handle:
             np.savez(handle, **arrays)
-        os.replace(tmp, folder / "graph.npz")
-        (folder / "graph.json.tmp").write_text(json.dumps(config, indent=1))
-        os.replace(folder / "graph.json.tmp", folder / "graph.json")
+        write_text_atomic(folder / "graph.json", json.dumps(config, indent=1))
 
     @classmethod
     def load(cls, folder: str | os.PathLike) -> "GraphClusterer":

@@ -10,29 +10,24 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from tagatlas._native import blas_threads_sleep
-from tagatlas.index.atomic import atomic_path
+from tagatlas.core.native import blas_threads_sleep
+from tagatlas.core.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
 # A search of fewer than PARALLEL_FROM_QUERIES queries runs on one OpenMP thread: waking FAISS's thread team
 # costs more than it saves for a server's single queries and micro-batches (benchmarks/load.py). Larger batches
-# (enrichment: 256) use every core, but only when numpy's BLAS workers sleep after a call (`tagatlas._native`):
-# while they spin after encoding, a second FAISS thread competes with them and enrichment ran ~25 % slower
-# (benchmarks/throughput.py, 2 cores: 0.44-0.48x of the floor in a one-off run with two threads, against 0.55x on
-# one thread; 0.59x with sleeping BLAS workers and two FAISS threads: docs/benchmarks.md). omp_set_num_threads sets the calling thread's value only, so concurrent
-# searches from a server's threads do not interfere.
+# (enrichment) use every core, but only when numpy's BLAS workers sleep after a call (`tagatlas.core.native`):
+# spinning workers would compete with the second FAISS thread (benchmarks/throughput.py). omp_set_num_threads
+# sets the calling thread's value only, so concurrent searches from a server's threads do not interfere.
 PARALLEL_FROM_QUERIES = 64
 _MAX_THREADS = faiss.omp_get_max_threads()
 
-# FAISS 1.15 runs an exact search through BLAS (one matrix product) when the query block holds at least
-# `distance_compute_blas_threshold` floats (queries x dimension; measured: at d=512 a threshold of 2560 sends 4 queries
-# down the per-query SIMD path and 5 through BLAS). Its default, 128000, left enrichment batches of up to ~250
-# queries on the SIMD path, ~5x slower (244 queries over 13,653 x 512: 134 ms against 23 ms through BLAS); a
-# threshold of 20 fixed batches but sent single queries through BLAS, ~4x slower. benchmarks/faiss_paths.py (one
-# thread, 2 cores): one query over 15k x 512 takes 4.5 ms through BLAS against 0.86 ms, over 100k 30.4 against 8.3 ms;
-# BLAS wins from 4-8 queries, at 3 dimensions too (256 queries over 15k: 6.8 ms against 15.5 ms), so the threshold is
-# set for the index at hand before each search.
+# FAISS runs an exact search through BLAS (one matrix product) when the query block holds at least
+# `distance_compute_blas_threshold` floats (queries x dimension). Its default kept enrichment batches on the slower
+# per-query SIMD path, while a small constant sent single queries through BLAS, slower for them; BLAS wins from a
+# handful of queries at any dimension (benchmarks/faiss_paths.py), so the threshold is set for the index at hand
+# before each search.
 BLAS_FROM_QUERIES = 5
 
 
@@ -111,9 +106,8 @@ class FaissIndex:
                 training = training[np.sort(np.random.default_rng(0).choice(len(training), cap, replace=False))]
             inner.train(training)
         # IVF indexes carry ids themselves; a flat one needs the id map (IDMap2 also keeps a reverse hash map
-        # in RAM, ~40 MB per million vectors, which an IVF index would not use)
+        # in RAM, which an IVF index would not use)
         index = inner if _ivf(inner) is not None or spec == "IDMap2" else faiss.IndexIDMap2(inner)
-        self.spec_ = spec
         return index
 
     def index(self, ids: np.ndarray, vectors: np.ndarray) -> "FaissIndex":

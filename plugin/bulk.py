@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -24,8 +24,8 @@ from pydantic import ValidationError
 from tqdm.auto import tqdm
 
 from tagatlas.data import Post, ReadReport, read_posts
-from tagatlas.enrich import batches
-from tagatlas.index import write_text_atomic
+from tagatlas.core import write_text_atomic
+from tagatlas.data import batches
 from tagatlas.plugin.bodies import FIELD, check_index_name, enrichment_fields_batch, post_document
 from tagatlas.recommender import TagAtlas
 
@@ -251,6 +251,3 @@ class BulkEnricher:
         self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(self.checkpoint, json.dumps(state))
 
-
-def report_dict(report: BulkReport) -> dict:
-    return asdict(report)

@@ -4,10 +4,11 @@ from tagatlas.recommender.fusion import Evidence, FusionParams
 from tagatlas.recommender.head import HeadConfig, HeadTrainer
 from tagatlas.recommender.lexical import LexicalFeaturizer
 from tagatlas.recommender.metrics import geo_metrics, tag_metrics
-from tagatlas.recommender.model import BatchResult, ModelConfig, ModelFolderError, TagAtlas
+from tagatlas.recommender.config import ConfigError, ModelConfig
+from tagatlas.recommender.model import BatchResult, ModelFolderError, TagAtlas
 from tagatlas.recommender.schema import Decisions, PlaceScore, Prediction, TagScore
 
 __all__ = [
-    "BatchResult", "Decisions", "Evidence", "FusionParams", "HeadConfig", "HeadTrainer", "LexicalFeaturizer", "ModelConfig", "ModelFolderError",
+    "BatchResult", "ConfigError", "Decisions", "Evidence", "FusionParams", "HeadConfig", "HeadTrainer", "LexicalFeaturizer", "ModelConfig", "ModelFolderError",
     "PlaceScore", "Prediction", "TagAtlas", "TagScore", "geo_metrics", "tag_metrics",
 ]

@@ -1,8 +1,9 @@
 """Retrieval-augmented fusion, vectorised over a batch: neighbour votes + classifier + user habits.
 
 `Evidence` holds everything a batch of posts brought back (classifier outputs, neighbours, the
-users' own past posts); `fuse` turns it into place probabilities, coordinates and tag scores for
-one set of `FusionParams`, cheaply enough that validation can grid-search the parameters.
+users' own past posts); `place_distribution`, `coordinates` and `tag_scores` turn it into place
+probabilities, coordinates and tag scores for one set of `FusionParams`, cheaply enough that
+validation can grid-search the parameters (`tuning.py`).
 """
 
 from __future__ import annotations
@@ -360,12 +361,12 @@ def select_tags(scores: np.ndarray, p: FusionParams, n_candidates: int = 20, tag
 def ranked_columns(values: np.ndarray, name_rank: np.ndarray, m: int) -> np.ndarray:
     """Per row, the `m` columns with the largest values rounded to 6 decimals, equal ones by name rank: the first
     `m` columns of a full `np.lexsort((name_rank, -round(values, 6)))`, sorting only each row's m best and their
-    ties instead of all its columns (~3x faster on enrichment batches of ~2,000 tags: benchmarks/faiss_paths.py)."""
+    ties instead of all its columns (timed against the full sort by benchmarks/faiss_paths.py)."""
     r = np.round(values, 6)
     n, width = r.shape
     if width <= 4 * m:
         return np.lexsort((name_rank, -r), axis=-1)[:, :m]
-    # each row's m-th largest value: a plain sort (numpy's SIMD sort) was far faster here than np.partition, whose
+    # each row's m-th largest value: a plain sort (numpy's SIMD sort) rather than np.partition, whose
     # introselect crawls over the many equal (zero) scores of a batch's vocabulary
     kth = np.sort(r, axis=1)[:, width - m]
     rows, cols = np.nonzero(r >= kth[:, None])  # the m largest and every column tied with the m-th: >= m per row

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from tagatlas.index import atomic_path
+from tagatlas.core import atomic_path
 from tagatlas.recommender.coattention import ParallelCoAttention, RegionMaps, word_ids
 
 log = logging.getLogger(__name__)
@@ -189,7 +189,7 @@ def _read_checkpoint(path: str | os.PathLike | None, identity: dict) -> dict | N
     if path is None or not Path(path).is_file():
         return None
     try:
-        saved = torch.load(path, map_location="cpu", weights_only=False)
+        saved = torch.load(path, map_location="cpu", weights_only=True)  # tensors and plain data only: never runs code
     except Exception as exc:  # a checkpoint cut short by a crash: start over rather than fail
         log.warning("unreadable checkpoint ignored", extra={"checkpoint": str(path), "error": f"{type(exc).__name__}: {exc}"})
         return None

@@ -17,7 +17,7 @@ import shutil
 import tempfile
 import time
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -26,27 +26,28 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from tagatlas import __version__
 from tagatlas.data import (P2CLabeler, PhotoMetadata, Post, city, clean_text, distance_km, geodesic_medoid, hashtag_words, history_and_queries,
                            mask_hashtags, read_photo_metadata, split_users)
-from tagatlas.encoders import EncoderConfig, PostEncoder, PostVectors, create_encoder, l2_normalize
+from tagatlas.encoders import PostEncoder, PostVectors, create_encoder, l2_normalize
 from tagatlas.encoders.impute import CrossModalImputer
-from tagatlas.index import FaissIndex, PostStore, reranked_search, write_text_atomic
-from tagatlas.index.atomic import fsync_dir
+from tagatlas.core import __version__, fsync_dir, write_text_atomic
+from tagatlas.index import FaissIndex, PostStore, reranked_search
 from tagatlas.recommender.fusion import (Evidence, FusionParams, PlaceAreas, calibrate, coordinates, decide_place,
                                          decision_confidence, hedge_coordinates, label_in_area, photo_places, place_distribution,
                                          select_tags, tag_scores)
 from tagatlas.recommender.clusters import ClusterProfiles
 from tagatlas.recommender.coattention import RegionMaps
-from tagatlas.recommender.head import HeadConfig, HeadTrainer
+from tagatlas.recommender.config import ConfigError, ModelConfig
+from tagatlas.recommender.head import HeadTrainer
 from tagatlas.recommender.lexical import LexicalFeaturizer
 from tagatlas.recommender.neighbours import NeighbourTable
 from tagatlas.recommender.schema import PHOTO_COARSE_RADIUS_KM, Decisions, PlaceScore, Prediction, TagScore
 from tagatlas.recommender.tag_match import TagMatcher
 from tagatlas.recommender.tuning import tune_fusion
+from tagatlas.recommender.weights import WEIGHTS_FILE, WeightsError, load_weights, save_weights
 
 log = logging.getLogger(__name__)
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: weights in safetensors (1 pickled them in weights.pt)
 NEIGHBOUR_SPARE = 10
 
 
@@ -115,38 +116,75 @@ class BatchResult:
 
 
 class ModelFolderError(ValueError):
-    """A model folder is missing, incomplete or from an incompatible version."""
+    """A model folder is missing, incomplete, damaged or from an incompatible version."""
 
 
-@dataclass
-class ModelConfig:
-    """Everything that defines a model before it sees data (saved as config.json)."""
+@dataclass(frozen=True)
+class PartSpec:
+    """One part of a model folder: where it lies inside the folder, the version of its format, whether required."""
 
-    encoder: EncoderConfig = field(default_factory=EncoderConfig)
-    head: HeadConfig = field(default_factory=HeadConfig)
-    n_lexical_features: int = 2**18
-    min_place_posts: int = 3  # places with fewer training posts are folded into the nearest kept place
-    min_tag_posts: int = 2  # the classifier's tag vocabulary; rarer tags are reached through retrieval
-    index_factory: str = "auto"
-    index_rerank: int = 4  # an approximate index returns this many × k candidates, re-ranked with the store's exact vectors (0: off)
-    index_space: str = "encoder"  # "encoder": the encoder's vector (complements the head; validated better); "head": its hidden layer
-    k_max: int = 50  # neighbours retrieved per post (the fusion uses up to this many)
-    val_fraction: float = 0.0  # 0: automatic, 10 % of users but at least 300 users (at most 30 %)
-    refit: bool = True  # after tuning, retrain the head on fit + validation posts
-    hedge_tolerance: float = 0.0  # validation Acc@161 that hedged coordinates of unsure posts may cost (for a lower median error)
-    tag_match_k: int = 20  # indexed tags nearest a post in the text space that the embedding match proposes (0: off)
-    photo_metadata: bool = True  # read EXIF GPS / capture time of photos (the strongest place signal there is)
-    impute_min_pairs: int = 200  # training posts with both text and image needed to learn cross-modal imputation (0: off)
-    cluster_k: int = 10  # graph clusters built in training (k of the per-modality kNN graphs; 0: none until `tagatlas cluster`)
-    cluster_resolution: float = 1.0  # Leiden resolution of those clusters
-    seed: int = 0
+    path: str
+    version: int
+    required: bool = True
 
-    @classmethod
-    def from_dict(cls, d: dict) -> "ModelConfig":
-        d = dict(d)
-        d["encoder"] = EncoderConfig(**d.get("encoder", {}))
-        d["head"] = HeadConfig(**d.get("head", {}))
-        return cls(**d)
+
+# The parts a model folder may name in model.json's "parts", as sentence-transformers' modules.json names modules.
+PARTS: dict[str, PartSpec] = {
+    "weights": PartSpec(WEIGHTS_FILE, 1), "index": PartSpec("index.faiss", 1), "store": PartSpec("store.sqlite", 1),
+    "graph": PartSpec("graph", 1, required=False), "tags": PartSpec("tags", 1, required=False),
+    "imputer": PartSpec("imputer", 1, required=False),
+}
+
+
+def read_manifest(folder: Path) -> tuple[dict, dict[str, Path]]:
+    """model.json and the path of each part it names, after refusing other formats, unknown parts, newer part
+    versions and missing files, each with a message saying what to do."""
+    if not folder.is_dir():
+        raise ModelFolderError(f"{folder}: not a model folder (run `tagatlas train --out {folder}` first)")
+    try:
+        state = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelFolderError(f"{folder}: incomplete model folder, missing model.json") from None
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelFolderError(f"{folder}/model.json: unreadable ({exc})") from exc
+    retrain = f"retrain it with `tagatlas train --data POSTS --out {folder}`"
+    found = state.get("format_version") if isinstance(state, dict) else None
+    if found != FORMAT_VERSION:
+        older = " (format 1 pickled its weights in weights.pt, which can run code when opened)" if found == 1 else ""
+        raise ModelFolderError(f"{folder}: model format {found} is not {FORMAT_VERSION}{older}; {retrain}")
+    named = state.get("parts")
+    if not isinstance(named, dict):
+        raise ModelFolderError(f"{folder}/model.json: no \"parts\" manifest; {retrain}")
+    unknown = sorted(set(named) - set(PARTS))
+    if unknown:
+        raise ModelFolderError(f"{folder}/model.json names unknown part(s) {', '.join(map(repr, unknown))} (this TagAtlas "
+                               f"{__version__} knows {', '.join(PARTS)}): written by a newer TagAtlas? Upgrade, or {retrain}")
+    paths: dict[str, Path] = {}
+    for name, spec in PARTS.items():
+        entry = named.get(name)
+        if entry is None:
+            if spec.required:
+                raise ModelFolderError(f"{folder}/model.json: the required part {name!r} is not named; {retrain}")
+            continue
+        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str) or not isinstance(entry.get("version"), int):
+            raise ModelFolderError(f"{folder}/model.json: part {name!r} needs a path and a version, got {entry!r}")
+        if entry["version"] > spec.version:
+            raise ModelFolderError(f"{folder}: part {name!r} is version {entry['version']}, this TagAtlas reads up to {spec.version}")
+        path = (folder / entry["path"]).resolve()
+        if folder.resolve() not in path.parents:
+            raise ModelFolderError(f"{folder}/model.json: part {name!r} points outside the folder ({entry['path']!r})")
+        if not path.exists():
+            raise ModelFolderError(f"{folder}: incomplete model folder, missing {entry['path']} (part {name!r})")
+        paths[name] = path
+    return state, paths
+
+
+def _load_part(folder: Path, parts: dict[str, Path], name: str, load):
+    """An optional part loaded by `load(path)`; a damaged one is a ModelFolderError naming it."""
+    try:
+        return load(parts[name])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelFolderError(f"{folder}/{parts[name].name}: unreadable part {name!r} ({type(exc).__name__}: {exc})") from exc
 
 
 class TagAtlas:
@@ -236,8 +274,8 @@ class TagAtlas:
     def index_dim(self) -> int:
         return self.config.head.hidden if self.config.index_space == "head" else self.encoder.dim
 
-    def _class_of(self, places: list[str | None], lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
-        """Class index of each labelled point: its place when it is a class, else the nearest class."""
+    def class_of(self, places: list[str | None], lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+        """Place class of each labelled point: its place label when that is a class, else the class nearest its lat/lon (-1: neither)."""
         out = np.array([self.place_index_.get(p, -1) if p else -1 for p in places], dtype=np.int64)
         lat, lon = np.asarray(lat, float), np.asarray(lon, float)
         fold = (out < 0) & np.isfinite(lat) & np.isfinite(lon)
@@ -286,6 +324,7 @@ class TagAtlas:
     def fit(self, posts: list[Post], progress: bool = True, checkpoint_dir: str | os.PathLike | None = None) -> "TagAtlas":
         """Train on posts. With `checkpoint_dir`, post vectors are cached there and the head's training state is
         saved after every epoch, so an interrupted run given the same folder resumes instead of starting over."""
+        self.config = self.config.validated()  # refuses bad settings by name; the caller's config object is never changed
         ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
         own_cache = ckpt is not None and self.encoder.cache is None
         if ckpt is not None:
@@ -333,7 +372,7 @@ class TagAtlas:
 
         def targets(ps):
             idx = np.array([row[p.id] for p in ps])
-            places = self._class_of([label_of.get(p.id) for p in ps], [p.lat if p.has_location else np.nan for p in ps],
+            places = self.class_of([label_of.get(p.id) for p in ps], [p.lat if p.has_location else np.nan for p in ps],
                                     [p.lon if p.has_location else np.nan for p in ps])
             places = np.where(places >= 0, places, -100)  # no location: no place loss
             tags = [[self.tag_index_[t] for t in p.hashtags if t in self.tag_index_] for p in ps]
@@ -557,7 +596,7 @@ class TagAtlas:
         """The in-memory columns retrieval reads, (re)built from the store when the store moved on without it."""
         table = getattr(self, "_table", None)
         if table is None or table.generation != self.store_.generation():
-            table = NeighbourTable(self._class_of, self.tags_).load(self.store_)
+            table = NeighbourTable(self.class_of, self.tags_).load(self.store_)
             self._table = table
         return table
 
@@ -693,8 +732,8 @@ class TagAtlas:
         at once) do not each pay for it.
 
         `freeze_heap` then moves everything loaded so far out of the garbage collector's reach (`gc.freeze`):
-        the model's objects live as long as the process, and rescanning them in every collection cost about a
-        third of enrichment time (benchmarks/throughput.py). Processes that own the model (CLI, server) call this.
+        the model's objects live as long as the process, and rescanning them in every collection is pure overhead
+        (benchmarks/throughput.py). Processes that own the model (CLI, server) call this.
         """
         self.predict([Post(id="warm-up", text="warm up")])
         self._known_tag_counts()
@@ -732,8 +771,7 @@ class TagAtlas:
         `decisions` (arrays) instead of `Prediction` objects, for bulk writers that need only the decisions.
 
         Sequential on purpose: encoding the next batch on a second thread or process while this one is fused
-        was measured slower on 2 cores (benchmarks/throughput.py: the encoder holds the GIL much of its time,
-        and two busy processes each ran ~2x slower than alone).
+        is slower on few cores (the encoder holds the GIL much of its time; benchmarks/throughput.py).
         """
         for batch in batches:
             batch = list(batch)
@@ -863,29 +901,30 @@ class TagAtlas:
                 post_id=post.id, places=places, lat=coords_l[i][0], lon=coords_l[i][1], radius_km=radius_l[i], location_source=source_l[i],
                 hashtags=candidates[: keep_l[i]], hashtag_candidates=candidates, neighbours=ev.nb_ids[i][:5]))
             if source_l[i] == "photo_gps":
-                preds[-1]._photo_gps = (float(ev.photo_gps[i, 0]), float(ev.photo_gps[i, 1]))
+                preds[-1].hold_photo_gps(ev.photo_gps[i, 0], ev.photo_gps[i, 1])
         return preds
 
     # -- persistence ----------------------------------------------------------------------------
     def save(self, folder: str | os.PathLike) -> Path:
-        """Write the model folder atomically: a crash leaves the previous folder (or none) intact."""
+        """Write the model folder atomically: a crash leaves the previous folder (or none) intact. model.json names
+        every part and where it lies (`PARTS`), so loading never guesses file names."""
         folder = Path(folder).resolve()
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
         try:
-            torch.save({"head": self.head_.state_dict(), "lexical": self.lexical_.state()}, tmp / "weights.pt")
-            self.fingerprint_ = file_fingerprint(tmp / "weights.pt")
+            save_weights(tmp / WEIGHTS_FILE, self.head_, self.lexical_)
+            self.fingerprint_ = file_fingerprint(tmp / WEIGHTS_FILE)
             self.store_.save_copy(tmp / "store.sqlite")
             self._save_index(tmp)
-            if self.graph_ is not None:
-                self.graph_.save(tmp / "graph")
-            if self.tag_matcher_ is not None:
-                self.tag_matcher_.save(tmp / "tags")
-            if self.imputer_ is not None:
-                self.imputer_.save(tmp / "imputer")
+            optional = {"graph": self.graph_, "tags": self.tag_matcher_, "imputer": self.imputer_}
+            for name, part in optional.items():
+                if part is not None:
+                    part.save(tmp / PARTS[name].path)
+            parts = {name: {"path": spec.path, "version": spec.version} for name, spec in PARTS.items()
+                     if name not in optional or optional[name] is not None}
             state = {
-                "format_version": FORMAT_VERSION, "tagatlas_version": __version__,
-                "config": {**asdict(self.config)}, "fusion": self.fusion_.to_dict(), "tuning": self.tuning_,
+                "format_version": FORMAT_VERSION, "tagatlas_version": __version__, "parts": parts,
+                "config": self.config.to_dict(), "fusion": self.fusion_.to_dict(), "tuning": self.tuning_,
                 "places": self.places_, "place_names": self.place_names_, "place_coords": self.place_coords_.tolist(),
                 "tags": self.tags_, "labeler": self.labeler_.to_dict(), "train_seconds": self.train_seconds_,
                 "train_info": getattr(self, "train_info_", {}),
@@ -926,27 +965,16 @@ class TagAtlas:
     def load(cls, folder: str | os.PathLike, *, writable_store: bool = False) -> "TagAtlas":
         """Restore a model folder. The store is an in-memory copy unless `writable_store` (online adds persist)."""
         folder = Path(folder)
-        if not folder.is_dir():
-            raise ModelFolderError(f"{folder}: not a model folder (run `tagatlas train --out {folder}` first)")
-        missing = [n for n in ("model.json", "weights.pt", "index.faiss", "store.sqlite") if not (folder / n).is_file()]
-        if missing:
-            raise ModelFolderError(f"{folder}: incomplete model folder, missing {', '.join(missing)}")
+        state, parts = read_manifest(folder)
         try:
-            state = json.loads((folder / "model.json").read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ModelFolderError(f"{folder}/model.json: unreadable ({exc})") from exc
-        if state.get("format_version") != FORMAT_VERSION:
-            raise ModelFolderError(f"{folder}: model format {state.get('format_version')} is not {FORMAT_VERSION}; retrain it")
-        self = cls(ModelConfig.from_dict(state["config"]))
-        try:
-            weights = torch.load(folder / "weights.pt", map_location="cpu", weights_only=False)
-        except Exception as exc:  # torch raises several types for a damaged file
-            raise ModelFolderError(f"{folder}/weights.pt: unreadable ({type(exc).__name__}: {exc})") from exc
-        self.head_ = HeadTrainer.from_state_dict(weights["head"])
-        self.fingerprint_ = file_fingerprint(folder / "weights.pt")
-        self.lexical_ = LexicalFeaturizer.from_state(weights["lexical"])
-        self.index_ = FaissIndex.load(folder / "index.faiss")
-        self.store_ = PostStore(folder / "store.sqlite") if writable_store else PostStore.open_copy(folder / "store.sqlite")
+            self = cls(ModelConfig.from_dict(state.get("config")))
+            self.head_, self.lexical_ = load_weights(folder / parts["weights"])
+        except (ConfigError, WeightsError) as exc:
+            raise ModelFolderError(f"{folder}/model.json: {exc}" if isinstance(exc, ConfigError) else str(exc)) from exc
+        self.fingerprint_ = file_fingerprint(folder / parts["weights"])
+        self.index_ = FaissIndex.load(folder / parts["index"])
+        store = folder / parts["store"]
+        self.store_ = PostStore(store) if writable_store else PostStore.open_copy(store)
         try:
             saved = json.loads((folder / "index.json").read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
@@ -956,27 +984,25 @@ class TagAtlas:
             log.warning("index is stale; rebuilding it from the store", extra={"folder": str(folder), "index_posts": self.index_.count(),
                                                                                "store_posts": self.store_.count()})
             self.rebuild_index()
-        self.fusion_ = FusionParams(**state["fusion"])
-        self.tuning_ = state.get("tuning", {})
-        self.places_, self.place_names_ = state["places"], state["place_names"]
-        self.place_coords_ = np.asarray(state["place_coords"], dtype=float)
-        self.tags_ = state["tags"]
-        self.labeler_ = P2CLabeler.from_dict(state["labeler"])
+        try:
+            self.fusion_ = FusionParams(**state["fusion"])
+            self.tuning_ = state.get("tuning", {})
+            self.places_, self.place_names_ = state["places"], state["place_names"]
+            self.place_coords_ = np.asarray(state["place_coords"], dtype=float)
+            self.tags_ = state["tags"]
+            self.labeler_ = P2CLabeler.from_dict(state["labeler"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFolderError(f"{folder}/model.json: missing or malformed entry ({type(exc).__name__}: {exc}); "
+                                   f"retrain it with `tagatlas train --data POSTS --out {folder}`") from exc
         self.train_seconds_ = float(state.get("train_seconds", 0.0))
         self.train_info_ = state.get("train_info", {})
-        if (folder / "graph" / "graph.json").is_file():
+        if "graph" in parts:
             from tagatlas.graph import GraphClusterer
 
-            self.graph_ = GraphClusterer.load(folder / "graph")
-        if (folder / "tags" / "tags.json").is_file():
-            try:
-                self.tag_matcher_ = TagMatcher.load(folder / "tags")
-            except (OSError, ValueError, KeyError) as exc:
-                raise ModelFolderError(f"{folder}/tags: unreadable tag vectors ({exc})") from exc
-        if (folder / "imputer" / "imputer.json").is_file():
-            try:
-                self.imputer_ = CrossModalImputer.load(folder / "imputer")
-            except (OSError, ValueError, KeyError) as exc:
-                raise ModelFolderError(f"{folder}/imputer: unreadable imputation maps ({exc})") from exc
+            self.graph_ = _load_part(folder, parts, "graph", GraphClusterer.load)
+        if "tags" in parts:
+            self.tag_matcher_ = _load_part(folder, parts, "tags", TagMatcher.load)
+        if "imputer" in parts:
+            self.imputer_ = _load_part(folder, parts, "imputer", CrossModalImputer.load)
         self._init_places()
         return self

@@ -41,9 +41,9 @@ class Prediction(BaseModel):
                                                     description="share of the cluster vote each modality gave (content, hashtags, location)")
     _photo_gps: tuple[float, float] | None = PrivateAttr(default=None)  # exact EXIF position: never serialised
 
-    @property
-    def has_photo_gps(self) -> bool:
-        return self._photo_gps is not None
+    def hold_photo_gps(self, lat: float, lon: float) -> None:
+        """Keep the photo's exact EXIF position beside the coarsened answer, for `reveal_photo_gps` only."""
+        self._photo_gps = (float(lat), float(lon))
 
     def reveal_photo_gps(self) -> "Prediction":
         """Put the photo's exact EXIF position in lat/lon (callers do this only when the poster opted in)."""

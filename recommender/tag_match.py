@@ -16,7 +16,7 @@ import numpy as np
 
 from tagatlas.data import hashtag_words
 from tagatlas.encoders import TextEncoder
-from tagatlas.index import atomic_path, write_text_atomic
+from tagatlas.core import atomic_path, write_text_atomic
 
 
 class TagMatcher:

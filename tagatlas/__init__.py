@@ -4,10 +4,10 @@ Parts (each an installed subpackage): ``tagatlas.data`` (posts, places, hashtags
 ``tagatlas.encoders`` (text/image models), ``tagatlas.index`` (FAISS + SQLite store),
 ``tagatlas.recommender`` (retrieval-augmented model), ``tagatlas.evaluation`` (protocol,
 metrics, baselines). Two fixes run here: numpy's BLAS threads are told to sleep after each call
-(before numpy loads; see ``tagatlas._native``), and torchvision's import is made to work with CPU torch.
+(before numpy loads; see ``tagatlas.core.native``), and torchvision's import is made to work with CPU torch.
 """
 
-from tagatlas._native import quiet_blas_threads
+from tagatlas.core.native import quiet_blas_threads
 
 quiet_blas_threads()
 
@@ -15,5 +15,6 @@ from tagatlas._torchfix import fix_torchvision_ops  # noqa: E402 - after the BLA
 
 fix_torchvision_ops()
 
-__version__ = "0.1.0"
+from tagatlas.core import __version__  # noqa: E402
+
 __all__ = ["__version__"]

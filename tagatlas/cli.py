@@ -12,32 +12,12 @@ from typing import Annotated, Optional
 import typer
 
 from tagatlas import logs
-from tagatlas.cli_common import CacheOption, CachePathOption
+from tagatlas.cli_common import CacheOption, CachePathOption, fail, guard
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="TagAtlas: where a post was posted and which hashtags it should carry.")
 
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
-
-
-def _fail(message: str, code: int = 2):
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def _guard(fn):
-    """Turn the errors users can cause (bad files, bad folders, bad values) into one clear line."""
-    from tagatlas.data import PostFileError
-    from tagatlas.enrich import EnrichResumeError
-    from tagatlas.evaluation import NoTestPostsError
-    from tagatlas.recommender import ModelFolderError
-
-    try:
-        return fn()
-    except (PostFileError, ModelFolderError, EnrichResumeError, NoTestPostsError, FileNotFoundError) as exc:
-        _fail(str(exc))
-    except ValueError as exc:
-        _fail(str(exc))
 
 
 @app.callback()
@@ -46,20 +26,14 @@ def main(log_level: Annotated[str, typer.Option(help="debug, info, warning or er
 
 
 def _load_training(data: list[Path], skip_invalid: bool, test_fraction: float, seed: int, max_posts: int | None):
-    """(training posts, held-out test posts, every post read): the test split is by user hash."""
-    from tagatlas.data import load_posts, split_users
+    """(training posts, held-out test posts, every post read), saying which invalid lines were skipped."""
+    from tagatlas.evaluation import training_split
 
-    everything, reports = load_posts(data, skip_invalid=skip_invalid)
-    for r in reports:
+    split = training_split(data, skip_invalid=skip_invalid, test_fraction=test_fraction, seed=seed, max_posts=max_posts)
+    for r in split.reports:
         if r.skipped:
             typer.echo(f"{r.path}: skipped {r.skipped} invalid lines, e.g. {r.reasons[0]}", err=True)
-    parts = split_users(everything, {"train": 1 - test_fraction, "test": test_fraction}, salt=f"test:{seed}") if test_fraction > 0 else {"train": everything, "test": []}
-    train = parts["train"]
-    if max_posts and len(train) > max_posts:
-        from tagatlas.data import user_fold
-
-        train = sorted(train, key=lambda p: user_fold(p.user_key, "subset"))[:max_posts]
-    return train, parts["test"], everything
+    return split.train, split.test, split.everything
 
 
 @app.command()
@@ -106,7 +80,7 @@ def train(
         folder = model.save(out)
         shutil.rmtree(ckpt, ignore_errors=True)  # the model folder is the result now
         typer.echo(json.dumps({"model": str(folder), **model.train_info_, "validation": {k: v for k, v in model.tuning_.items() if k != "params"}}))
-    _guard(run)
+    guard(run)
 
 
 @app.command()
@@ -135,7 +109,7 @@ def enrich(
         # Images read by the encoder (cache hits excluded) and how many the noisy-image gate down-weighted.
         result["images"] = {"encoded": m.encoder.images_encoded, "gated": m.encoder.images_gated}
         typer.echo(json.dumps(result))
-    _guard(run)
+    guard(run)
 
 
 @app.command()
@@ -169,7 +143,7 @@ def suggest(
         for t in pred.hashtag_candidates[:8]:
             why = ", ".join(f"{k} {v:.3f}" for k, v in t.sources.items())
             typer.echo(f"  #{t.tag:<24} {t.score:.3f}  [{why}]")
-    _guard(run)
+    guard(run)
 
 
 @app.command()
@@ -183,7 +157,7 @@ def evaluate(
     from tagatlas.data import load_posts
     from tagatlas.evaluation import evaluate as run_evaluation
     from tagatlas.evaluation import format_table
-    from tagatlas.index import write_text_atomic
+    from tagatlas.core import write_text_atomic
     from tagatlas.recommender import TagAtlas
 
     def run():
@@ -193,7 +167,7 @@ def evaluate(
         if json_out:
             write_text_atomic(json_out, json.dumps(result, indent=1))
         typer.echo(format_table(result, title=f"{data} on {model}"))
-    _guard(run)
+    guard(run)
 
 
 @app.command()
@@ -229,7 +203,7 @@ def cluster(
                                **({"edge_weights": edge_weights, "confidence": confidence} if fusion == "late" else {}),
                                "modality_confidence": {n: round(c, 4) for n, c in graph.modality_confidence_.items()},
                                "seconds": round(time.perf_counter() - started, 1)}))
-    _guard(run)
+    guard(run)
 
 
 @app.command()
@@ -258,7 +232,7 @@ def trends(
         for report in trending(m, now=end, window_s=window_hours * 3600, history_windows=history_windows,
                                min_posts=min_posts, z_threshold=z):
             typer.echo(report.model_dump_json())
-    _guard(run)
+    guard(run)
 
 
 @app.command()
@@ -280,7 +254,7 @@ def serve(
     def run():
         TagAtlas.load(model)  # fail now, with a clear message, if the folder is not a usable model
         uvicorn.run(create_app(model, encoder_threads=encoder_threads, background_slots=background_slots), host=host, port=port, log_level="warning")
-    _guard(run)
+    guard(run)
 
 
 @app.command()
@@ -293,7 +267,7 @@ def demo(
     from tagatlas.enrich import enrich_file
     from tagatlas.evaluation import evaluate as run_evaluation
     from tagatlas.evaluation import format_table
-    from tagatlas.index import write_text_atomic
+    from tagatlas.core import write_text_atomic
     from tagatlas.recommender import ModelConfig, TagAtlas
 
     def run():
@@ -323,7 +297,7 @@ def demo(
             tables.append(format_table(result, title=f"### {name} ({time.perf_counter() - started:.0f} s)"))
             typer.echo(tables[-1])
         typer.echo("\n\n".join(tables))
-    _guard(run)
+    guard(run)
 
 
 from tagatlas.cli_opensearch import opensearch  # noqa: E402  (sub-commands, kept in their own module)

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from tagatlas.cli_common import CacheOption, CachePathOption
+from tagatlas.cli_common import CacheOption, CachePathOption, fail, guard
 
 opensearch = typer.Typer(add_completion=False, no_args_is_help=True,
                          help="Plug TagAtlas into an OpenSearch cluster (see docs/opensearch.md).")
@@ -20,33 +20,29 @@ Insecure = Annotated[bool, typer.Option("--insecure", help="do not verify TLS ce
 Index = Annotated[str, typer.Option("--index", help="the posts index")]
 
 
-def _fail(message: str, code: int = 2):
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
 def _client(url, auth, ca_certs, insecure):
     from tagatlas.plugin import Connection
 
     return Connection.from_env(url, auth, ca_certs=str(ca_certs) if ca_certs else None, verify_certs=not insecure).client()
 
 
-def _guard(fn):
-    """One clear line for what users can get wrong, including what the cluster answered."""
+def _cluster_errors(exc: BaseException) -> str | None:
+    """One line for what the cluster or the plugin's own checks refused (other user errors: `guard`)."""
     from opensearchpy.exceptions import ConnectionError as OSConnectionError, TransportError
 
-    from tagatlas.data import PostFileError
     from tagatlas.plugin import CheckpointError, InstallError, OpenSearchVersionError
-    from tagatlas.recommender import ModelFolderError
 
-    try:
-        return fn()
-    except OSConnectionError as exc:
-        _fail(f"cannot reach the cluster: {exc.info if getattr(exc, 'info', None) else exc}")
-    except TransportError as exc:
-        _fail(f"the cluster answered {exc.status_code}: {json.dumps(exc.info)[:800] if exc.info else exc.error}")
-    except (PostFileError, ModelFolderError, CheckpointError, InstallError, OpenSearchVersionError, FileNotFoundError, ValueError) as exc:
-        _fail(str(exc))
+    if isinstance(exc, OSConnectionError):
+        return f"cannot reach the cluster: {exc.info if getattr(exc, 'info', None) else exc}"
+    if isinstance(exc, TransportError):
+        return f"the cluster answered {exc.status_code}: {json.dumps(exc.info)[:800] if exc.info else exc.error}"
+    if isinstance(exc, (CheckpointError, InstallError, OpenSearchVersionError)):
+        return str(exc)
+    return None
+
+
+def _guard(fn):
+    return guard(fn, _cluster_errors)
 
 
 def _model_dim(model: Path) -> int:

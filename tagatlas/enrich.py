@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from tagatlas.data import Post, ReadReport, read_posts
+from tagatlas.data import Post, ReadReport, batches, read_posts
 from tagatlas.recommender import Prediction, TagAtlas
 
 
@@ -57,18 +56,6 @@ def _completed_ids(out: Path) -> list[str]:
         with open(out, "rb+") as handle:
             handle.truncate(good_bytes)
     return ids
-
-
-def batches(posts: Iterator, size: int) -> Iterator[list]:
-    """Consecutive lists of `size` items (the last may be shorter)."""
-    batch: list[Post] = []
-    for post in posts:
-        batch.append(post)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def enrich_file(model: TagAtlas, source: str | os.PathLike, out: str | os.PathLike, *, batch_size: int = 256,

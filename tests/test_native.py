@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-PROBE = ("import os; from tagatlas._native import blas_threads_sleep; "
+PROBE = ("import os; from tagatlas.core.native import blas_threads_sleep; "
          "print(os.environ.get('OPENBLAS_THREAD_TIMEOUT'), blas_threads_sleep())")
 
 

@@ -46,9 +46,10 @@ def test_evaluation_never_shows_the_answer(model_dir, real_subset, monkeypatch):
         return original(queries)
 
     monkeypatch.setattr(model, "evidence", spy)
+    indexed_before = model.store_.post_ids()
     result = evaluate(model, posts, progress=False)
     assert len(seen) == result["n_queries"]
-    assert not {q.id for q in seen} & model.store_.post_ids() - {q.id for q in seen}  # queries never indexed before
+    assert seen and not {q.id for q in seen} & indexed_before  # no query was in the index before it was asked
 
 
 def test_evaluate_refuses_a_file_of_training_users(model_dir, real_subset, tmp_path):
@@ -136,8 +137,8 @@ def test_save_load_roundtrip_and_corrupt_folders(model_dir, tmp_path):
     model.save(tmp_path / "copy")
     again = [p.model_dump() for p in TagAtlas.load(tmp_path / "copy").predict(posts)]
     assert first == again
-    (tmp_path / "copy" / "weights.pt").unlink()
-    with pytest.raises(ModelFolderError, match="missing weights.pt"):
+    (tmp_path / "copy" / "weights.safetensors").unlink()
+    with pytest.raises(ModelFolderError, match="missing weights.safetensors"):
         TagAtlas.load(tmp_path / "copy")
     proc = cli("suggest", "--model", tmp_path / "copy", "--text", "hi", check=False)
     assert proc.returncode == 2 and "incomplete model folder" in proc.stderr
@@ -338,7 +339,7 @@ def test_neighbour_table_follows_adds_and_deletes_as_a_rebuild_would(model_dir):
                     lat=40.7 + i / 100, lon=-74.0) for i in range(5)] + [Post(id="synthetic-nowhere", text="synthetic no place")])
     model.delete(["synthetic-t2", "synthetic-nowhere"])
     assert model._neighbour_table() is live  # kept in step, not rebuilt
-    fresh = NeighbourTable(model._class_of, model.tags_).load(model.store_)
+    fresh = NeighbourTable(model.class_of, model.tags_).load(model.store_)
     rows = np.flatnonzero(fresh.valid)
     assert np.array_equal(np.flatnonzero(live.valid), rows) and fresh.generation == live.generation
     assert live.post_ids[rows].tolist() == fresh.post_ids[rows].tolist()

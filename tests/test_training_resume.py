@@ -49,7 +49,7 @@ def test_an_interrupted_training_resumes_to_the_uninterrupted_result(tmp_path, m
     with pytest.raises(KeyboardInterrupt):
         fit(ckpt)
     monkeypatch.setattr(HeadTrainer, "_loss", original)
-    saved = torch.load(ckpt, weights_only=False)
+    saved = torch.load(ckpt, weights_only=True)
     assert saved["epoch"] == 3 and not saved["done"]
     resumed = fit(ckpt)
     assert [h["epoch"] for h in resumed.history_] == list(range(1, 7))
@@ -62,9 +62,9 @@ def test_an_interrupted_training_resumes_to_the_uninterrupted_result(tmp_path, m
 def test_a_checkpoint_of_another_training_or_a_broken_one_is_ignored(tmp_path):
     ckpt = tmp_path / "head.pt"
     fit(ckpt, cfg=HeadConfig(**{**CFG.to_dict(), "max_epochs": 2}))
-    assert torch.load(ckpt, weights_only=False)["epoch"] == 2
+    assert torch.load(ckpt, weights_only=True)["epoch"] == 2
     other = fit(ckpt)  # another config: trains from scratch (6 epochs), overwrites the checkpoint
-    assert len(other.history_) == 6 and torch.load(ckpt, weights_only=False)["epoch"] == 6
+    assert len(other.history_) == 6 and torch.load(ckpt, weights_only=True)["epoch"] == 6
     ckpt.write_bytes(b"not a checkpoint")
     assert len(fit(ckpt).history_) == 6
     reference = fit()

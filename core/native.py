@@ -1,12 +1,10 @@
 """Settings that native thread pools read once, when they load: applied by `import tagatlas`, before numpy.
 
-OpenBLAS (numpy's BLAS, pthreads build) keeps its worker threads spinning for about 2^28 cycles (~0.1 s)
-after every multi-threaded call. On a 2-core machine that spinning thread takes the core the next step
-needs: the FAISS search after encoding, a server's event loop, a load generator. Measured on this
-project's 2-core machine with `benchmarks/load.py` (server CPU time per sequential suggest): 20.9 ms with
-workers spinning (OPENBLAS_THREAD_TIMEOUT=28, the library's default, and a 2-thread encoder) against 9.8 ms
-(docs/benchmarks.md, REST API section). With a timeout of 2^4 cycles the workers
-sleep as soon as a call ends; a value already in the environment wins.
+OpenBLAS (numpy's BLAS, pthreads build) keeps its worker threads spinning for about 2^28 cycles after every
+multi-threaded call. On a machine with few cores that spinning thread takes the core the next step needs: the
+FAISS search after encoding, a server's event loop (`benchmarks/load.py` reports the server's CPU time per
+suggest). With a timeout of 2^4 cycles the workers sleep as soon as a call ends; a value already in the
+environment wins.
 """
 
 from __future__ import annotations
