@@ -2,9 +2,9 @@
 
 Trains on the training users of a dataset (the pipeline's split: 90 % of users by hash, seed 0) once per
 Leiden resolution of training's clusters, without the final refit (tuning happens before it), and prints
-what fusion tuning on validation users chose for the cluster-mates: the place share `cluster_alpha` with
+what fusion tuning on validation users chose for the cluster-mates: the place share `source_place["cluster"]` with
 the geo objective (Acc@161 + probability mass within 161 km) at each weight tried, and the tag weight
-`cluster_gamma` with validation F1@5 without and with cluster-mates. Prints JSON lines; no docs block
+`source_tags["cluster"]` with validation F1@5 without and with cluster-mates. Prints JSON lines; no docs block
 (figures quoted from it name this command). No test split is read.
 
     .venv/bin/python benchmarks/cluster_resolution.py [--data ../shared/data/tweets2015/posts.jsonl.gz] [--resolutions 1 10 50]
@@ -36,9 +36,10 @@ def main() -> int:
         model = TagAtlas(ModelConfig(cluster_resolution=resolution, refit=False)).fit(train, progress=False)
         tags = model.tuning_.get("hashtags", {})
         print(json.dumps({"resolution": resolution, "clusters": model.train_info_.get("clusters"),
-                          "geo_cluster": model.tuning_.get("geo_cluster"), "cluster_alpha": model.fusion_.cluster_alpha,
-                          "cluster_gamma": model.fusion_.cluster_gamma, "val_f1_without_cluster": tags.get("f1_without_cluster"),
-                          "val_f1_with_cluster": tags.get("f1_with_cluster")}), flush=True)
+                          "geo_cluster": model.tuning_.get("geo_sources", {}).get("cluster"),
+                          "cluster_place_weight": model.fusion_.source_place.get("cluster", 0.0),
+                          "cluster_tag_weight": model.fusion_.source_tags.get("cluster", 0.0),
+                          "val_f1_cluster": tags.get("f1_by_source", {}).get("cluster")}), flush=True)
     return 0
 
 

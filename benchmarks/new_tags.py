@@ -64,7 +64,8 @@ def measure(path: Path) -> tuple[str, list[str]]:
             preds = model.predictions_from(chunk, ev, params)
             results[name][0].extend([t.tag for t in p.hashtags] for p in preds)
             results[name][1].extend([t.tag for t in p.hashtag_candidates] for p in preds)
-        _, parts = tag_scores(ev, replace(model.fusion_, tag_beta=0.5, habit_gamma=1.0, text_gamma=1.0, embed_gamma=1.0, cluster_gamma=1.0))
+        _, parts = tag_scores(ev, replace(model.fusion_, tag_beta=0.5, habit_gamma=1.0, text_gamma=1.0, embed_gamma=1.0,
+                                           source_tags={name: 1.0 for name in ev.sources}))
         for source, part in parts.items():
             alone.setdefault(source, []).extend(ranked_by(ev, part))
     for name, (rec, ranked) in results.items():

@@ -50,12 +50,12 @@ def cluster_evidence(state: dict) -> str:
     info, tuning, fusion = state["train_info"], state.get("tuning", {}), state["fusion"]
     if not info.get("clusters"):
         return "No graph clusters were built in training."
-    h = tuning.get("hashtags", {})
-    f1 = (f", validation F1@5 {h['f1_without_cluster']:.3f} without cluster-mates, {h['f1_with_cluster']:.3f} with them"
-          if h.get("f1_without_cluster") is not None else "")
+    by_source = tuning.get("hashtags", {}).get("f1_by_source", {}).get("cluster")
+    f1 = (f", validation F1@5 {by_source['f1_without']:.3f} without cluster-mates, {by_source['f1_with']:.3f} with them"
+          if by_source else "")
     return (f"Graph clusters built in training: {info['clusters']} clusters of {info['clustered_posts']} indexed posts in "
             f"{info['cluster_seconds']:.0f} s; cluster-mates' weight chosen on validation: places "
-            f"{fusion.get('cluster_alpha', 0.0):g}, tags {fusion.get('cluster_gamma', 0.0):g}{f1}.")
+            f"{fusion.get('source_place', {}).get('cluster', 0.0):g}, tags {fusion.get('source_tags', {}).get('cluster', 0.0):g}{f1}.")
 
 
 def ratios(result: dict) -> str:

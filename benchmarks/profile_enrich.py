@@ -32,7 +32,7 @@ def timed_stages(model) -> dict[str, float]:
 
     steps = [("encoder (text, images)", model.encoder, "encode_posts"), ("lexical features", model.lexical_, "transform"),
              ("evidence (all of it)", model, "_evidence"), ("  head forward pass", model.head_, "predict"),
-             ("  kNN search", model, "search_index"), ("  cluster assignment", model, "_assign_clusters")]
+             ("  kNN search", model, "search_index"), ("  cluster assignment", model, "assign_clusters")]
     if model.tag_matcher_ is not None:
         steps.append(("  tag-embedding match", model.tag_matcher_, "match"))
     steps += [("decisions (all of them)", model, "_decide"), ("  place distribution", model_module, "place_distribution"),

@@ -22,7 +22,9 @@ SCHEMA = "CREATE TABLE IF NOT EXISTS vectors (key BLOB PRIMARY KEY, vector BLOB 
 
 def default_cache_path() -> Path:
     """$TAGATLAS_CACHE_DIR/embeddings.sqlite, else the user's cache folder (XDG)."""
-    root = os.environ.get("TAGATLAS_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tagatlas"
+    from tagatlas.core.settings import load_settings
+
+    root = load_settings().cache_dir or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tagatlas"
     return Path(root) / "embeddings.sqlite"
 
 

@@ -55,7 +55,7 @@ def evaluate(model: TagAtlas, posts: list[Post], progress: bool = True) -> dict:
 
     # TagAtlas and the baselines that read its evidence, in chunks so memory stays flat on large files.
     masked = [as_query(q) for q in queries]
-    clf_only = replace(model.fusion_, tag_beta=1.0, habit_gamma=0.0, text_gamma=0.0, embed_gamma=0.0, cluster_gamma=0.0, tag_quota={})
+    clf_only = replace(model.fusion_, tag_beta=1.0, habit_gamma=0.0, text_gamma=0.0, embed_gamma=0.0, source_tags={}, tag_quota={})
     preds, knn_classes, clf_classes, clf_ranked, raw_conf = [], [], [], [], []
     for start in tqdm(range(0, len(masked), CHUNK), desc="evaluate", unit="chunk", disable=not progress or len(masked) <= CHUNK):
         chunk = masked[start : start + CHUNK]

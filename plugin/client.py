@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import NotFoundError, TransportError
 
+from tagatlas.core.settings import load_settings
 from tagatlas.plugin.compat import ClusterInfo
 
 
@@ -25,10 +25,11 @@ class Connection:
     @classmethod
     def from_env(cls, url: str | None = None, auth: str | None = None, **kw) -> "Connection":
         """Arguments first, then OPENSEARCH_URL / OPENSEARCH_AUTH."""
-        url = url or os.environ.get("OPENSEARCH_URL")
+        settings = load_settings()
+        url = url or settings.opensearch_url
         if not url:
             raise ValueError("'--url' is required (or set OPENSEARCH_URL), e.g. https://localhost:9200")
-        return cls(url=url, auth=auth or os.environ.get("OPENSEARCH_AUTH") or None, **kw)
+        return cls(url=url, auth=auth or settings.opensearch_auth or None, **kw)
 
     def client(self) -> OpenSearch:
         parsed = urlparse(self.url)

@@ -36,6 +36,7 @@ class ModelConfig:
     impute_min_pairs: int = 200  # training posts with both text and image needed to learn cross-modal imputation (0: off)
     cluster_k: int = 10  # graph clusters built in training (k of the per-modality kNN graphs; 0: none until `tagatlas cluster`)
     cluster_resolution: float = 1.0  # Leiden resolution of those clusters
+    evidence: list[str] = field(default_factory=lambda: ["cluster"])  # plug-in evidence sources (recommender/evidence), weights tuned
     seed: int = 0
 
     @classmethod
@@ -44,6 +45,14 @@ class ModelConfig:
         values = _checked(cls, data, "config", skip=("encoder", "head"))
         values["encoder"] = EncoderConfig(**_checked(EncoderConfig, data.get("encoder", {}), "config.encoder"))
         values["head"] = HeadConfig(**_checked(HeadConfig, data.get("head", {}), "config.head"))
+        if "evidence" in values:
+            from tagatlas.recommender.evidence import registered_sources
+
+            unknown = [n for n in values["evidence"] if n not in registered_sources()]
+            if unknown:
+                raise ConfigError(f"config.evidence: unknown source(s) {', '.join(map(repr, unknown))}; "
+                                  f"registered: {', '.join(registered_sources())}")
+            values["evidence"] = list(values["evidence"])
         return cls(**values)
 
     def to_dict(self) -> dict:
@@ -74,6 +83,7 @@ def _type_ok(kind: str, value: Any) -> bool:
     checks = {"int": lambda v: isinstance(v, int) and not isinstance(v, bool),
               "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v),
               "bool": lambda v: isinstance(v, bool), "str": lambda v: isinstance(v, str), "dict": lambda v: isinstance(v, dict),
+              "list[str]": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
               "None": lambda v: v is None}
     return any(checks.get(k, lambda v: True)(value) for k in options)
 

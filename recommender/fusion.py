@@ -16,6 +16,7 @@ from sklearn.neighbors import BallTree
 
 from tagatlas.data import geodesic_medoid
 from tagatlas.data.geo import EARTH_RADIUS_KM
+from tagatlas.recommender.evidence import SourceEvidence
 
 
 @dataclass
@@ -34,8 +35,8 @@ class FusionParams:
     habit_half_life_days: float = 0.0  # a past post's habit weight halves every this many days before the new post (0: no decay)
     embed_gamma: float = 0.0  # weight of tags whose words are nearest the post in the text encoder's space (new tags too)
     embed_temperature: float = 0.05  # their weight exp((s - s_max) / T) over the post's best matches
-    cluster_alpha: float = 0.0  # share of the place distribution given to the post's cluster-mates (graph clusters)
-    cluster_gamma: float = 0.0  # weight of the tags its cluster-mates carry (share of mates carrying each)
+    source_place: dict[str, float] = field(default_factory=dict)  # per plug-in source (evidence/), its share of the place distribution
+    source_tags: dict[str, float] = field(default_factory=dict)  # per plug-in source, the weight of its tag scores
     tag_threshold: float = 0.0  # keep tags scoring at least this fraction of the best one
     max_tags: int = 5
     tag_quota: dict[str, int] = field(default_factory=dict)  # per source, its n best tags are recommended (DESIGN); {}: threshold
@@ -76,9 +77,7 @@ class Evidence:
     embed_tags: list[list[int]] = field(default_factory=list)  # per post: indexed tags nearest it in the text space
     embed_sims: list[np.ndarray] = field(default_factory=list)  # their cosine similarity, best first
     habit_ages: list[np.ndarray] = field(default_factory=list)  # per post: days from each past post to it (0 when unknown)
-    cluster_place: np.ndarray | None = None  # (n, C) share of the post's cluster-mates in each place (rows of 0: no cluster)
-    cluster_tags: list[list[int]] = field(default_factory=list)  # per post: its cluster's most frequent tags
-    cluster_tag_share: list[np.ndarray] = field(default_factory=list)  # share of the cluster-mates carrying each
+    sources: dict[str, SourceEvidence] = field(default_factory=dict)  # the plug-in sources' evidence (evidence/), by name
     assigned_clusters: tuple | None = None  # (labels, per-modality contributions) of the batch's posts, reported with predictions
 
 
@@ -103,9 +102,11 @@ def place_distribution(ev: Evidence, p: FusionParams) -> np.ndarray:
     has_nb = knn.sum(axis=1) > 0
     alpha = np.where(has_nb, p.geo_alpha, 1.0)[:, None]
     fused = alpha * ev.place_probs + (1 - alpha) * knn
-    if p.cluster_alpha > 0 and ev.cluster_place is not None:
-        share = np.where(ev.cluster_place.sum(axis=1) > 0, p.cluster_alpha, 0.0)[:, None]
-        fused = (1 - share) * fused + share * ev.cluster_place
+    for name, source in ev.sources.items():  # each plug-in source takes its share where it has an opinion
+        weight = p.source_place.get(name, 0.0)
+        if weight > 0 and source.place is not None:
+            share = np.where(source.place.sum(axis=1) > 0, weight, 0.0)[:, None]
+            fused = (1 - share) * fused + share * source.place
     return fused
 
 
@@ -179,19 +180,6 @@ def hedge_coordinates(coords: np.ndarray, confidence: np.ndarray, ev: Evidence, 
     out = coords.copy()
     out[unsure] = points[unsure]
     return out, unsure
-
-
-def photo_places(ev: Evidence, areas: "PlaceAreas", max_km: float = 161.0) -> np.ndarray:
-    """Per post, the place class nearest its photo's GPS position (within `max_km`), else -1."""
-    out = np.full(len(ev.place_probs), -1)
-    if ev.photo_gps is None:
-        return out
-    rows = np.flatnonzero(np.isfinite(ev.photo_gps[:, 0]))
-    if rows.size and len(areas):
-        dist, idx = areas.tree.query(np.radians(ev.photo_gps[rows]), k=1)
-        near = dist[:, 0] * EARTH_RADIUS_KM <= max_km
-        out[rows[near]] = idx[near, 0]
-    return out
 
 
 class PlaceAreas:
@@ -318,8 +306,9 @@ def tag_scores(ev: Evidence, p: FusionParams) -> tuple[np.ndarray, dict[str, np.
 
     sources = {"classifier": (p.tag_beta, classifier), "neighbours": (1 - p.tag_beta, neighbours),
                "habits": (p.habit_gamma, habits), "text": (p.text_gamma, lambda: _rows_of(n, V, ev.text_tags, ev.text_prior)),
-               "embedding": (p.embed_gamma, lambda: _softmax_rows(n, V, ev.embed_tags, ev.embed_sims, p.embed_temperature)),
-               "cluster": (p.cluster_gamma, lambda: _rows_of(n, V, ev.cluster_tags, ev.cluster_tag_share))}
+               "embedding": (p.embed_gamma, lambda: _softmax_rows(n, V, ev.embed_tags, ev.embed_sims, p.embed_temperature))}
+    for name, source in ev.sources.items():  # plug-in sources, after the built-in ones
+        sources[name] = (p.source_tags.get(name, 0.0), lambda source=source: _rows_of(n, V, source.tag_ids, source.tag_values))
     parts: dict[str, np.ndarray] = {}
     total = np.zeros((n, V))
     for name, (weight, build) in sources.items():

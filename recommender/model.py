@@ -12,12 +12,11 @@ import hashlib
 import json
 import logging
 import os
-import re
 import shutil
 import tempfile
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -26,17 +25,23 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from tagatlas.data import (P2CLabeler, PhotoMetadata, Post, city, clean_text, distance_km, geodesic_medoid, hashtag_words, history_and_queries,
+from tagatlas.data import (P2CLabeler, PhotoMetadata, Post, city, clean_text, geodesic_medoid, hashtag_words, history_and_queries,
                            mask_hashtags, read_photo_metadata, split_users)
 from tagatlas.encoders import PostEncoder, PostVectors, create_encoder, l2_normalize
 from tagatlas.encoders.impute import CrossModalImputer
 from tagatlas.core import __version__, fsync_dir, write_text_atomic
 from tagatlas.index import FaissIndex, PostStore, reranked_search
 from tagatlas.recommender.fusion import (Evidence, FusionParams, PlaceAreas, calibrate, coordinates, decide_place,
-                                         decision_confidence, hedge_coordinates, label_in_area, photo_places, place_distribution,
+                                         decision_confidence, hedge_coordinates, label_in_area, place_distribution,
                                          select_tags, tag_scores)
 from tagatlas.recommender.clusters import ClusterProfiles
 from tagatlas.recommender.coattention import RegionMaps
+from tagatlas.recommender.evidence import BatchContext, EvidenceSource, create_sources, gather_all, photo_gps
+from tagatlas.recommender.evidence.habits import user_habits
+from tagatlas.recommender.evidence.neighbours import retrieve
+from tagatlas.recommender.evidence.photo_gps import photo_positions
+from tagatlas.recommender.evidence.vocabulary import BatchVocabulary
+from tagatlas.recommender.evidence.written_tags import written_tags
 from tagatlas.recommender.config import ConfigError, ModelConfig
 from tagatlas.recommender.head import HeadTrainer
 from tagatlas.recommender.lexical import LexicalFeaturizer
@@ -48,7 +53,6 @@ from tagatlas.recommender.weights import WEIGHTS_FILE, WeightsError, load_weight
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 2  # 2: weights in safetensors (1 pickled them in weights.pt)
-NEIGHBOUR_SPARE = 10
 
 
 def file_fingerprint(path: Path) -> str:
@@ -63,18 +67,6 @@ def file_fingerprint(path: Path) -> str:
 def _clean(text: str | None) -> str:
     """What the lexical features and the text-tag matcher read: the whole cleaned text, hashtags masked."""
     return clean_text(mask_hashtags(text))
-
-
-_WORD = re.compile(r"\w+")
-
-
-def _text_tokens(clean: str, max_words: int = 2000) -> set[str]:
-    """Words of the cleaned, masked text and their joined pairs and triples ("new york" → "newyork"), as tag candidates."""
-    words = _WORD.findall(clean.lower())[:max_words]
-    tokens = set(words)
-    for n in (2, 3):
-        tokens.update("".join(words[i : i + n]) for i in range(len(words) - n + 1))
-    return tokens
 
 
 def _rounded(a: np.ndarray, digits: int = 6) -> list[list[float]]:
@@ -199,6 +191,14 @@ class TagAtlas:
         self.fingerprint_: str | None = None  # content hash of the saved weights (None until saved or loaded)
 
     # -- parts ----------------------------------------------------------------------------------
+    @property
+    def sources(self) -> list[EvidenceSource]:
+        """The plug-in evidence sources the config names (`ModelConfig.evidence`), in order."""
+        names = tuple(self.config.evidence)
+        if getattr(self, "_sources", (None, None))[0] != names:
+            self._sources = (names, create_sources(names))
+        return self._sources[1]
+
     @property
     def encoder(self) -> PostEncoder:
         if self._encoder is None:
@@ -412,7 +412,7 @@ class TagAtlas:
         qx, qd, qp, *_ = targets(queries)
         ev, _ = self._evidence(queries, qx, qd, text_of(queries), regions=regions_of(queries))
         self.fusion_, self.tuning_ = tune_fusion(ev, queries, self.areas_, progress=progress, true_class=qp,
-                                                 hedge_tolerance=cfg.hedge_tolerance)
+                                                 hedge_tolerance=cfg.hedge_tolerance, sources=self.sources)
         indexed = self.store_.rowids([p.id for p in val_posts])
         rest = [p for p in val_posts if p.id not in indexed]
         rx, rd, *_ = targets(rest)
@@ -461,7 +461,7 @@ class TagAtlas:
             return []
         z = self._vectors(x, dense, posts=posts, regions=regions)[0] if vectors is None else vectors
         if clusters is None:
-            clusters = self._assign_clusters(posts, z)
+            clusters = self.assign_clusters(posts, z)
         if labels is None:
             labels = [None] * len(posts)
             located = [i for i, p in enumerate(posts) if p.has_location]
@@ -600,7 +600,7 @@ class TagAtlas:
             self._table = table
         return table
 
-    def _cluster_profiles(self, table: NeighbourTable) -> ClusterProfiles:
+    def cluster_profiles(self, table: NeighbourTable) -> ClusterProfiles:
         """What each graph cluster's posts say (places, tags), (re)built when the store moved on without it."""
         profiles = getattr(self, "_profiles", None)
         if profiles is None or profiles.generation != self.store_.generation():
@@ -609,89 +609,46 @@ class TagAtlas:
 
     def _evidence(self, posts: list[Post], x, dense, clean: list[str] | None = None,
                   photos: list[PhotoMetadata | None] | None = None, regions: RegionMaps | None = None) -> tuple[Evidence, np.ndarray]:
-        """Everything fusion needs for a batch, as arrays: no per-neighbour SQL or JSON on this path."""
+        """Everything fusion needs for a batch, as arrays, one source at a time (recommender/evidence/): the
+        classifier (the head), neighbour votes, habits, written tags, the tag match, plug-in sources, photo GPS."""
         q, place_probs, tag_probs, reg_coords = self._vectors(x, dense, clean, posts=posts, regions=regions)
-        k, nv = self.config.k_max, len(self.tags_)
         table = self._neighbour_table()
-        # A few spare neighbours, then ties (equal similarity to 5 decimals, e.g. duplicate posts) broken by
-        # rowid: FAISS's BLAS path can order near-equal scores differently with the batch, and predictions
-        # must not depend on which other posts share the batch.
-        sims, ids = self.search_index(q, k + 1 + NEIGHBOUR_SPARE)
-        order = np.lexsort((np.where(ids < 0, np.iinfo(np.int64).max, ids), -np.round(sims, 5)), axis=-1)
-        sims, ids = np.take_along_axis(sims, order, 1), np.take_along_axis(ids, order, 1)
-        search_sims, search_ids = sims, ids
-        known = table.lookup(ids)
-        rows = np.where(known, ids, 0)
-        keep = known & (table.post_ids[rows] != np.array([p.id for p in posts], dtype=object)[:, None])  # never itself
-        keep &= np.cumsum(keep, axis=1) <= k
-        first = np.argsort(~keep, axis=1, kind="stable")[:, :k]  # kept neighbours first, in similarity order
-        kept = np.take_along_axis(keep, first, 1)
-        rows = np.take_along_axis(rows, first, 1)
-        nb_sims = np.where(kept, np.take_along_axis(sims, first, 1).astype(np.float64), -np.inf)
-        nb_lat, nb_lon = np.where(kept, table.lat[rows], np.nan), np.where(kept, table.lon[rows], np.nan)
-        nb_class = np.where(kept, table.cls[rows], -1)
-        counts = kept.sum(axis=1).tolist()
-        nb_ids = [r[:c] for r, c in zip(table.post_ids[rows].tolist(), counts)]
-        nb_tags = [r[:c] for r, c in zip(table.row_tags[rows].tolist(), counts)]
-
-        habit_sims, habit_tags, habit_ids, habit_ages = [], [], [], []
-        for i, post in enumerate(posts):
-            past = [h for h in self.store_.by_user(post.user_key, limit=200) if h.id != post.id and h.hashtags] if post.user_id else []
-            if past:
-                vecs = self.store_.vectors([h.rowid for h in past])
-                habit_sims.append(vecs @ q[i]); habit_tags.append([table.ids_of(h.hashtags) for h in past]); habit_ids.append([h.id for h in past])
-                now = post.timestamp
-                habit_ages.append(np.array([(now - h.created_at) / 86400.0 if now and h.created_at else 0.0 for h in past]))
-            else:
-                habit_sims.append(np.zeros(0)); habit_tags.append([]); habit_ids.append([]); habit_ages.append(np.zeros(0))
-        tag_counts = self._known_tag_counts()
-        top_count = np.log1p(max(tag_counts.values(), default=1))
         clean = [_clean(p.text) for p in posts] if clean is None else clean
-        text_found = [[t for t in _text_tokens(c) if t in tag_counts] for c in clean]
-        text_prior = [np.log1p([tag_counts[t] for t in found]) / top_count for found in text_found]
-        text_tags = [table.ids_of(found) for found in text_found]
-        matcher = self._synced_matcher(tag_counts)
-        if matcher is not None:
-            embed_found, embed_sims = matcher.match(dense, self.config.tag_match_k, allowed=self._indexed_tag_mask(matcher, tag_counts))
-        else:
-            embed_found, embed_sims = [[] for _ in posts], [np.zeros(0) for _ in posts]
-        embed_tags = [table.ids_of(found) for found in embed_found]
-        found = (search_sims, search_ids)  # the content vote of the cluster assignment reads this search, not its own
-        clusters = self._assign_clusters(posts, q, found=found)  # reported: from every view the post has
-        cluster_place, cluster_tags, cluster_share = None, [[] for _ in posts], [np.zeros(0) for _ in posts]
-        fusion = getattr(self, "fusion_", None)  # None while training tunes it
-        if self.graph_ is not None and (fusion is None or fusion.cluster_alpha > 0 or fusion.cluster_gamma > 0):
-            # Evidence comes from the cluster its content alone points to: a query's own location and hashtags
-            # are what is being predicted (evaluation keeps them on the query for scoring).
-            told = any(p.hashtags or p.has_location for p in posts)
-            labels = self._assign_clusters(posts, q, content_only=True, found=found)[0] if told else clusters[0]
-            own = self.store_.rowids([p.id for p in posts])
-            cluster_place, cluster_tags, cluster_share = self._cluster_profiles(table).evidence(
-                labels, [own.get(p.id) for p in posts], table, len(self.places_), top_tags=self.config.tag_match_k or 20)
-
-        # The batch's vocabulary: the classifier's, then only the other tags this batch mentions (few rows carry them).
-        nb_extra = np.flatnonzero((kept & table.has_extra[rows]).ravel())
-        extra = sorted({g for f in nb_extra.tolist() for g in nb_tags[f // k][f % k] if g >= nv}
-                       | {g for lists in habit_tags for tl in lists for g in tl if g >= nv}
-                       | {g for tl in text_tags + embed_tags + cluster_tags for g in tl if g >= nv})
-        if extra:
-            local = dict(zip(extra, range(nv, nv + len(extra))))
-            remap = lambda tl: tuple(local.get(g, g) for g in tl)  # noqa: E731
-            for f in nb_extra.tolist():
-                nb_tags[f // k][f % k] = remap(nb_tags[f // k][f % k])
-            habit_tags = [[remap(tl) for tl in lists] for lists in habit_tags]
-            text_tags = [remap(tl) for tl in text_tags]
-            embed_tags = [remap(tl) for tl in embed_tags]
-            cluster_tags = [remap(tl) for tl in cluster_tags]
-        tags = self.tags_ + [table.tags[g] for g in extra]
-        ev = Evidence(place_probs, tag_probs, nb_sims, nb_class, nb_lat, nb_lon, nb_ids, nb_tags,
-                      habit_sims, habit_tags, habit_ids, tags, nv, [list(t) for t in text_tags], text_prior, reg_coords,
-                      embed_tags=[list(t) for t in embed_tags], embed_sims=embed_sims, habit_ages=habit_ages,
-                      cluster_place=cluster_place, cluster_tags=[list(t) for t in cluster_tags], cluster_tag_share=cluster_share,
-                      assigned_clusters=clusters)
-        if photos and any(ph is not None and ph.has_gps for ph in photos):
-            ev.photo_gps = np.array([(ph.lat, ph.lon) if ph is not None and ph.has_gps else (np.nan, np.nan) for ph in photos])
+        nb = retrieve(self.search_index, table, q, [p.id for p in posts], self.config.k_max)
+        habits = user_habits(self.store_, table, posts, q)
+        tag_counts = self._known_tag_counts()
+        text_tags, text_prior = written_tags(clean, tag_counts, table)
+        embed_tags, embed_sims = self._matched_tags(dense, tag_counts, table)
+        clusters = self.assign_clusters(posts, q, found=nb.found)  # reported: from every view the post has
+        fusion = getattr(self, "fusion_", None)  # None while training tunes it: every source is gathered
+        wanted = (lambda name: True) if fusion is None else (
+            lambda name: fusion.source_place.get(name, 0.0) > 0 or fusion.source_tags.get(name, 0.0) > 0)
+        plugged = gather_all(self.sources, BatchContext(posts, q, dense, clean, nb.found, table, self, clusters), wanted)
+        batch_tags = self._batch_vocabulary(table, nb, habits, [text_tags, embed_tags] + [s.tag_ids for s in plugged.values()])
+        remap = batch_tags.remap
+        ev = Evidence(place_probs, tag_probs, nb.sims, nb.cls, nb.lat, nb.lon, nb.ids, remap.neighbours(nb.tags, nb.kept_extra, self.config.k_max),
+                      habit_sims=habits.sims, habit_tags=[[remap(tl) for tl in lists] for lists in habits.tags], habit_ids=habits.ids,
+                      tags=batch_tags.tags, n_vocab=len(self.tags_), text_tags=[list(remap(tl)) for tl in text_tags], text_prior=text_prior,
+                      reg_coords=reg_coords, embed_tags=[list(remap(tl)) for tl in embed_tags], embed_sims=embed_sims, habit_ages=habits.ages,
+                      sources={name: replace(s, tag_ids=[list(remap(tl)) for tl in s.tag_ids]) for name, s in plugged.items()},
+                      assigned_clusters=clusters, photo_gps=photo_positions(photos))
         return ev, q
+
+    def _matched_tags(self, dense: np.ndarray, tag_counts: dict[str, int], table) -> tuple[list[tuple[int, ...]], list[np.ndarray]]:
+        """Indexed tags nearest each post in the text encoder's space (table ids, similarities): new tags too."""
+        matcher = self._synced_matcher(tag_counts)
+        if matcher is None:
+            return [() for _ in range(len(dense))], [np.zeros(0) for _ in range(len(dense))]
+        found, sims = matcher.match(dense, self.config.tag_match_k, allowed=self._indexed_tag_mask(matcher, tag_counts))
+        return [table.ids_of(f) for f in found], sims
+
+    def _batch_vocabulary(self, table, nb, habits, tag_lists: list[list[tuple[int, ...]]]) -> BatchVocabulary:
+        """The classifier's vocabulary, then only the other tags this batch mentions (few rows carry them)."""
+        nv, k = len(self.tags_), self.config.k_max
+        extra = sorted({g for f in nb.kept_extra.tolist() for g in nb.tags[f // k][f % k] if g >= nv}
+                       | {g for lists in habits.tags for tl in lists for g in tl if g >= nv}
+                       | {g for lists in tag_lists for tl in lists for g in tl if g >= nv})
+        return BatchVocabulary(self.tags_ + [table.tags[g] for g in extra], dict(zip(extra, range(nv, nv + len(extra)))))
 
     def _synced_matcher(self, tag_counts: dict[str, int]) -> TagMatcher | None:
         """The tag matcher, first extended with tags indexed since it was saved (a restarted service's online posts)."""
@@ -807,7 +764,7 @@ class TagAtlas:
         self._profiles = None  # every post's cluster changed
         return self.graph_
 
-    def _assign_clusters(self, posts: list[Post], q: np.ndarray, content_only: bool = False,
+    def assign_clusters(self, posts: list[Post], q: np.ndarray, content_only: bool = False,
                          found: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, list[dict]]:
         """Clusters for posts not in the clustering (queries, online adds): -1 where unclustered.
         `content_only`: from the index vector alone, ignoring the post's hashtags and location.
@@ -835,22 +792,8 @@ class TagAtlas:
         radius = p.radius_for(confidence)
         label = label_in_area(probs, chosen, p, self.areas_)
         source = np.where(hedged, "hedge", "place").astype(object)
-        if ev.photo_gps is not None:  # the photo says where it was taken: that place, certain; coordinates coarsened to it
-            gps = np.isfinite(ev.photo_gps[:, 0])
-            at = photo_places(ev, self.areas_)
-            near = at >= 0
-            probs = probs.copy()
-            probs[near] = 0.0
-            probs[near, at[near]] = 1.0
-            label = np.where(near, at, label)
-            coords = coords.copy()
-            coords[near] = self.place_coords_[at[near]]
-            far = gps & ~near  # no known place within reach: the position itself, rounded to ~10 km
-            coords[far] = np.round(ev.photo_gps[far], 1)
-            off = distance_km(coords[gps, 0], coords[gps, 1], ev.photo_gps[gps, 0], ev.photo_gps[gps, 1]) if gps.any() else np.zeros(0)
-            radius = radius.copy()
-            radius[gps] = np.maximum(PHOTO_COARSE_RADIUS_KM, np.ceil(off / PHOTO_COARSE_RADIUS_KM) * PHOTO_COARSE_RADIUS_KM)
-            source[gps] = "photo_gps"
+        probs, label, coords, radius, source = photo_gps.overrule(ev.photo_gps, self.areas_, self.place_coords_, probs, label, coords,
+                                                                  radius, source, PHOTO_COARSE_RADIUS_KM)
         scores, parts = tag_scores(ev, p)
         order, n_keep = select_tags(scores, p, n_candidates, tags=ev.tags, parts=parts)
         clusters = ev.assigned_clusters[0] if ev.assigned_clusters is not None else np.full(len(label), -1)

@@ -9,6 +9,7 @@ when the model has them, add the cluster-mates' places and tags with a weight ch
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -17,6 +18,7 @@ from tqdm.auto import tqdm
 from tagatlas.data import Post, distance_km
 from tagatlas.recommender.fusion import (Evidence, FusionParams, PlaceAreas, calibrate, coordinates, decide_place, decision_confidence,
                                          fit_temperature, hedge_coordinates, place_distribution, select_tags, tag_scores)
+from tagatlas.recommender.evidence import EvidenceSource
 from tagatlas.recommender.metrics import expected_calibration_error, tag_metrics
 
 GEO_GRID = {"geo_k": (10, 25, 50), "geo_temperature": (0.02, 0.05, 0.2), "geo_alpha": tuple(np.round(np.linspace(0, 1, 11), 2)),
@@ -28,8 +30,6 @@ THRESHOLDS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 EMBED_GAMMAS = (0.0, 0.05, 0.1, 0.2, 0.5)
 EMBED_TEMPERATURES = (0.01, 0.03, 0.1)
 QUOTAS = (0, 1, 2, 3, 5)
-CLUSTER_ALPHAS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)  # share of the place distribution given to cluster-mates
-CLUSTER_GAMMAS = (0.0, 0.05, 0.1, 0.2, 0.5, 1.0)  # weight of cluster-mates' tags
 HALF_LIVES = (0.0, 3.0, 14.0, 60.0, 365.0)  # days; 0: no recency decay of habits
 QUOTA_MARGIN = 0.005
 
@@ -41,9 +41,7 @@ def _subset(ev: Evidence, idx: np.ndarray) -> Evidence:
                     pick(ev.text_tags) if ev.text_tags else [], pick(ev.text_prior) if ev.text_prior else [],
                     None if ev.reg_coords is None else ev.reg_coords[idx], None if ev.photo_gps is None else ev.photo_gps[idx],
                     pick(ev.embed_tags) if ev.embed_tags else [], pick(ev.embed_sims) if ev.embed_sims else [],
-                    pick(ev.habit_ages) if ev.habit_ages else [],
-                    None if ev.cluster_place is None else ev.cluster_place[idx],
-                    pick(ev.cluster_tags) if ev.cluster_tags else [], pick(ev.cluster_tag_share) if ev.cluster_tag_share else [])
+                    pick(ev.habit_ages) if ev.habit_ages else [], {name: s.take(idx) for name, s in ev.sources.items()})
 
 
 HEDGE_QUANTILES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -64,11 +62,13 @@ def _top_ece(probs: np.ndarray, true_class: np.ndarray) -> float | None:
 
 
 def tune_fusion(ev: Evidence, queries: list[Post], areas: PlaceAreas, progress: bool = True,
-                true_class: np.ndarray | None = None, hedge_tolerance: float = 0.0) -> tuple[FusionParams, dict]:
+                true_class: np.ndarray | None = None, hedge_tolerance: float = 0.0,
+                sources: Sequence[EvidenceSource] = ()) -> tuple[FusionParams, dict]:
     """Grid-search the fusion on validation queries. The geo search scores places by their medoids (fast);
     the chosen setting is then measured with the full coordinate rule, which also sets the radius.
     `true_class` (place class per query, < 0 when none) fits the temperature that calibrates place probabilities;
-    `hedge_tolerance` is how much validation Acc@161 hedged coordinates may give up to lower the median error."""
+    `hedge_tolerance` is how much validation Acc@161 hedged coordinates may give up to lower the median error.
+    `sources`: the plug-in evidence sources, each weight tried from its own grid (0 where it does not help)."""
     params = FusionParams()
     report: dict = {}
     geo_idx = np.array([i for i, q in enumerate(queries) if q.has_location], dtype=int)
@@ -92,18 +92,22 @@ def tune_fusion(ev: Evidence, queries: list[Post], areas: PlaceAreas, progress: 
             if best is None or key > best[0]:
                 best = (key, cand)
         params = best[1]
-        if gev.cluster_place is not None and gev.cluster_place.any():  # cluster-mates: kept only where they validate better
-            by_alpha = {}
-            for alpha in CLUSTER_ALPHAS:
-                cand = replace(params, cluster_alpha=float(alpha))
+        for source in sources:  # plug-in sources in turn: each kept only where it validates better
+            given = gev.sources.get(source.name)
+            if given is None or given.place is None or not given.place.any():
+                continue
+            by_weight = {}
+            for weight in source.place_weights:
+                cand = replace(params, source_place={**params.source_place, source.name: float(weight)})
                 probs = place_distribution(gev, cand)
                 top = decide_place(probs, cand, areas)
                 err = distance_km(place_coords[top, 0], place_coords[top, 1], lat, lon)
                 soft = float(np.asarray(near_truth.multiply(probs).sum(axis=1)).mean())
-                by_alpha[alpha] = (float(np.mean(err <= 161)) + soft, -float(np.median(err)))
-            alpha = max(CLUSTER_ALPHAS, key=lambda a: (by_alpha[a], -a))
-            params = replace(params, cluster_alpha=float(alpha))
-            report["geo_cluster"] = {"chosen_alpha": float(alpha), "acc_plus_soft": {str(a): round(v[0], 4) for a, v in by_alpha.items()}}
+                by_weight[weight] = (float(np.mean(err <= 161)) + soft, -float(np.median(err)))
+            weight = max(source.place_weights, key=lambda w: (by_weight[w], -w))
+            params = replace(params, source_place={**params.source_place, source.name: float(weight)})
+            report.setdefault("geo_sources", {})[source.name] = {
+                "chosen_weight": float(weight), "acc_plus_soft": {str(w): round(v[0], 4) for w, v in by_weight.items()}}
         probs = place_distribution(gev, params)
         top = decide_place(probs, params, areas)
         scored = []
@@ -139,7 +143,7 @@ def tune_fusion(ev: Evidence, queries: list[Post], areas: PlaceAreas, progress: 
         report["hedge"] = {"chosen": kind, "below": params.hedge_below,
                            "without": {"acc_at_161": round(float(np.mean(hedges[0][2] <= 161)), 4),
                                        "median_km": round(float(np.median(hedges[0][2])), 1)}, "curve": curve}
-        clf = replace(params, geo_alpha=1.0, decision_km=0.0, cluster_alpha=0.0)
+        clf = replace(params, geo_alpha=1.0, decision_km=0.0, source_place={})
         clf_top = decide_place(place_distribution(gev, clf), clf, areas)
         report["geo_classifier_only"] = {"acc_at_161": float(np.mean(distance_km(place_coords[clf_top, 0], place_coords[clf_top, 1], lat, lon) <= 161))}
         edges = list(np.quantile(conf, [0.2, 0.4, 0.6, 0.8])) if len(conf) >= 25 else []
@@ -150,7 +154,7 @@ def tune_fusion(ev: Evidence, queries: list[Post], areas: PlaceAreas, progress: 
 
     tag_idx = np.array([i for i, q in enumerate(queries) if q.hashtags], dtype=int)
     if tag_idx.size:
-        params, report["hashtags"] = _tune_tags(_subset(ev, tag_idx), [queries[i].hashtags for i in tag_idx], params, progress)
+        params, report["hashtags"] = _tune_tags(_subset(ev, tag_idx), [queries[i].hashtags for i in tag_idx], params, progress, sources)
     report["params"] = params.to_dict()
     return params, report
 
@@ -175,10 +179,11 @@ def _ascend(best: tuple[float, FusionParams], tev: Evidence, truth: list[list[st
     return best
 
 
-def _tune_tags(tev: Evidence, truth: list[list[str]], params: FusionParams, progress: bool) -> tuple[FusionParams, dict]:
+def _tune_tags(tev: Evidence, truth: list[list[str]], params: FusionParams, progress: bool,
+               sources: Sequence[EvidenceSource] = ()) -> tuple[FusionParams, dict]:
     """Hashtag fusion in three stages, each maximising validation F1@5: (1) neighbours, classifier, habits and
-    written tags with the threshold selector; (2) the tag-embedding match's weight and sharpness, the cluster-mates'
-    weight, then the habits' recency half-life (where validation users have dated history); (3) DESIGN's
+    written tags with the threshold selector; (2) the tag-embedding match's weight and sharpness, each plug-in
+    source's weight, then the habits' recency half-life (where validation users have dated history); (3) DESIGN's
     per-source selector (how many tags each source contributes), kept only where it beats the threshold."""
     has_habits = any(len(s) for s in tev.habit_sims)
     gammas = HABIT_GAMMAS if has_habits else (params.habit_gamma,)
@@ -186,7 +191,7 @@ def _tune_tags(tev: Evidence, truth: list[list[str]], params: FusionParams, prog
     combos = list(itertools.product(*TAG_GRID.values(), gammas, TEXT_GAMMAS))
     for k, temp, beta, gamma, text_gamma in tqdm(combos, desc="tune tag fusion", disable=not progress):
         cand = replace(params, tag_k=int(k), tag_temperature=float(temp), tag_beta=float(beta), habit_gamma=float(gamma),
-                       text_gamma=float(text_gamma), embed_gamma=0.0, tag_quota={})
+                       text_gamma=float(text_gamma), embed_gamma=0.0, tag_quota={}, source_tags={})
         scores, parts = tag_scores(tev, cand)
         for theta in THRESHOLDS:
             th = replace(cand, tag_threshold=float(theta))
@@ -197,11 +202,15 @@ def _tune_tags(tev: Evidence, truth: list[list[str]], params: FusionParams, prog
     has_matches = any(len(t) for t in tev.embed_tags)
     best = _ascend(best, tev, truth, ({"embed_gamma": float(g), "embed_temperature": float(t), "tag_threshold": float(th)}
                                       for g, t, th in itertools.product(EMBED_GAMMAS[1:] if has_matches else (), EMBED_TEMPERATURES, THRESHOLDS)))
-    f1_without_cluster = best[0]
-    has_cluster = any(len(t) for t in tev.cluster_tags)
-    best = _ascend(best, tev, truth, ({"cluster_gamma": float(g), "tag_threshold": float(th)}
-                                      for g, th in itertools.product(CLUSTER_GAMMAS[1:] if has_cluster else (), THRESHOLDS)))
-    f1_with_cluster = best[0]
+    by_source = {}
+    for source in sources:
+        given = tev.sources.get(source.name)
+        if given is None or not any(len(t) for t in given.tag_ids):
+            continue
+        without = best[0]
+        best = _ascend(best, tev, truth, ({"source_tags": {**best[1].source_tags, source.name: float(w)}, "tag_threshold": float(th)}
+                                          for w, th in itertools.product([w for w in source.tag_weights if w > 0], THRESHOLDS)))
+        by_source[source.name] = {"f1_without": without, "f1_with": best[0]}
     has_ages = has_habits and best[1].habit_gamma > 0 and any(np.any(a > 0) for a in tev.habit_ages)
     best = _ascend(best, tev, truth, ({"habit_half_life_days": float(h), "tag_threshold": float(th)}
                                       for h, th in itertools.product(HALF_LIVES[1:] if has_ages else (), THRESHOLDS)))
@@ -223,10 +232,9 @@ def _tune_tags(tev: Evidence, truth: list[list[str]], params: FusionParams, prog
     if quota_f1 > best[0] + QUOTA_MARGIN:
         best = (quota_f1, quota_best)
     keys = ("tag_k", "tag_temperature", "tag_beta", "habit_gamma", "text_gamma", "tag_threshold", "embed_gamma", "embed_temperature", "tag_quota",
-            "habit_half_life_days", "cluster_gamma")
+            "habit_half_life_days", "source_tags")
     params = replace(params, **{k: getattr(best[1], k) for k in keys})
     return params, {"val_queries": len(truth), "f1_at_5": best[0], "habit_gamma_tuned": has_habits,
-                    "f1_without_tag_match": f1_without_match, "f1_without_cluster": f1_without_cluster if has_cluster else None,
-                    "f1_with_cluster": f1_with_cluster if has_cluster else None,
+                    "f1_without_tag_match": f1_without_match, "f1_by_source": by_source,
                     "f1_threshold_selector": f1_threshold,
                     "f1_quota_selector": quota_f1, "selector": "quota" if params.tag_quota else "threshold"}

@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from tagatlas import logs
-from tagatlas.cli_common import CacheOption, CachePathOption, fail, guard
+from tagatlas.cli_common import CacheOption, CachePathOption, guard
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="TagAtlas: where a post was posted and which hashtags it should carry.")

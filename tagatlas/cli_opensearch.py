@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from tagatlas.cli_common import CacheOption, CachePathOption, fail, guard
+from tagatlas.cli_common import CacheOption, CachePathOption, guard
 
 opensearch = typer.Typer(add_completion=False, no_args_is_help=True,
                          help="Plug TagAtlas into an OpenSearch cluster (see docs/opensearch.md).")

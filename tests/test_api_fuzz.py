@@ -33,6 +33,9 @@ def field_names(operation) -> set[str]:
     if "$ref" in body:
         body = operation.schema.raw_schema["components"]["schemas"][body["$ref"].rsplit("/", 1)[-1]]
     names |= {name.lower() for name in body.get("properties", {})}
+    schemes = operation.schema.raw_schema.get("components", {}).get("securitySchemes", {})
+    for requirement in raw.get("security", []):  # a protected route's key header is a field too
+        names |= {schemes[s]["name"].lower() for s in requirement if schemes.get(s, {}).get("in") == "header"}
     return names
 
 

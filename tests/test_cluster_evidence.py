@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from tagatlas.recommender.clusters import ClusterProfiles
+from tagatlas.recommender.evidence import SourceEvidence
 from tagatlas.recommender.fusion import Evidence, FusionParams, place_distribution, tag_scores
 from tagatlas.recommender.neighbours import NeighbourTable
 
@@ -46,15 +47,15 @@ def evidence_with_cluster(cluster_place, cluster_tags, cluster_share) -> Evidenc
     return Evidence(np.tile([[0.8, 0.2, 0.0]], (n, 1)), np.tile([[0.6, 0.0]], (n, 1)), np.full((n, 1), -np.inf), np.full((n, 1), -1),
                     np.full((n, 1), np.nan), np.full((n, 1), np.nan), [[] for _ in range(n)], [[] for _ in range(n)],
                     [np.zeros(0)] * n, [[] for _ in range(n)], [[] for _ in range(n)], ["t0", "t1", "t2"], 2,
-                    cluster_place=np.asarray(cluster_place, float), cluster_tags=cluster_tags, cluster_tag_share=cluster_share)
+                    sources={"cluster": SourceEvidence(np.asarray(cluster_place, float), cluster_tags, cluster_share)})
 
 
 def test_fusion_mixes_cluster_mates_in_only_where_a_post_has_them_and_by_the_tuned_weight():
     ev = evidence_with_cluster([[0, 0, 1.0], [0, 0, 0]], [[2], []], [np.array([0.9]), np.zeros(0)])
     assert np.allclose(place_distribution(ev, FusionParams(geo_alpha=1.0)), [[0.8, 0.2, 0], [0.8, 0.2, 0]])  # weight 0: unchanged
-    mixed = place_distribution(ev, FusionParams(geo_alpha=1.0, cluster_alpha=0.5))
+    mixed = place_distribution(ev, FusionParams(geo_alpha=1.0, source_place={"cluster": 0.5}))
     assert np.allclose(mixed, [[0.4, 0.1, 0.5], [0.8, 0.2, 0]]) and np.allclose(mixed.sum(axis=1), 1)
-    scores, parts = tag_scores(ev, FusionParams(tag_beta=1.0, cluster_gamma=1.0))
+    scores, parts = tag_scores(ev, FusionParams(tag_beta=1.0, source_tags={"cluster": 1.0}))
     assert scores[0].argmax() == 2 and parts["cluster"][0, 2] == pytest.approx(0.9)  # a tag the classifier does not know
     assert scores[1].argmax() == 0 and not parts["cluster"][1].any()
     assert not tag_scores(ev, FusionParams(tag_beta=1.0))[1]["cluster"].any()
@@ -73,14 +74,15 @@ def test_trained_model_clusters_and_its_cluster_evidence_ignores_the_query_locat
     shutil.copytree(model_dir, folder)
     m = TagAtlas.load(folder, writable_store=True)
     assert m.graph_ is not None and m.store_.cluster_sizes()
-    assert {"cluster_alpha", "cluster_gamma"} <= set(m.fusion_.to_dict())
-    assert "f1_without_cluster" in m.tuning_["hashtags"]
-    m.fusion_ = replace(m.fusion_, cluster_alpha=0.2, cluster_gamma=0.5)  # whatever validation chose on this small subset
+    assert {"source_place", "source_tags"} <= set(m.fusion_.to_dict())
+    assert "cluster" in m.tuning_["hashtags"]["f1_by_source"]
+    m.fusion_ = replace(m.fusion_, source_place={"cluster": 0.2}, source_tags={"cluster": 0.5})  # whatever validation chose here
     text = "snow storm closing schools again"
     bare = m.evidence([Post(id="q1", text=text)])
     told = m.evidence([Post(id="q1", text=text, lat=-33.9, lon=151.2, hashtags=["sydney"])])
-    assert bare.cluster_place is not None and bare.cluster_place.any()
-    assert np.array_equal(bare.cluster_place, told.cluster_place) and bare.cluster_tags == told.cluster_tags
+    bare_c, told_c = bare.sources["cluster"], told.sources["cluster"]
+    assert bare_c.place is not None and bare_c.place.any()
+    assert np.array_equal(bare_c.place, told_c.place) and bare_c.tag_ids == told_c.tag_ids
     # a post indexed online joins its cluster's profile at once, as a rebuild from the store would count it
     m.evidence([Post(id="warm", text=text)])
     pred = m.predict_and_add([Post(id="synthetic-mate", text=text, hashtags=["synthsnowmate"], lat=42.36, lon=-71.06)])[0]
@@ -107,5 +109,5 @@ def test_cluster_assignment_reads_the_index_search_and_agrees_with_the_graphs_ow
     posts = [p.model_copy(update={"lat": None, "lon": None, "hashtags": []})
              for p in itertools.islice(read_posts(tweets_path), 2600, 2800)]  # real tweets after the training subset
     reused = m.evidence(posts).assigned_clusters[0]
-    own = m._assign_clusters(posts, m.embed(posts))[0]
+    own = m.assign_clusters(posts, m.embed(posts))[0]
     assert (reused >= 0).mean() > 0.9 and (reused == own).mean() >= 0.97

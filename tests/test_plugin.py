@@ -70,7 +70,7 @@ def test_connector_body_renders_valid_json_for_any_text():
 
 
 def test_ingest_pipeline_maps_the_api_answer_and_marks_failures():
-    from tagatlas.api.app import EnrichResponse
+    from tagatlas.api import EnrichResponse
 
     names = Names("posts")
     body = bodies.ingest_pipeline_body(names, "model-1")
