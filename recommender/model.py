@@ -30,7 +30,7 @@ from tagatlas.data import (P2CLabeler, PhotoMetadata, Post, city, clean_text, ge
 from tagatlas.encoders import PostEncoder, PostVectors, create_encoder, l2_normalize
 from tagatlas.encoders.impute import CrossModalImputer
 from tagatlas.core import __version__, fsync_dir, write_text_atomic
-from tagatlas.index import FaissIndex, PostStore, reranked_search
+from tagatlas.index import FaissIndex, PostStore
 from tagatlas.recommender.fusion import (Evidence, FusionParams, PlaceAreas, calibrate, coordinates, decide_place,
                                          decision_confidence, hedge_coordinates, label_in_area, place_distribution,
                                          select_tags, tag_scores)
@@ -46,6 +46,7 @@ from tagatlas.recommender.config import ConfigError, ModelConfig
 from tagatlas.recommender.head import HeadTrainer
 from tagatlas.recommender.lexical import LexicalFeaturizer
 from tagatlas.recommender.neighbours import NeighbourTable
+from tagatlas.recommender.post_index import PostIndex
 from tagatlas.recommender.schema import PHOTO_COARSE_RADIUS_KM, Decisions, PlaceScore, Prediction, TagScore
 from tagatlas.recommender.tag_match import TagMatcher
 from tagatlas.recommender.tuning import tune_fusion
@@ -396,9 +397,7 @@ class TagAtlas:
         head_val_loss = min((r["val_loss"] for r in self.head_.history_ if "val_loss" in r), default=None)
 
         # Index the fit posts, then replay the evaluation protocol on validation users to tune fusion.
-        self.store_ = PostStore(":memory:", dim=self.index_dim)
-        self._tag_counts = self._table = None
-        self.index_ = FaissIndex(self.index_dim, factory=cfg.index_factory)
+        self.posts_ = self._new_post_index(FaissIndex(self.index_dim, factory=cfg.index_factory), PostStore(":memory:", dim=self.index_dim))
         self.tag_matcher_ = TagMatcher() if cfg.tag_match_k > 0 else None  # filled as posts are indexed
         self._add_features(fit_posts, fx, fd, role="fit", labels=[label_of.get(p.id) for p in fit_posts], regions=regions_of(fit_posts))
         history, queries = history_and_queries(val_posts)
@@ -450,9 +449,7 @@ class TagAtlas:
             z = self._vectors(x_all[idx], dense_all[idx], [texts[i] for i in idx],
                               regions=None if regions is None else regions.take(idx))[0]
             rowids.extend(ids); vectors.append(z)
-        vectors = np.concatenate(vectors)
-        self.store_.update_vectors(rowids, vectors)
-        self.index_ = FaissIndex(self.index_dim, factory=self.config.index_factory).index(np.array(rowids), vectors)
+        self.posts_.replace_vectors(rowids, np.concatenate(vectors))
 
     def _add_features(self, posts, x, dense, role: str, labels=None, clusters=None, regions: RegionMaps | None = None,
                       vectors: np.ndarray | None = None) -> list[int]:
@@ -469,25 +466,7 @@ class TagAtlas:
                 found = self.labeler_.label([posts[i].lat for i in located], [posts[i].lon for i in located])
                 for i, lab in zip(located, found):
                     labels[i] = lab
-        before = self.store_.generation()
-        rowids = self.store_.add(posts, z, labels, role)
-        self.index_.add(np.array(rowids), z)
-        table = getattr(self, "_table", None)
-        if table is not None and table.generation == before:  # in step with the store: follow this write
-            table.add(rowids, [p.id for p in posts], [p.lat for p in posts], [p.lon for p in posts], labels, [p.hashtags for p in posts])
-            table.generation = self.store_.generation()
-        assigned = [i for i, c in enumerate(clusters[0]) if c >= 0]
-        if assigned:  # joins an existing cluster; `tagatlas cluster` rebuilds them all
-            self.store_.set_clusters([rowids[i] for i in assigned], [int(clusters[0][i]) for i in assigned],
-                                     [clusters[1][i] for i in assigned])
-        profiles = getattr(self, "_profiles", None)
-        if profiles is not None:  # follow this write, or drop them to be rebuilt when next read
-            if profiles.generation == before and table is not None and table.generation == self.store_.generation():
-                profiles.add([rowids[i] for i in assigned], [int(clusters[0][i]) for i in assigned], table)
-                profiles.generation = self.store_.generation()
-            else:
-                self._profiles = None
-        self._count_tags([p.hashtags for p in posts], +1)
+        rowids = self.posts_.add(posts, z, labels, role, clusters)
         if self.tag_matcher_ is not None:  # tags new to the index become matchable at once
             self.tag_matcher_.extend((t for p in posts for t in p.hashtags), self.encoder.text)
         return rowids
@@ -546,11 +525,8 @@ class TagAtlas:
         return pending.predictions
 
     def search_index(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k (similarities, rowids) in the index; an approximate index's candidates are re-ranked with the
-        exact vectors of the store (`config.index_rerank`), so near-equal neighbours come in their true order."""
-        if self.config.index_rerank > 0 and not self.index_.exact:
-            return reranked_search(self.index_, queries, k, self.store_.vectors_found, self.config.index_rerank)
-        return self.index_.search(queries, k)
+        """Top-k (similarities, rowids) among the indexed posts (`PostIndex.search`)."""
+        return self.posts_.search(queries, k)
 
     def embed(self, posts: list[Post]) -> np.ndarray:
         """The posts' vectors in the index space (what `search` matches against)."""
@@ -558,65 +534,40 @@ class TagAtlas:
         x, dense, clean, _ = self._features(posts, photos=False)
         return self._vectors(x, dense, clean, posts=posts)[0]
 
-    def _known_tag_counts(self) -> dict[str, int]:
-        """Tag → number of indexed posts carrying it (read once from the store, then kept up to date by
-        add and delete: re-reading it after every online write stalled a busy service)."""
-        if getattr(self, "_tag_counts", None) is None:
-            self._tag_counts = self.store_.tag_counts()
-        return self._tag_counts
-
-    def _count_tags(self, tag_lists: list[list[str]], sign: int) -> None:
-        self._tags_version = getattr(self, "_tags_version", 0) + 1
-        counts = getattr(self, "_tag_counts", None)
-        if counts is None:
-            return  # not read yet: the first read will see the store as it is
-        for tag in (t for tags in tag_lists for t in set(tags)):
-            counts[tag] = counts.get(tag, 0) + sign
-            if counts[tag] <= 0:
-                del counts[tag]
-
     def delete(self, ids: list[str]) -> int:
-        found = self.store_.get(list(self.store_.rowids(ids).values()))
-        before = self.store_.generation()
-        rowids = self.store_.delete(ids)
-        self.index_.delete(rowids)
-        table = getattr(self, "_table", None)
-        profiles = getattr(self, "_profiles", None)
-        if profiles is not None and profiles.generation == before and table is not None and table.generation == before:
-            profiles.remove(rowids, table)
-            profiles.generation = self.store_.generation()
-        if table is not None and table.generation == before:
-            table.delete(rowids)
-            table.generation = self.store_.generation()
-        self._count_tags([p.hashtags for p in found.values()], -1)
-        return len(rowids)
+        """Remove posts by id from the index and the store; returns how many were indexed."""
+        return self.posts_.delete(ids)
 
-    # -- inference ------------------------------------------------------------------------------
-    def _neighbour_table(self) -> NeighbourTable:
-        """The in-memory columns retrieval reads, (re)built from the store when the store moved on without it."""
-        table = getattr(self, "_table", None)
-        if table is None or table.generation != self.store_.generation():
-            table = NeighbourTable(self.class_of, self.tags_).load(self.store_)
-            self._table = table
-        return table
+    # -- the indexed posts ----------------------------------------------------------------------
+    @property
+    def store_(self) -> PostStore:
+        return self.posts_.store
+
+    @property
+    def index_(self) -> FaissIndex:
+        return self.posts_.index
+
+    def _new_post_index(self, index: FaissIndex, store: PostStore) -> PostIndex:
+        return PostIndex(index, store, self.class_of, self.tags_, rerank=self.config.index_rerank, factory=self.config.index_factory)
+
+    def neighbour_table(self) -> NeighbourTable:
+        """The in-memory columns retrieval reads (`PostIndex.table`)."""
+        return self.posts_.table()
 
     def cluster_profiles(self, table: NeighbourTable) -> ClusterProfiles:
-        """What each graph cluster's posts say (places, tags), (re)built when the store moved on without it."""
-        profiles = getattr(self, "_profiles", None)
-        if profiles is None or profiles.generation != self.store_.generation():
-            profiles = self._profiles = ClusterProfiles().load(self.store_, table)
-        return profiles
+        """What each graph cluster's posts say (`PostIndex.cluster_profiles`)."""
+        return self.posts_.cluster_profiles(table)
 
     def _evidence(self, posts: list[Post], x, dense, clean: list[str] | None = None,
                   photos: list[PhotoMetadata | None] | None = None, regions: RegionMaps | None = None) -> tuple[Evidence, np.ndarray]:
         """Everything fusion needs for a batch, as arrays, one source at a time (recommender/evidence/): the
         classifier (the head), neighbour votes, habits, written tags, the tag match, plug-in sources, photo GPS."""
         q, place_probs, tag_probs, reg_coords = self._vectors(x, dense, clean, posts=posts, regions=regions)
-        table = self._neighbour_table()
+        table = self.neighbour_table()
         clean = [_clean(p.text) for p in posts] if clean is None else clean
         nb = retrieve(self.search_index, table, q, [p.id for p in posts], self.config.k_max)
         habits = user_habits(self.store_, table, posts, q)
-        tag_counts = self._known_tag_counts()
+        tag_counts = self.posts_.tag_counts()
         text_tags, text_prior = written_tags(clean, tag_counts, table)
         embed_tags, embed_sims = self._matched_tags(dense, tag_counts, table)
         clusters = self.assign_clusters(posts, q, found=nb.found)  # reported: from every view the post has
@@ -662,7 +613,7 @@ class TagAtlas:
 
     def _indexed_tag_mask(self, matcher: TagMatcher, tag_counts: dict[str, int]) -> np.ndarray:
         """Which of the matcher's tags some indexed post still carries; rebuilt only after adds and deletes."""
-        key = (len(matcher), getattr(self, "_tags_version", 0))
+        key = (len(matcher), self.posts_.tags_version)
         cached = getattr(self, "_tag_mask", None)
         if cached is None or cached[0] != key:
             cached = (key, np.fromiter((t in tag_counts for t in matcher.tags_), bool, len(matcher)))
@@ -693,7 +644,7 @@ class TagAtlas:
         (benchmarks/throughput.py). Processes that own the model (CLI, server) call this.
         """
         self.predict([Post(id="warm-up", text="warm up")])
-        self._known_tag_counts()
+        self.posts_.tag_counts()
         if self.tag_matcher_ is not None:
             hashtag_words("warmup")  # loads the word segmenter that embeds tags new to the index
         self.search("warm up", k=1, coarse_all=True)  # also loads the city gazetteer used to coarsen coordinates
@@ -761,7 +712,7 @@ class TagAtlas:
 
         self.graph_ = build_clusters(self, k=k, resolution=resolution, fusion=fusion, seed=self.config.seed, progress=progress,
                                      **late_options)
-        self._profiles = None  # every post's cluster changed
+        self.posts_.clusters_changed()
         return self.graph_
 
     def assign_clusters(self, posts: list[Post], q: np.ndarray, content_only: bool = False,
@@ -858,7 +809,7 @@ class TagAtlas:
             save_weights(tmp / WEIGHTS_FILE, self.head_, self.lexical_)
             self.fingerprint_ = file_fingerprint(tmp / WEIGHTS_FILE)
             self.store_.save_copy(tmp / "store.sqlite")
-            self._save_index(tmp)
+            self.posts_.save_index(tmp)
             optional = {"graph": self.graph_, "tags": self.tag_matcher_, "imputer": self.imputer_}
             for name, part in optional.items():
                 if part is not None:
@@ -887,22 +838,15 @@ class TagAtlas:
                 shutil.rmtree(tmp, ignore_errors=True)
         return folder
 
-    def _save_index(self, folder: Path) -> None:
-        self.index_.save(folder / "index.faiss")
-        write_text_atomic(folder / "index.json", json.dumps({"generation": self.store_.generation(), "count": self.index_.count()}))
-
     def save_index(self, folder: str | os.PathLike) -> None:
         """Persist only the index of a model whose store is the folder's own file (a serving model)."""
         if Path(self.store_.path).resolve() != (Path(folder) / "store.sqlite").resolve():
             raise ValueError("save_index needs a model loaded with writable_store=True from the same folder; use save()")
-        self._save_index(Path(folder))
+        self.posts_.save_index(Path(folder))
 
     def rebuild_index(self) -> None:
         """Rebuild the FAISS index from the store's vectors (the store is the source of truth)."""
-        index = FaissIndex(self.index_dim if self.store_.dim is None else self.store_.dim, factory=self.config.index_factory)
-        for ids, _, vectors in self.store_.iter_all():
-            index.add(np.array(ids), vectors)
-        self.index_ = index
+        self.posts_.rebuild_index(self.index_dim)
 
     @classmethod
     def load(cls, folder: str | os.PathLike, *, writable_store: bool = False) -> "TagAtlas":
@@ -915,18 +859,6 @@ class TagAtlas:
         except (ConfigError, WeightsError) as exc:
             raise ModelFolderError(f"{folder}/model.json: {exc}" if isinstance(exc, ConfigError) else str(exc)) from exc
         self.fingerprint_ = file_fingerprint(folder / parts["weights"])
-        self.index_ = FaissIndex.load(folder / parts["index"])
-        store = folder / parts["store"]
-        self.store_ = PostStore(store) if writable_store else PostStore.open_copy(store)
-        try:
-            saved = json.loads((folder / "index.json").read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            saved = {}
-        if saved.get("generation") != self.store_.generation() or self.index_.count() != self.store_.count():
-            # Writes were committed to the store after the index was saved (e.g. a killed server): replay them.
-            log.warning("index is stale; rebuilding it from the store", extra={"folder": str(folder), "index_posts": self.index_.count(),
-                                                                               "store_posts": self.store_.count()})
-            self.rebuild_index()
         try:
             self.fusion_ = FusionParams(**state["fusion"])
             self.tuning_ = state.get("tuning", {})
@@ -937,6 +869,14 @@ class TagAtlas:
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFolderError(f"{folder}/model.json: missing or malformed entry ({type(exc).__name__}: {exc}); "
                                    f"retrain it with `tagatlas train --data POSTS --out {folder}`") from exc
+        store = folder / parts["store"]
+        self.posts_ = self._new_post_index(FaissIndex.load(folder / parts["index"]),
+                                           PostStore(store) if writable_store else PostStore.open_copy(store))
+        if self.posts_.index_is_stale(folder):
+            # Writes were committed to the store after the index was saved (e.g. a killed server): replay them.
+            log.warning("index is stale; rebuilding it from the store", extra={"folder": str(folder), "index_posts": self.index_.count(),
+                                                                               "store_posts": self.store_.count()})
+            self.rebuild_index()
         self.train_seconds_ = float(state.get("train_seconds", 0.0))
         self.train_info_ = state.get("train_info", {})
         if "graph" in parts:

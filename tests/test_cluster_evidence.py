@@ -86,15 +86,15 @@ def test_trained_model_clusters_and_its_cluster_evidence_ignores_the_query_locat
     # a post indexed online joins its cluster's profile at once, as a rebuild from the store would count it
     m.evidence([Post(id="warm", text=text)])
     pred = m.predict_and_add([Post(id="synthetic-mate", text=text, hashtags=["synthsnowmate"], lat=42.36, lon=-71.06)])[0]
-    followed = m._profiles
-    rebuilt = ClusterProfiles().load(m.store_, m._neighbour_table())
+    followed = m.posts_._profiles
+    rebuilt = ClusterProfiles().load(m.store_, m.neighbour_table())
     assert followed.generation == rebuilt.generation and +followed.sizes == +rebuilt.sizes
     assert followed.tags[int(pred.cluster)] == rebuilt.tags[int(pred.cluster)]
-    assert followed.tags[int(pred.cluster)][m._neighbour_table().tag_id["synthsnowmate"]] == 1
+    assert followed.tags[int(pred.cluster)][m.neighbour_table().tag_id["synthsnowmate"]] == 1
     # and leaves it when deleted
     m.delete(["synthetic-mate"])
-    assert m._profiles is followed and followed.tags[int(pred.cluster)][m._neighbour_table().tag_id["synthsnowmate"]] == 0
-    assert +followed.sizes == +ClusterProfiles().load(m.store_, m._neighbour_table()).sizes
+    assert m.posts_._profiles is followed and followed.tags[int(pred.cluster)][m.neighbour_table().tag_id["synthsnowmate"]] == 0
+    assert +followed.sizes == +ClusterProfiles().load(m.store_, m.neighbour_table()).sizes
 
 
 def test_cluster_assignment_reads_the_index_search_and_agrees_with_the_graphs_own(model_dir, tweets_path):

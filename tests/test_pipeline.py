@@ -317,7 +317,10 @@ def test_cluster_command_then_suggestions_and_new_posts_carry_clusters(model_dir
     assert reports and all(r["recent_posts"] >= 1 and r["example_post_ids"] for r in reports)
     assert [r["z"] for r in reports] == sorted((r["z"] for r in reports), reverse=True)
     shutil.copytree(model_dir, tmp_path / "unclustered")
-    shutil.rmtree(tmp_path / "unclustered" / "graph")  # as `train --cluster-k 0` leaves it
+    shutil.rmtree(tmp_path / "unclustered" / "graph")  # as `train --cluster-k 0` leaves it: no graph part, none named
+    manifest = json.loads((tmp_path / "unclustered" / "model.json").read_text())
+    del manifest["parts"]["graph"]
+    (tmp_path / "unclustered" / "model.json").write_text(json.dumps(manifest))
     unclustered = cli("trends", "--model", tmp_path / "unclustered", check=False)
     assert unclustered.returncode != 0 and "tagatlas cluster" in unclustered.stderr
     bad = cli("cluster", "--model", folder, "--fusion", "middle", check=False)
@@ -334,11 +337,11 @@ def test_neighbour_table_follows_adds_and_deletes_as_a_rebuild_would(model_dir):
 
     model = TagAtlas.load(model_dir)
     model.predict([Post(id="q", text="synthetic warm-up")])  # builds the in-memory table
-    live = model._table
+    live = model.neighbour_table()
     model.add([Post(id=f"synthetic-t{i}", user_id="synthetic-u", text=f"synthetic harbour walk {i}", hashtags=[f"synthetictag{i}", "nyc"],
                     lat=40.7 + i / 100, lon=-74.0) for i in range(5)] + [Post(id="synthetic-nowhere", text="synthetic no place")])
     model.delete(["synthetic-t2", "synthetic-nowhere"])
-    assert model._neighbour_table() is live  # kept in step, not rebuilt
+    assert model.neighbour_table() is live  # kept in step, not rebuilt
     fresh = NeighbourTable(model.class_of, model.tags_).load(model.store_)
     rows = np.flatnonzero(fresh.valid)
     assert np.array_equal(np.flatnonzero(live.valid), rows) and fresh.generation == live.generation
@@ -348,7 +351,7 @@ def test_neighbour_table_follows_adds_and_deletes_as_a_rebuild_would(model_dir):
     assert [[live.tags[g] for g in t] for t in live.row_tags[rows]] == [[fresh.tags[g] for g in t] for t in fresh.row_tags[rows]]
     # A write that bypasses the model (straight into the store) is noticed: the table is rebuilt from the store.
     model.store_.delete(["synthetic-t0"])
-    assert model._neighbour_table() is not live and "synthetic-t0" not in model._table.post_ids[model._table.valid].tolist()
+    assert model.neighbour_table() is not live and "synthetic-t0" not in (t := model.neighbour_table()).post_ids[t.valid].tolist()
 
 
 def test_a_failing_batch_in_a_stream_is_reported_and_the_stream_goes_on(model_dir, monkeypatch):
