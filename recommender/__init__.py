@@ -5,7 +5,8 @@ from tagatlas.recommender.head import HeadConfig, HeadTrainer
 from tagatlas.recommender.lexical import LexicalFeaturizer
 from tagatlas.recommender.metrics import geo_metrics, tag_metrics
 from tagatlas.recommender.config import ConfigError, ModelConfig
-from tagatlas.recommender.model import BatchResult, ModelFolderError, TagAtlas
+from tagatlas.recommender.folder import ModelFolderError
+from tagatlas.recommender.model import BatchResult, TagAtlas
 from tagatlas.recommender.schema import Decisions, PlaceScore, Prediction, TagScore
 
 __all__ = [

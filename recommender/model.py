@@ -8,71 +8,47 @@ validation split of users. A model is a folder: `save` writes it atomically, `lo
 from __future__ import annotations
 
 import gc
-import hashlib
-import json
 import logging
 import os
-import shutil
-import tempfile
 import time
-from collections import Counter, defaultdict
 from dataclasses import dataclass, replace
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-import torch
 from tqdm.auto import tqdm
 
-from tagatlas.data import (P2CLabeler, PhotoMetadata, Post, city, clean_text, geodesic_medoid, hashtag_words, history_and_queries,
-                           mask_hashtags, read_photo_metadata, split_users)
+from tagatlas.data import (P2CLabeler, PhotoMetadata, Post, city, clean_text, hashtag_words, mask_hashtags, read_photo_metadata)
 from tagatlas.encoders import PostEncoder, PostVectors, create_encoder, l2_normalize
 from tagatlas.encoders.impute import CrossModalImputer
-from tagatlas.core import __version__, fsync_dir, write_text_atomic
+from tagatlas.core import __version__
 from tagatlas.index import FaissIndex, PostStore
-from tagatlas.recommender.fusion import (Evidence, FusionParams, PlaceAreas, calibrate, coordinates, decide_place,
-                                         decision_confidence, hedge_coordinates, label_in_area, place_distribution,
-                                         select_tags, tag_scores)
+from tagatlas.recommender.fusion import (Evidence, FusionParams, PlaceAreas)
 from tagatlas.recommender.clusters import ClusterProfiles
 from tagatlas.recommender.coattention import RegionMaps
-from tagatlas.recommender.evidence import BatchContext, EvidenceSource, create_sources, gather_all, photo_gps
+from tagatlas.recommender.decisions import decide, to_predictions
+from tagatlas.recommender.evidence import BatchContext, EvidenceSource, create_sources, gather_all
 from tagatlas.recommender.evidence.habits import user_habits
 from tagatlas.recommender.evidence.neighbours import retrieve
 from tagatlas.recommender.evidence.photo_gps import photo_positions
 from tagatlas.recommender.evidence.vocabulary import BatchVocabulary
 from tagatlas.recommender.evidence.written_tags import written_tags
 from tagatlas.recommender.config import ConfigError, ModelConfig
-from tagatlas.recommender.head import HeadTrainer
-from tagatlas.recommender.lexical import LexicalFeaturizer
 from tagatlas.recommender.neighbours import NeighbourTable
+from tagatlas.recommender.folder import (FORMAT_VERSION, PARTS, ModelFolderError, file_fingerprint, load_part, manifest_of,
+                                         read_manifest, write_folder)
 from tagatlas.recommender.post_index import PostIndex
-from tagatlas.recommender.schema import PHOTO_COARSE_RADIUS_KM, Decisions, PlaceScore, Prediction, TagScore
+from tagatlas.recommender.schema import Decisions, Prediction
 from tagatlas.recommender.tag_match import TagMatcher
-from tagatlas.recommender.tuning import tune_fusion
 from tagatlas.recommender.weights import WEIGHTS_FILE, WeightsError, load_weights, save_weights
 
 log = logging.getLogger(__name__)
-FORMAT_VERSION = 2  # 2: weights in safetensors (1 pickled them in weights.pt)
-
-
-def file_fingerprint(path: Path) -> str:
-    """A short content hash naming a model version (written into enriched documents and API answers)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()[:16]
 
 
 def _clean(text: str | None) -> str:
     """What the lexical features and the text-tag matcher read: the whole cleaned text, hashtags masked."""
     return clean_text(mask_hashtags(text))
-
-
-def _rounded(a: np.ndarray, digits: int = 6) -> list[list[float]]:
-    """Rows of Python floats rounded to `digits` decimals (in float64: float32 inputs would print as 0.07999999821)."""
-    return np.round(np.asarray(a, dtype=np.float64), digits).tolist()
 
 
 class Features(NamedTuple):
@@ -106,78 +82,6 @@ class BatchResult:
     vectors: np.ndarray
     error: Exception | None = None
     decisions: Decisions | None = None  # a columnar stream's predictions, as arrays
-
-
-class ModelFolderError(ValueError):
-    """A model folder is missing, incomplete, damaged or from an incompatible version."""
-
-
-@dataclass(frozen=True)
-class PartSpec:
-    """One part of a model folder: where it lies inside the folder, the version of its format, whether required."""
-
-    path: str
-    version: int
-    required: bool = True
-
-
-# The parts a model folder may name in model.json's "parts", as sentence-transformers' modules.json names modules.
-PARTS: dict[str, PartSpec] = {
-    "weights": PartSpec(WEIGHTS_FILE, 1), "index": PartSpec("index.faiss", 1), "store": PartSpec("store.sqlite", 1),
-    "graph": PartSpec("graph", 1, required=False), "tags": PartSpec("tags", 1, required=False),
-    "imputer": PartSpec("imputer", 1, required=False),
-}
-
-
-def read_manifest(folder: Path) -> tuple[dict, dict[str, Path]]:
-    """model.json and the path of each part it names, after refusing other formats, unknown parts, newer part
-    versions and missing files, each with a message saying what to do."""
-    if not folder.is_dir():
-        raise ModelFolderError(f"{folder}: not a model folder (run `tagatlas train --out {folder}` first)")
-    try:
-        state = json.loads((folder / "model.json").read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelFolderError(f"{folder}: incomplete model folder, missing model.json") from None
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelFolderError(f"{folder}/model.json: unreadable ({exc})") from exc
-    retrain = f"retrain it with `tagatlas train --data POSTS --out {folder}`"
-    found = state.get("format_version") if isinstance(state, dict) else None
-    if found != FORMAT_VERSION:
-        older = " (format 1 pickled its weights in weights.pt, which can run code when opened)" if found == 1 else ""
-        raise ModelFolderError(f"{folder}: model format {found} is not {FORMAT_VERSION}{older}; {retrain}")
-    named = state.get("parts")
-    if not isinstance(named, dict):
-        raise ModelFolderError(f"{folder}/model.json: no \"parts\" manifest; {retrain}")
-    unknown = sorted(set(named) - set(PARTS))
-    if unknown:
-        raise ModelFolderError(f"{folder}/model.json names unknown part(s) {', '.join(map(repr, unknown))} (this TagAtlas "
-                               f"{__version__} knows {', '.join(PARTS)}): written by a newer TagAtlas? Upgrade, or {retrain}")
-    paths: dict[str, Path] = {}
-    for name, spec in PARTS.items():
-        entry = named.get(name)
-        if entry is None:
-            if spec.required:
-                raise ModelFolderError(f"{folder}/model.json: the required part {name!r} is not named; {retrain}")
-            continue
-        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str) or not isinstance(entry.get("version"), int):
-            raise ModelFolderError(f"{folder}/model.json: part {name!r} needs a path and a version, got {entry!r}")
-        if entry["version"] > spec.version:
-            raise ModelFolderError(f"{folder}: part {name!r} is version {entry['version']}, this TagAtlas reads up to {spec.version}")
-        path = (folder / entry["path"]).resolve()
-        if folder.resolve() not in path.parents:
-            raise ModelFolderError(f"{folder}/model.json: part {name!r} points outside the folder ({entry['path']!r})")
-        if not path.exists():
-            raise ModelFolderError(f"{folder}: incomplete model folder, missing {entry['path']} (part {name!r})")
-        paths[name] = path
-    return state, paths
-
-
-def _load_part(folder: Path, parts: dict[str, Path], name: str, load):
-    """An optional part loaded by `load(path)`; a damaged one is a ModelFolderError naming it."""
-    try:
-        return load(parts[name])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ModelFolderError(f"{folder}/{parts[name].name}: unreadable part {name!r} ({type(exc).__name__}: {exc})") from exc
 
 
 class TagAtlas:
@@ -301,27 +205,6 @@ class TagAtlas:
             return place
 
     # -- training -------------------------------------------------------------------------------
-    def _label_places(self, located: list[Post], fit_posts: list[Post]) -> dict[str, str]:
-        """P2C labels for every located post; the classes are places with enough fit posts, at their medoid."""
-        cfg = self.config
-        self.labeler_ = P2CLabeler().fit([p.lat for p in located], [p.lon for p in located])
-        label_of = dict(zip((p.id for p in located), self.labeler_.labels_))
-        members: dict[str, list[Post]] = defaultdict(list)
-        for p in fit_posts:
-            if p.id in label_of:
-                members[label_of[p.id]].append(p)
-        self.places_ = sorted(pl for pl, ms in members.items() if len(ms) >= cfg.min_place_posts)
-        if not self.places_:
-            self.places_ = [max(members, key=lambda pl: len(members[pl]))]
-        coords = []
-        for pl in self.places_:
-            ms = members[pl]
-            m = geodesic_medoid([p.lat for p in ms], [p.lon for p in ms])
-            coords.append((ms[m].lat, ms[m].lon))
-        self.place_coords_ = np.array(coords)
-        self.place_names_ = [city(pl).label for pl in self.places_]
-        return label_of
-
     def fit(self, posts: list[Post], progress: bool = True, checkpoint_dir: str | os.PathLike | None = None) -> "TagAtlas":
         """Train on posts. With `checkpoint_dir`, post vectors are cached there and the head's training state is
         saved after every epoch, so an interrupted run given the same folder resumes instead of starting over."""
@@ -340,100 +223,9 @@ class TagAtlas:
                 self.encoder.cache = None
 
     def _fit(self, posts: list[Post], progress: bool, ckpt: Path | None) -> "TagAtlas":
-        cfg = self.config
-        if cfg.index_space not in ("head", "encoder"):
-            raise ValueError(f"index_space={cfg.index_space!r}: use 'head' or 'encoder'")
-        started = time.perf_counter()
-        torch.manual_seed(cfg.seed)
-        self.fusion_ = None  # tuned below; until then evidence includes every source
-        located = [p for p in posts if p.has_location]
-        if len(located) < 10:
-            raise ValueError(f"training needs at least 10 posts with lat/lon, got {len(located)}")
-        n_users = len({p.user_key for p in posts})
-        val_fraction = cfg.val_fraction or min(0.3, max(0.1, 300 / max(n_users, 1)))
-        parts = split_users(posts, {"fit": 1 - val_fraction, "val": val_fraction}, salt=f"val:{cfg.seed}")
-        fit_posts, val_posts = parts["fit"], parts["val"]
-        if not val_posts or not fit_posts:
-            raise ValueError("too few users to hold out a validation split; give more posts or change --val-fraction")
+        from tagatlas.recommender.training import TrainingRun
 
-        label_of = self._label_places(located, fit_posts)
-        tag_counts = Counter(t for p in fit_posts for t in p.hashtags)
-        self.tags_ = sorted(t for t, c in tag_counts.items() if c >= cfg.min_tag_posts)
-        self._init_places()
-        log.info("labels", extra={"places": len(self.places_), "tags": len(self.tags_), "fit": len(fit_posts), "val": len(val_posts)})
-
-        # Features: dense post vectors (encoder) and lexical n-grams (fitted on fit posts only).
-        row = {p.id: i for i, p in enumerate(posts)}
-        encoded = self.encoder.encode_posts(posts, progress=progress, parts=self._wants_imputer(fit_posts))
-        self._fit_imputer(encoded, np.array([row[p.id] for p in fit_posts], np.int64))
-        dense_all = self._impute(encoded)
-        texts = [_clean(p.text) for p in posts]
-        self.lexical_ = LexicalFeaturizer(cfg.n_lexical_features).fit([texts[row[p.id]] for p in fit_posts])
-        x_all = self.lexical_.transform(texts)
-
-        def targets(ps):
-            idx = np.array([row[p.id] for p in ps])
-            places = self.class_of([label_of.get(p.id) for p in ps], [p.lat if p.has_location else np.nan for p in ps],
-                                    [p.lon if p.has_location else np.nan for p in ps])
-            places = np.where(places >= 0, places, -100)  # no location: no place loss
-            tags = [[self.tag_index_[t] for t in p.hashtags if t in self.tag_index_] for p in ps]
-            coords = np.array([(p.lat, p.lon) if p.has_location else (np.nan, np.nan) for p in ps], dtype=float).reshape(-1, 2)
-            return x_all[idx], dense_all[idx], places, tags, coords
-
-        text_of = lambda ps: [texts[row[p.id]] for p in ps]  # noqa: E731
-        if cfg.head.coattn_dim > 0:  # region maps of every training image, read once
-            if cfg.encoder.image != "none":
-                cfg.head.coattn_region_dim = self.encoder.image.dim
-            regions_all = self._regions(posts)
-            regions_of = lambda ps: regions_all.take(np.array([row[p.id] for p in ps], np.int64))  # noqa: E731
-        else:
-            regions_of = lambda ps: None  # noqa: E731
-        fx, fd, fp, ft, fc = targets(fit_posts)
-        vx, vd, vp, vt, vc = targets(val_posts)
-        self.head_ = HeadTrainer(cfg.head).fit(fx, fd, fp, ft, len(self.places_), len(self.tags_), val=(vx, vd, vp, vt, vc),
-                                               progress=progress, coords=fc, checkpoint=ckpt / "head-fit.pt" if ckpt else None,
-                                               texts=text_of(fit_posts), val_texts=text_of(val_posts),
-                                               regions=regions_of(fit_posts), val_regions=regions_of(val_posts))
-        head_val_loss = min((r["val_loss"] for r in self.head_.history_ if "val_loss" in r), default=None)
-
-        # Index the fit posts, then replay the evaluation protocol on validation users to tune fusion.
-        self.posts_ = self._new_post_index(FaissIndex(self.index_dim, factory=cfg.index_factory), PostStore(":memory:", dim=self.index_dim))
-        self.tag_matcher_ = TagMatcher() if cfg.tag_match_k > 0 else None  # filled as posts are indexed
-        self._add_features(fit_posts, fx, fd, role="fit", labels=[label_of.get(p.id) for p in fit_posts], regions=regions_of(fit_posts))
-        history, queries = history_and_queries(val_posts)
-        if history:
-            hx, hd, *_ = targets(history)
-            self._add_features(history, hx, hd, role="val-history", labels=[label_of.get(p.id) for p in history],
-                               regions=regions_of(history))
-        if cfg.cluster_k > 0:  # graph clusters of the indexed posts: cluster-mates are evidence fusion can weigh
-            self._cluster_in_fit(progress)
-        queries = [q for q in queries if q.has_location or q.hashtags]
-        qx, qd, qp, *_ = targets(queries)
-        ev, _ = self._evidence(queries, qx, qd, text_of(queries), regions=regions_of(queries))
-        self.fusion_, self.tuning_ = tune_fusion(ev, queries, self.areas_, progress=progress, true_class=qp,
-                                                 hedge_tolerance=cfg.hedge_tolerance, sources=self.sources)
-        indexed = self.store_.rowids([p.id for p in val_posts])
-        rest = [p for p in val_posts if p.id not in indexed]
-        rx, rd, *_ = targets(rest)
-        self._add_features(rest, rx, rd, role="val", labels=[label_of.get(p.id) for p in rest], regions=regions_of(rest))
-
-        if cfg.refit:  # same recipe, all training users, as many epochs as early stopping chose
-            ax, ad, ap, at, ac = targets(fit_posts + val_posts)
-            self.head_ = HeadTrainer(cfg.head).fit(ax, ad, ap, at, len(self.places_), len(self.tags_),
-                                                   epochs=max(self.head_.best_epoch_, 1), progress=progress, coords=ac,
-                                                   checkpoint=ckpt / "head-refit.pt" if ckpt else None,
-                                                   texts=text_of(fit_posts + val_posts), regions=regions_of(fit_posts + val_posts))
-            if cfg.index_space == "head":
-                self._reembed(x_all, dense_all, row, texts, regions_of(posts))
-                if self.graph_ is not None:  # clustered on the vectors just replaced
-                    self._cluster_in_fit(progress)
-        self.train_seconds_ = time.perf_counter() - started
-        self.train_info_ = {"posts": len(posts), "located": len(located), "fit_posts": len(fit_posts), "val_posts": len(val_posts),
-                            "val_queries": len(queries), "places": len(self.places_), "tags": len(self.tags_),
-                            "head_epochs": self.head_.best_epoch_ if not cfg.refit else len(self.head_.history_),
-                            "head_val_loss": None if head_val_loss is None else round(float(head_val_loss), 5),
-                            "seconds": round(self.train_seconds_, 1), **getattr(self, "_cluster_info", {})}
-        return self
+        return TrainingRun(self, posts, progress, ckpt).run()
 
     def _cluster_in_fit(self, progress: bool) -> None:
         started = time.perf_counter()
@@ -441,15 +233,6 @@ class TagAtlas:
         self._cluster_info = {"clustered_posts": int(len(self.graph_.labels_)), "clusters": int(self.graph_.labels_.max()) + 1,
                               "cluster_seconds": round(time.perf_counter() - started, 1)}
         log.info("clustered", extra=self._cluster_info)
-
-    def _reembed(self, x_all, dense_all, row, texts, regions: RegionMaps | None) -> None:
-        rowids, vectors = [], []
-        for ids, stored, _ in self.store_.iter_all():
-            idx = np.array([row[s.id] for s in stored])
-            z = self._vectors(x_all[idx], dense_all[idx], [texts[i] for i in idx],
-                              regions=None if regions is None else regions.take(idx))[0]
-            rowids.extend(ids); vectors.append(z)
-        self.posts_.replace_vectors(rowids, np.concatenate(vectors))
 
     def _add_features(self, posts, x, dense, role: str, labels=None, clusters=None, regions: RegionMaps | None = None,
                       vectors: np.ndarray | None = None) -> list[int]:
@@ -732,80 +515,17 @@ class TagAtlas:
         return labels, [{name: round(float(v[i]), 4) for name, v in shares.items()} for i in range(len(posts))]
 
     def _decide(self, ev: Evidence, n_candidates: int, params: FusionParams | None = None) -> Decisions:
-        """Fusion and every decision for a batch, as arrays: what `_predictions` turns into objects and bulk
-        enrichment writes directly (`Decisions.records`)."""
-        p = params or self.fusion_
-        raw = place_distribution(ev, p)
-        chosen = decide_place(raw, p, self.areas_)  # decided as tuned; probabilities reported calibrated
-        probs = calibrate(raw, p.place_temperature)
-        confidence = decision_confidence(probs, chosen, p, self.areas_)
-        coords, hedged = hedge_coordinates(coordinates(ev, p, raw, self.place_coords_, chosen), confidence, ev, probs, p, self.place_coords_)
-        radius = p.radius_for(confidence)
-        label = label_in_area(probs, chosen, p, self.areas_)
-        source = np.where(hedged, "hedge", "place").astype(object)
-        probs, label, coords, radius, source = photo_gps.overrule(ev.photo_gps, self.areas_, self.place_coords_, probs, label, coords,
-                                                                  radius, source, PHOTO_COARSE_RADIUS_KM)
-        scores, parts = tag_scores(ev, p)
-        order, n_keep = select_tags(scores, p, n_candidates, tags=ev.tags, parts=parts)
-        clusters = ev.assigned_clusters[0] if ev.assigned_clusters is not None else np.full(len(label), -1)
-        return Decisions(label=label, probs=probs, coords=coords, radius=np.round(radius, 1), source=source, order=order,
-                         scores=np.take_along_axis(scores, order, 1), n_keep=n_keep,
-                         parts={name: np.take_along_axis(v, order, 1) for name, v in parts.items()}, tags=ev.tags,
-                         places=self.places_, place_names=self.place_names_, photo_gps=ev.photo_gps, clusters=np.asarray(clusters))
+        """Fusion and every decision for a batch, as arrays (`decisions.decide`)."""
+        return decide(ev, params or self.fusion_, self.areas_, self.place_coords_, self.places_, self.place_names_, n_candidates)
 
     def _predictions(self, posts, ev: Evidence, n_candidates: int, params: FusionParams | None = None) -> list[Prediction]:
-        d = self._decide(ev, n_candidates, params)
-        probs = d.probs
-        # Everything per post below reads plain Python lists taken from the arrays in one go.
-        n_top = min(6, probs.shape[1])
-        top = np.argpartition(-probs, n_top - 1, axis=1)[:, :n_top] if n_top < probs.shape[1] else np.tile(np.arange(n_top), (len(probs), 1))
-        top_p = np.take_along_axis(probs, top, 1)
-        top = np.take_along_axis(top, np.lexsort((top, -top_p), axis=1), 1).tolist()  # by probability, then class index
-        label_l = d.label.tolist()
-        cand_parts = {name: _rounded(v) for name, v in d.parts.items()}
-        order_l, scores_l = d.order.tolist(), _rounded(d.scores)
-        positive = (d.scores > 0).sum(axis=1).tolist()  # scores are ranked: candidates stop at the first score <= 0
-        coords_l, radius_l, keep_l = d.coords.tolist(), d.radius.tolist(), d.n_keep.tolist()
-        source_l = d.source.tolist()
-
-        def place(i, c):
-            lat, lon = self._place_coords_list[c]
-            return PlaceScore(place=self.places_[c], name=self.place_names_[c], prob=round(float(probs[i, c]), 6), lat=lat, lon=lon)
-
-        preds = []
-        for i, post in enumerate(posts):
-            # The decision's place first (the most probable place in the chosen area), then the most probable others.
-            first = label_l[i]
-            places = [place(i, first)] + [place(i, c) for c in top[i] if c != first][:4]
-            carriers: dict[int, list[str]] = {}
-            for ids, tag_lists in ((ev.nb_ids[i], ev.nb_tags[i]), (ev.habit_ids[i], ev.habit_tags[i])):
-                found: dict[int, list[str]] = {}
-                for pid, tl in zip(ids, tag_lists):
-                    for t in tl:
-                        found.setdefault(t, []).append(pid)
-                for t, pids in found.items():
-                    carriers.setdefault(t, []).extend(pids[:3])
-            candidates = []
-            for j in range(positive[i]):
-                t = order_l[i][j]
-                candidates.append(TagScore(
-                    tag=ev.tags[t], score=scores_l[i][j], from_posts=carriers.get(t, []),
-                    sources={name: v[i][j] for name, v in cand_parts.items() if v[i][j] > 0}))
-            preds.append(Prediction(
-                post_id=post.id, places=places, lat=coords_l[i][0], lon=coords_l[i][1], radius_km=radius_l[i], location_source=source_l[i],
-                hashtags=candidates[: keep_l[i]], hashtag_candidates=candidates, neighbours=ev.nb_ids[i][:5]))
-            if source_l[i] == "photo_gps":
-                preds[-1].hold_photo_gps(ev.photo_gps[i, 0], ev.photo_gps[i, 1])
-        return preds
+        return to_predictions(posts, ev, self._decide(ev, n_candidates, params), self._place_coords_list)
 
     # -- persistence ----------------------------------------------------------------------------
     def save(self, folder: str | os.PathLike) -> Path:
         """Write the model folder atomically: a crash leaves the previous folder (or none) intact. model.json names
-        every part and where it lies (`PARTS`), so loading never guesses file names."""
-        folder = Path(folder).resolve()
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-        try:
+        every part and where it lies (`folder.PARTS`), so loading never guesses file names."""
+        def write_parts(tmp: Path) -> dict:
             save_weights(tmp / WEIGHTS_FILE, self.head_, self.lexical_)
             self.fingerprint_ = file_fingerprint(tmp / WEIGHTS_FILE)
             self.store_.save_copy(tmp / "store.sqlite")
@@ -814,29 +534,16 @@ class TagAtlas:
             for name, part in optional.items():
                 if part is not None:
                     part.save(tmp / PARTS[name].path)
-            parts = {name: {"path": spec.path, "version": spec.version} for name, spec in PARTS.items()
-                     if name not in optional or optional[name] is not None}
-            state = {
+            parts = manifest_of([name for name in PARTS if name not in optional or optional[name] is not None])
+            return {
                 "format_version": FORMAT_VERSION, "tagatlas_version": __version__, "parts": parts,
                 "config": self.config.to_dict(), "fusion": self.fusion_.to_dict(), "tuning": self.tuning_,
                 "places": self.places_, "place_names": self.place_names_, "place_coords": self.place_coords_.tolist(),
                 "tags": self.tags_, "labeler": self.labeler_.to_dict(), "train_seconds": self.train_seconds_,
                 "train_info": getattr(self, "train_info_", {}),
             }
-            write_text_atomic(tmp / "model.json", json.dumps(state, ensure_ascii=False))
-            fsync_dir(tmp)
-            old = None
-            if folder.exists():
-                old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
-                os.replace(folder, old)
-            os.replace(tmp, folder)
-            fsync_dir(folder.parent)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
-        return folder
+
+        return write_folder(folder, write_parts)
 
     def save_index(self, folder: str | os.PathLike) -> None:
         """Persist only the index of a model whose store is the folder's own file (a serving model)."""
@@ -882,10 +589,10 @@ class TagAtlas:
         if "graph" in parts:
             from tagatlas.graph import GraphClusterer
 
-            self.graph_ = _load_part(folder, parts, "graph", GraphClusterer.load)
+            self.graph_ = load_part(folder, parts, "graph", GraphClusterer.load)
         if "tags" in parts:
-            self.tag_matcher_ = _load_part(folder, parts, "tags", TagMatcher.load)
+            self.tag_matcher_ = load_part(folder, parts, "tags", TagMatcher.load)
         if "imputer" in parts:
-            self.imputer_ = _load_part(folder, parts, "imputer", CrossModalImputer.load)
+            self.imputer_ = load_part(folder, parts, "imputer", CrossModalImputer.load)
         self._init_places()
         return self

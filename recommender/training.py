@@ -1,0 +1,190 @@
+"""One training run of a `TagAtlas`, step by step: split users, label places, encode, train the head, index the fit
+posts, replay the evaluation protocol on validation users to tune fusion, index the rest, refit.
+
+`TagAtlas.fit` creates a `TrainingRun` and calls `run()`; the run's intermediate data (features of every post, its
+labels) lives here, not on the model."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tagatlas.data import P2CLabeler, Post, city, clean_text, geodesic_medoid, history_and_queries, mask_hashtags, split_users
+from tagatlas.index import FaissIndex, PostStore
+from tagatlas.recommender.head import HeadTrainer
+from tagatlas.recommender.lexical import LexicalFeaturizer
+from tagatlas.recommender.tag_match import TagMatcher
+from tagatlas.recommender.tuning import tune_fusion
+
+log = logging.getLogger(__name__)
+
+
+class TrainingRun:
+    """The state of one `fit`: the posts, their features by row, the place label of each located post."""
+
+    def __init__(self, model, posts: list[Post], progress: bool, ckpt: Path | None):
+        self.model, self.posts, self.progress, self.ckpt = model, posts, progress, ckpt
+        self.cfg = model.config
+        self.row = {p.id: i for i, p in enumerate(posts)}
+        self.label_of: dict[str, str] = {}
+        self.regions_all = None
+
+    def run(self):
+        m, cfg = self.model, self.cfg
+        started = time.perf_counter()
+        torch.manual_seed(cfg.seed)
+        m.fusion_ = None  # tuned below; until then evidence includes every source
+        located, fit_posts, val_posts = self.split()
+        self.label(located, fit_posts, val_posts)
+        self.encode(fit_posts)
+        head_val_loss = self.train_head(fit_posts, val_posts)
+        queries = self.index_and_tune(fit_posts, val_posts)
+        if cfg.refit:
+            self.refit(fit_posts + val_posts)
+        m.train_seconds_ = time.perf_counter() - started
+        m.train_info_ = {"posts": len(self.posts), "located": len(located), "fit_posts": len(fit_posts), "val_posts": len(val_posts),
+                         "val_queries": len(queries), "places": len(m.places_), "tags": len(m.tags_),
+                         "head_epochs": m.head_.best_epoch_ if not cfg.refit else len(m.head_.history_),
+                         "head_val_loss": None if head_val_loss is None else round(float(head_val_loss), 5),
+                         "seconds": round(m.train_seconds_, 1), **getattr(m, "_cluster_info", {})}
+        return m
+
+    # -- steps ------------------------------------------------------------------------------------
+    def split(self) -> tuple[list[Post], list[Post], list[Post]]:
+        """(located posts, fit posts, validation posts): validation users are a salted-hash share of the users."""
+        cfg, posts = self.cfg, self.posts
+        located = [p for p in posts if p.has_location]
+        if len(located) < 10:
+            raise ValueError(f"training needs at least 10 posts with lat/lon, got {len(located)}")
+        n_users = len({p.user_key for p in posts})
+        val_fraction = cfg.val_fraction or min(0.3, max(0.1, 300 / max(n_users, 1)))
+        parts = split_users(posts, {"fit": 1 - val_fraction, "val": val_fraction}, salt=f"val:{cfg.seed}")
+        if not parts["val"] or not parts["fit"]:
+            raise ValueError("too few users to hold out a validation split; give more posts or change --val-fraction")
+        return located, parts["fit"], parts["val"]
+
+    def label(self, located: list[Post], fit_posts: list[Post], val_posts: list[Post]) -> None:
+        """P2C labels for every located post; the classes are places with enough fit posts, at their medoid; the tag
+        vocabulary is the tags of enough fit posts."""
+        m, cfg = self.model, self.cfg
+        m.labeler_ = P2CLabeler().fit([p.lat for p in located], [p.lon for p in located])
+        self.label_of = dict(zip((p.id for p in located), m.labeler_.labels_))
+        members: dict[str, list[Post]] = defaultdict(list)
+        for p in fit_posts:
+            if p.id in self.label_of:
+                members[self.label_of[p.id]].append(p)
+        m.places_ = sorted(pl for pl, ms in members.items() if len(ms) >= cfg.min_place_posts)
+        if not m.places_:
+            m.places_ = [max(members, key=lambda pl: len(members[pl]))]
+        coords = []
+        for pl in m.places_:
+            ms = members[pl]
+            medoid = geodesic_medoid([p.lat for p in ms], [p.lon for p in ms])
+            coords.append((ms[medoid].lat, ms[medoid].lon))
+        m.place_coords_ = np.array(coords)
+        m.place_names_ = [city(pl).label for pl in m.places_]
+        tag_counts = Counter(t for p in fit_posts for t in p.hashtags)
+        m.tags_ = sorted(t for t, c in tag_counts.items() if c >= cfg.min_tag_posts)
+        m._init_places()
+        log.info("labels", extra={"places": len(m.places_), "tags": len(m.tags_), "fit": len(fit_posts), "val": len(val_posts)})
+
+    def encode(self, fit_posts: list[Post]) -> None:
+        """Dense post vectors (encoder, imputed) and lexical n-grams (fitted on fit posts only) of every post."""
+        m, cfg, posts, row = self.model, self.cfg, self.posts, self.row
+        encoded = m.encoder.encode_posts(posts, progress=self.progress, parts=m._wants_imputer(fit_posts))
+        m._fit_imputer(encoded, np.array([row[p.id] for p in fit_posts], np.int64))
+        self.dense_all = m._impute(encoded)
+        self.texts = [clean_text(mask_hashtags(p.text)) for p in posts]
+        m.lexical_ = LexicalFeaturizer(cfg.n_lexical_features).fit([self.texts[row[p.id]] for p in fit_posts])
+        self.x_all = m.lexical_.transform(self.texts)
+        if cfg.head.coattn_dim > 0:  # region maps of every training image, read once
+            if cfg.encoder.image != "none":
+                cfg.head.coattn_region_dim = m.encoder.image.dim
+            self.regions_all = m._regions(posts)
+
+    def train_head(self, fit_posts: list[Post], val_posts: list[Post]) -> float | None:
+        """The head on fit posts, stopped early on validation posts; returns its best validation loss."""
+        m, cfg, ckpt = self.model, self.cfg, self.ckpt
+        fx, fd, fp, ft, fc = self.targets(fit_posts)
+        self.fit_features = (fx, fd)
+        val = self.targets(val_posts)
+        m.head_ = HeadTrainer(cfg.head).fit(fx, fd, fp, ft, len(m.places_), len(m.tags_), val=val,
+                                            progress=self.progress, coords=fc, checkpoint=ckpt / "head-fit.pt" if ckpt else None,
+                                            texts=self.text_of(fit_posts), val_texts=self.text_of(val_posts),
+                                            regions=self.regions_of(fit_posts), val_regions=self.regions_of(val_posts))
+        return min((r["val_loss"] for r in m.head_.history_ if "val_loss" in r), default=None)
+
+    def index_and_tune(self, fit_posts: list[Post], val_posts: list[Post]) -> list[Post]:
+        """Index the fit posts, replay the evaluation protocol on validation users (their first half indexed as
+        history, the rest asked) to tune fusion, then index the rest of them. Returns the validation queries."""
+        m, cfg = self.model, self.cfg
+        m.posts_ = m._new_post_index(FaissIndex(m.index_dim, factory=cfg.index_factory), PostStore(":memory:", dim=m.index_dim))
+        m.tag_matcher_ = TagMatcher() if cfg.tag_match_k > 0 else None  # filled as posts are indexed
+        self.add(fit_posts, "fit", self.fit_features)
+        history, queries = history_and_queries(val_posts)
+        if history:
+            self.add(history, "val-history")
+        if cfg.cluster_k > 0:  # graph clusters of the indexed posts: cluster-mates are evidence fusion can weigh
+            m._cluster_in_fit(self.progress)
+        queries = [q for q in queries if q.has_location or q.hashtags]
+        qx, qd, qp, *_ = self.targets(queries)
+        ev, _ = m._evidence(queries, qx, qd, self.text_of(queries), regions=self.regions_of(queries))
+        m.fusion_, m.tuning_ = tune_fusion(ev, queries, m.areas_, progress=self.progress, true_class=qp,
+                                           hedge_tolerance=cfg.hedge_tolerance, sources=m.sources)
+        indexed = m.store_.rowids([p.id for p in val_posts])
+        self.add([p for p in val_posts if p.id not in indexed], "val")
+        return queries
+
+    def refit(self, train_posts: list[Post]) -> None:
+        """The same recipe on all training users, for as many epochs as early stopping chose."""
+        m, cfg, ckpt = self.model, self.cfg, self.ckpt
+        ax, ad, ap, at, ac = self.targets(train_posts)
+        m.head_ = HeadTrainer(cfg.head).fit(ax, ad, ap, at, len(m.places_), len(m.tags_), epochs=max(m.head_.best_epoch_, 1),
+                                            progress=self.progress, coords=ac, checkpoint=ckpt / "head-refit.pt" if ckpt else None,
+                                            texts=self.text_of(train_posts), regions=self.regions_of(train_posts))
+        if cfg.index_space == "head":
+            self.reembed()
+            if m.graph_ is not None:  # clustered on the vectors just replaced
+                m._cluster_in_fit(self.progress)
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def targets(self, ps: list[Post]):
+        """(lexical features, dense vectors, place class, tag ids, lat/lon) of posts; no location: no place loss."""
+        m = self.model
+        idx = np.array([self.row[p.id] for p in ps])
+        places = m.class_of([self.label_of.get(p.id) for p in ps], [p.lat if p.has_location else np.nan for p in ps],
+                            [p.lon if p.has_location else np.nan for p in ps])
+        places = np.where(places >= 0, places, -100)
+        tags = [[m.tag_index_[t] for t in p.hashtags if t in m.tag_index_] for p in ps]
+        coords = np.array([(p.lat, p.lon) if p.has_location else (np.nan, np.nan) for p in ps], dtype=float).reshape(-1, 2)
+        return self.x_all[idx], self.dense_all[idx], places, tags, coords
+
+    def text_of(self, ps: list[Post]) -> list[str]:
+        return [self.texts[self.row[p.id]] for p in ps]
+
+    def regions_of(self, ps: list[Post]):
+        if self.regions_all is None:
+            return None
+        return self.regions_all.take(np.array([self.row[p.id] for p in ps], np.int64))
+
+    def add(self, ps: list[Post], role: str, features=None) -> None:
+        """Index training posts with their known place labels."""
+        x, dense = features if features is not None else self.targets(ps)[:2]
+        self.model._add_features(ps, x, dense, role=role, labels=[self.label_of.get(p.id) for p in ps], regions=self.regions_of(ps))
+
+    def reembed(self) -> None:
+        """Every indexed post's vector in the refit head's space (index_space="head")."""
+        m = self.model
+        rowids, vectors = [], []
+        for ids, stored, _ in m.store_.iter_all():
+            idx = np.array([self.row[s.id] for s in stored])
+            z = m._vectors(self.x_all[idx], self.dense_all[idx], [self.texts[i] for i in idx],
+                           regions=None if self.regions_all is None else self.regions_all.take(idx))[0]
+            rowids.extend(ids)
+            vectors.append(z)
+        m.posts_.replace_vectors(rowids, np.concatenate(vectors))
