@@ -106,6 +106,20 @@ class ClusterProfiles:
         for t in table.row_tags[r]:
             self.tags[c][t] += sign
 
+    def _mates(self, c: int, own: int | None, table: "NeighbourTable") -> tuple[int, Counter, Counter]:
+        """(number of mates, their place classes, their tags) in cluster `c`, leaving out the post's own row."""
+        size = self.sizes.get(c, 0)
+        if c < 0 or size <= 0:
+            return 0, Counter(), Counter()
+        places, tags = self.places.get(c, Counter()), self.tags.get(c, Counter())
+        if own is not None and self.cluster_of.get(own) == c:  # leave the post itself out
+            size -= 1
+            places, tags = Counter(places), Counter(tags)
+            if table.cls[own] >= 0:
+                places[int(table.cls[own])] -= 1
+            tags.subtract(table.row_tags[own])
+        return size, places, tags
+
     def evidence(self, labels: np.ndarray, own_rows: Sequence[int | None], table: "NeighbourTable", n_classes: int,
                  top_tags: int = 20) -> tuple[np.ndarray, list[list[int]], list[np.ndarray]]:
         """Per post of a batch, from the cluster it was assigned (`labels`, -1: none): the share of its
@@ -117,17 +131,7 @@ class ClusterProfiles:
         tag_ids: list[list[int]] = [[] for _ in range(n)]
         tag_shares: list[np.ndarray] = [np.zeros(0) for _ in range(n)]
         for i, c in enumerate(np.asarray(labels).tolist()):
-            size = self.sizes.get(c, 0)
-            if c < 0 or size <= 0:
-                continue
-            places, tags = self.places.get(c, Counter()), self.tags.get(c, Counter())
-            own = own_rows[i]
-            if own is not None and self.cluster_of.get(own) == c:  # leave the post itself out
-                size -= 1
-                places, tags = Counter(places), Counter(tags)
-                if table.cls[own] >= 0:
-                    places[int(table.cls[own])] -= 1
-                tags.subtract(table.row_tags[own])
+            size, places, tags = self._mates(c, own_rows[i], table)
             if size < self.min_mates:
                 continue
             seen = [(k, v) for k, v in places.items() if v > 0 and k < n_classes]

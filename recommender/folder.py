@@ -73,22 +73,26 @@ def read_manifest(folder: Path) -> tuple[dict, dict[str, Path]]:
                                f"{__version__} knows {', '.join(PARTS)}): written by a newer TagAtlas? Upgrade, or {retrain}")
     paths: dict[str, Path] = {}
     for name, spec in PARTS.items():
-        entry = named.get(name)
-        if entry is None:
+        if named.get(name) is None:
             if spec.required:
                 raise ModelFolderError(f"{folder}/model.json: the required part {name!r} is not named; {retrain}")
             continue
-        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str) or not isinstance(entry.get("version"), int):
-            raise ModelFolderError(f"{folder}/model.json: part {name!r} needs a path and a version, got {entry!r}")
-        if entry["version"] > spec.version:
-            raise ModelFolderError(f"{folder}: part {name!r} is version {entry['version']}, this TagAtlas reads up to {spec.version}")
-        path = (folder / entry["path"]).resolve()
-        if folder.resolve() not in path.parents:
-            raise ModelFolderError(f"{folder}/model.json: part {name!r} points outside the folder ({entry['path']!r})")
-        if not path.exists():
-            raise ModelFolderError(f"{folder}: incomplete model folder, missing {entry['path']} (part {name!r})")
-        paths[name] = path
+        paths[name] = _part_path(folder, name, spec, named[name])
     return state, paths
+
+
+def _part_path(folder: Path, name: str, spec: PartSpec, entry) -> Path:
+    """Where a part named in the manifest lies, after checking its entry, version and file."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("path"), str) or not isinstance(entry.get("version"), int):
+        raise ModelFolderError(f"{folder}/model.json: part {name!r} needs a path and a version, got {entry!r}")
+    if entry["version"] > spec.version:
+        raise ModelFolderError(f"{folder}: part {name!r} is version {entry['version']}, this TagAtlas reads up to {spec.version}")
+    path = (folder / entry["path"]).resolve()
+    if folder.resolve() not in path.parents:
+        raise ModelFolderError(f"{folder}/model.json: part {name!r} points outside the folder ({entry['path']!r})")
+    if not path.exists():
+        raise ModelFolderError(f"{folder}: incomplete model folder, missing {entry['path']} (part {name!r})")
+    return path
 
 
 def load_part(folder: Path, parts: dict[str, Path], name: str, load):

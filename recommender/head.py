@@ -199,6 +199,37 @@ def _read_checkpoint(path: str | os.PathLike | None, identity: dict) -> dict | N
     return saved
 
 
+@dataclass
+class _EarlyStopping:
+    """The best validation loss so far, its epoch and weights, and how many epochs since it improved."""
+
+    best: float = math.inf
+    best_state: dict | None = None
+    best_epoch: int = 0
+    stale: int = 0
+
+    def update(self, loss: float, epoch: int, model) -> None:
+        if loss < self.best - 1e-4:
+            self.best, self.best_epoch, self.stale = loss, epoch, 0
+            self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            self.stale += 1
+
+
+def _unit_targets(coords: np.ndarray | None, n: int) -> torch.Tensor:
+    """(n, 3) unit-vector targets of the coordinate regression; NaN rows where unknown or not regressed."""
+    return torch.from_numpy(to_unit(coords[:, 0], coords[:, 1]) if coords is not None else np.full((n, 3), np.nan, np.float32))
+
+
+def _restore(saved: dict, model, sparse_opt, dense_opt, rng) -> None:
+    """Model, optimisers and random generators as a checkpoint saved them."""
+    model.load_state_dict(saved["model"])
+    sparse_opt.load_state_dict(saved["sparse_opt"])
+    dense_opt.load_state_dict(saved["dense_opt"])
+    rng.bit_generator.state = saved["numpy_rng"]
+    torch.set_rng_state(saved["torch_rng"])
+
+
 def _write_checkpoint(path: str | os.PathLike, state: dict) -> None:
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
@@ -244,78 +275,87 @@ class HeadTrainer:
         rng = np.random.default_rng(cfg.seed)
         regress = coords is not None and cfg.coord_loss_weight > 0
         model = PostHead(x.shape[1], dense.shape[1], n_places, n_tags, cfg, coords=regress)
-        unit_of = lambda c, n: torch.from_numpy(to_unit(c[:, 0], c[:, 1]) if c is not None else np.full((n, 3), np.nan, np.float32))  # noqa: E731
-        unit_t = unit_of(coords if regress else None, x.shape[0])
+        unit_t = _unit_targets(coords if regress else None, x.shape[0])
         known = unit_t[torch.isfinite(unit_t[:, 0])].numpy()
         self.coord_scale_ = coord_scale(known, n_places) if regress else 0.0
-        sparse_opt = torch.optim.SparseAdam(list(model.bag.parameters()), lr=cfg.lr)
-        dense_params = [p for n, p in model.named_parameters() if not n.startswith("bag.")]
-        dense_opt = torch.optim.AdamW(dense_params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        sparse_opt, dense_opt = self._optimisers(model)
         dense_t, places_t, tags_t = torch.from_numpy(dense), torch.from_numpy(places.astype(np.int64)), _tag_targets(tag_ids, n_tags)
-        if val is not None:
-            vx, vd, vp, vt, *vc = val
-            vd_t, vp_t, vt_t = torch.from_numpy(vd), torch.from_numpy(vp.astype(np.int64)), _tag_targets(vt, n_tags)
-            vu_t = unit_of(vc[0] if (vc and regress) else None, vx.shape[0])
-            vc_t = self._chars(val_texts, vx.shape[0])
-            v_coattn = self._coattn(val_texts, val_regions, vx.shape[0])
-        best, best_state, best_epoch, stale = math.inf, None, 0, 0
+        val_inputs = self._val_inputs(val, n_tags, regress, val_texts, val_regions) if val is not None else None
+        stopper = _EarlyStopping()
         n_epochs = epochs or cfg.max_epochs
         self.history_ = []
-        identity = {"config": cfg.to_dict(), "rows": int(x.shape[0]), "features": int(x.shape[1]), "nnz": int(x.nnz),
-                    "dense": list(dense.shape), "places": n_places, "tags": n_tags, "epochs": n_epochs,
-                    "val_rows": None if val is None else int(val[0].shape[0]), "regress": regress}
+        identity = self._identity(x, dense, n_places, n_tags, n_epochs, val, regress)
         first_epoch, done = 0, False
         saved = _read_checkpoint(checkpoint, identity)
         if saved is not None:
-            model.load_state_dict(saved["model"])
-            sparse_opt.load_state_dict(saved["sparse_opt"]); dense_opt.load_state_dict(saved["dense_opt"])
-            rng.bit_generator.state = saved["numpy_rng"]
-            torch.set_rng_state(saved["torch_rng"])
-            best, best_state, best_epoch, stale = saved["best"], saved["best_state"], saved["best_epoch"], saved["stale"]
+            _restore(saved, model, sparse_opt, dense_opt, rng)
+            stopper = _EarlyStopping(saved["best"], saved["best_state"], saved["best_epoch"], saved["stale"])
             self.history_, first_epoch, done = saved["history"], saved["epoch"], saved["done"]
             log.info("head training resumed", extra={"checkpoint": str(checkpoint), "epoch": first_epoch})
         bar = tqdm(range(first_epoch, n_epochs if not done else first_epoch), desc="train head", unit="epoch", disable=not progress,
                    initial=first_epoch, total=n_epochs)
         for epoch in bar:
-            model.train()
-            order = rng.permutation(x.shape[0])
-            total = 0.0
-            for start in range(0, len(order), cfg.batch_size):
-                idx = order[start : start + cfg.batch_size]
-                loss = self._loss(model, x, dense_t, places_t, tags_t, unit_t, idx, chars_t, coattn)
-                sparse_opt.zero_grad(); dense_opt.zero_grad()
-                loss.backward()
-                sparse_opt.step(); dense_opt.step()
-                total += float(loss.detach()) * len(idx)
+            total = self._epoch(model, (sparse_opt, dense_opt), rng.permutation(x.shape[0]), x, dense_t, places_t, tags_t, unit_t,
+                                chars_t, coattn)
             record = {"epoch": epoch + 1, "train_loss": total / x.shape[0]}
-            if val is not None:
+            if val_inputs is not None:
                 model.eval()
                 with torch.no_grad():
                     # Early stopping watches the place and tag losses: the regression is an auxiliary task.
-                    vloss = float(self._loss(model, vx, vd_t, vp_t, vt_t, vu_t, np.arange(vx.shape[0]), vc_t, v_coattn, regression=False))
+                    vloss = float(self._loss(model, *val_inputs, regression=False))
                 record["val_loss"] = vloss
-                if vloss < best - 1e-4:
-                    best, best_epoch, stale = vloss, epoch + 1, 0
-                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                else:
-                    stale += 1
+                stopper.update(vloss, epoch + 1, model)
             self.history_.append(record)
             bar.set_postfix({k: round(v, 4) for k, v in record.items() if k != "epoch"})
             log.info("head epoch", extra=record)
-            stop = val is not None and stale >= cfg.patience
+            stop = val is not None and stopper.stale >= cfg.patience
             if checkpoint is not None:
                 _write_checkpoint(checkpoint, {
                     "identity": identity, "epoch": epoch + 1, "done": stop or epoch + 1 == n_epochs, "model": model.state_dict(),
                     "sparse_opt": sparse_opt.state_dict(), "dense_opt": dense_opt.state_dict(), "numpy_rng": rng.bit_generator.state,
-                    "torch_rng": torch.get_rng_state(), "best": best, "best_state": best_state, "best_epoch": best_epoch, "stale": stale,
-                    "history": self.history_})
+                    "torch_rng": torch.get_rng_state(), "best": stopper.best, "best_state": stopper.best_state,
+                    "best_epoch": stopper.best_epoch, "stale": stopper.stale, "history": self.history_})
             if stop:
                 break
-        if best_state is not None:
-            model.load_state_dict(best_state)
-        self.best_epoch_ = best_epoch if val is not None else n_epochs
+        if stopper.best_state is not None:
+            model.load_state_dict(stopper.best_state)
+        self.best_epoch_ = stopper.best_epoch if val is not None else n_epochs
         self.model_ = model.eval()
         return self
+
+    def _optimisers(self, model) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
+        """Sparse Adam for the embedding bag, AdamW for everything else."""
+        sparse_opt = torch.optim.SparseAdam(list(model.bag.parameters()), lr=self.cfg.lr)
+        dense_params = [p for n, p in model.named_parameters() if not n.startswith("bag.")]
+        return sparse_opt, torch.optim.AdamW(dense_params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+
+    def _identity(self, x, dense, n_places: int, n_tags: int, n_epochs: int, val, regress: bool) -> dict:
+        """What makes a checkpoint this training's own (config and data shapes)."""
+        return {"config": self.cfg.to_dict(), "rows": int(x.shape[0]), "features": int(x.shape[1]), "nnz": int(x.nnz),
+                "dense": list(dense.shape), "places": n_places, "tags": n_tags, "epochs": n_epochs,
+                "val_rows": None if val is None else int(val[0].shape[0]), "regress": regress}
+
+    def _epoch(self, model, optimisers, order: np.ndarray, x, dense_t, places_t, tags_t, unit_t, chars_t, coattn) -> float:
+        """One pass over the training posts in `order`, in batches; returns the summed loss."""
+        model.train()
+        total = 0.0
+        for start in range(0, len(order), self.cfg.batch_size):
+            idx = order[start : start + self.cfg.batch_size]
+            loss = self._loss(model, x, dense_t, places_t, tags_t, unit_t, idx, chars_t, coattn)
+            for opt in optimisers:
+                opt.zero_grad()
+            loss.backward()
+            for opt in optimisers:
+                opt.step()
+            total += float(loss.detach()) * len(idx)
+        return total
+
+    def _val_inputs(self, val, n_tags: int, regress: bool, val_texts, val_regions) -> tuple:
+        """The validation posts as `_loss` reads them (all rows at once)."""
+        vx, vd, vp, vt, *vc = val
+        vu_t = _unit_targets(vc[0] if (vc and regress) else None, vx.shape[0])
+        return (vx, torch.from_numpy(vd), torch.from_numpy(vp.astype(np.int64)), _tag_targets(vt, n_tags), vu_t, np.arange(vx.shape[0]),
+                self._chars(val_texts, vx.shape[0]), self._coattn(val_texts, val_regions, vx.shape[0]))
 
     @property
     def reads_text(self) -> bool:

@@ -72,21 +72,29 @@ class PostIndex:
         self.index.add(np.array(rowids), vectors)
         table = self._table
         if table is not None and table.generation == before:  # in step with the store: follow this write
-            table.add(rowids, [p.id for p in posts], [p.lat for p in posts], [p.lon for p in posts], labels, [p.hashtags for p in posts])
-            table.generation = self.store.generation()
+            self._table_follow_add(table, rowids, posts, labels)
         assigned = [i for i, c in enumerate(clusters[0]) if c >= 0]
         if assigned:  # joins an existing cluster; `tagatlas cluster` rebuilds them all
             self.store.set_clusters([rowids[i] for i in assigned], [int(clusters[0][i]) for i in assigned],
                                     [clusters[1][i] for i in assigned])
-        profiles = self._profiles
-        if profiles is not None:  # follow this write, or drop them to be rebuilt when next read
-            if profiles.generation == before and table is not None and table.generation == self.store.generation():
-                profiles.add([rowids[i] for i in assigned], [int(clusters[0][i]) for i in assigned], table)
-                profiles.generation = self.store.generation()
-            else:
-                self._profiles = None
+        self._profiles_follow_add(before, table, [rowids[i] for i in assigned], [int(clusters[0][i]) for i in assigned])
         self._count_tags([p.hashtags for p in posts], +1)
         return rowids
+
+    def _table_follow_add(self, table: NeighbourTable, rowids: list[int], posts: list[Post], labels: list[str | None]) -> None:
+        table.add(rowids, [p.id for p in posts], [p.lat for p in posts], [p.lon for p in posts], labels, [p.hashtags for p in posts])
+        table.generation = self.store.generation()
+
+    def _profiles_follow_add(self, before: int, table: NeighbourTable | None, rowids: list[int], clusters: list[int]) -> None:
+        """Cluster profiles follow a write they were in step with, else are dropped to be rebuilt when next read."""
+        profiles = self._profiles
+        if profiles is None:
+            return
+        if profiles.generation == before and table is not None and table.generation == self.store.generation():
+            profiles.add(rowids, clusters, table)
+            profiles.generation = self.store.generation()
+        else:
+            self._profiles = None
 
     def delete(self, ids: list[str]) -> int:
         """Remove posts by id from the store and the index; returns how many were indexed."""

@@ -76,46 +76,57 @@ def search(model: "TagAtlas", query: str, user_id: str | None = None, k: int = 2
     clusters = {r: str(c) for r, (c, _) in model.store_.clusters(list(found)).items()}
     profile = user_profile(model, user_id) if user_id else None
     own_key = Post(id="_", user_id=user_id).user_key if user_id is not None else None
+    weights = {"tag": tag_weight, "place": place_weight, "cluster": cluster_weight}
     hits = []
     for sim, rowid in zip(sims[0], ids[0]):
         if rowid < 0 or rowid not in found:
             continue
         s = found[rowid]
         reasons: dict = {"similarity": round(float(sim), 4)}
-        score = float(sim)
-        if profile is not None:
-            shared = [t for t in s.hashtags if t in profile.top_tags]
-            if shared:
-                bonus = tag_weight * max(profile.top_tags[t] for t in shared)
-                score += bonus
-                reasons["your_tags"] = shared
-                reasons["tag_bonus"] = round(bonus, 4)
-            if s.place and s.place in profile.top_places:
-                bonus = place_weight * profile.top_places[s.place]
-                score += bonus
-                reasons["your_place"] = s.place
-                reasons["place_bonus"] = round(bonus, 4)
-            if rowid in clusters and clusters[rowid] in profile.top_clusters:
-                bonus = cluster_weight * profile.top_clusters[clusters[rowid]]
-                score += bonus
-                reasons["your_cluster"] = clusters[rowid]
-                reasons["cluster_bonus"] = round(bonus, 4)
+        score = _personal_score(float(sim), profile, s, clusters.get(rowid), weights, reasons) if profile is not None else float(sim)
         coarse = coarse_all or s.user_key != own_key
-        lat, lon = s.lat, s.lon
-        place_name = None
-        if s.place is not None:
-            try:
-                c = city(s.place)
-                place_name = c.label
-                if coarse:
-                    lat, lon = round(c.lat, 2), round(c.lon, 2)
-            except KeyError:
-                pass
-        if coarse and s.place is None and lat is not None:
-            lat, lon = round(lat, 1), round(lon, 1)  # ~10 km when no place is known
+        place_name, lat, lon = _shown_position(s, coarse)
         hits.append(SearchHit(id=s.id, user_id=s.user_key[2:] if s.user_key.startswith("u:") else None, text=s.text,
                               hashtags=s.hashtags, place=s.place, place_name=place_name, lat=lat, lon=lon, coarse=coarse,
                               cluster=clusters.get(rowid),
                               score=round(score, 6), reasons=reasons))
     hits.sort(key=lambda h: -h.score)
     return SearchResult(query=query, user_id=user_id, profile=profile, hits=hits[:k])
+
+
+def _personal_score(score: float, profile: UserProfile, s, cluster: str | None, weights: dict[str, float], reasons: dict) -> float:
+    """A hit's score raised by the user's own tags, places and clusters (each reason noted in `reasons`)."""
+    shared = [t for t in s.hashtags if t in profile.top_tags]
+    if shared:
+        bonus = weights["tag"] * max(profile.top_tags[t] for t in shared)
+        score += bonus
+        reasons["your_tags"] = shared
+        reasons["tag_bonus"] = round(bonus, 4)
+    if s.place and s.place in profile.top_places:
+        bonus = weights["place"] * profile.top_places[s.place]
+        score += bonus
+        reasons["your_place"] = s.place
+        reasons["place_bonus"] = round(bonus, 4)
+    if cluster is not None and cluster in profile.top_clusters:
+        bonus = weights["cluster"] * profile.top_clusters[cluster]
+        score += bonus
+        reasons["your_cluster"] = cluster
+        reasons["cluster_bonus"] = round(bonus, 4)
+    return score
+
+
+def _shown_position(s, coarse: bool) -> tuple[str | None, float | None, float | None]:
+    """(place name, lat, lon) as shown: coarsened to the place's city (or ~10 km without a place) when `coarse`."""
+    lat, lon = s.lat, s.lon
+    place_name = None
+    if s.place is not None:
+        try:
+            c = city(s.place)
+            place_name = c.label
+            if coarse:
+                lat, lon = round(c.lat, 2), round(c.lon, 2)
+        except KeyError:
+            pass
+    if coarse and s.place is None and lat is not None:
+        lat, lon = round(lat, 1), round(lon, 1)  # ~10 km when no place is known
+    return place_name, lat, lon

@@ -74,24 +74,28 @@ class TrainingRun:
         m, cfg = self.model, self.cfg
         m.labeler_ = P2CLabeler().fit([p.lat for p in located], [p.lon for p in located])
         self.label_of = dict(zip((p.id for p in located), m.labeler_.labels_))
-        members: dict[str, list[Post]] = defaultdict(list)
-        for p in fit_posts:
-            if p.id in self.label_of:
-                members[self.label_of[p.id]].append(p)
-        m.places_ = sorted(pl for pl, ms in members.items() if len(ms) >= cfg.min_place_posts)
-        if not m.places_:
-            m.places_ = [max(members, key=lambda pl: len(members[pl]))]
-        coords = []
-        for pl in m.places_:
-            ms = members[pl]
-            medoid = geodesic_medoid([p.lat for p in ms], [p.lon for p in ms])
-            coords.append((ms[medoid].lat, ms[medoid].lon))
-        m.place_coords_ = np.array(coords)
+        m.places_, m.place_coords_ = self.place_classes(fit_posts)
         m.place_names_ = [city(pl).label for pl in m.places_]
         tag_counts = Counter(t for p in fit_posts for t in p.hashtags)
         m.tags_ = sorted(t for t, c in tag_counts.items() if c >= cfg.min_tag_posts)
         m._init_places()
         log.info("labels", extra={"places": len(m.places_), "tags": len(m.tags_), "fit": len(fit_posts), "val": len(val_posts)})
+
+    def place_classes(self, fit_posts: list[Post]) -> tuple[list[str], np.ndarray]:
+        """The places with at least `min_place_posts` fit posts (else the largest), each at its geodesic medoid."""
+        members: dict[str, list[Post]] = defaultdict(list)
+        for p in fit_posts:
+            if p.id in self.label_of:
+                members[self.label_of[p.id]].append(p)
+        places = sorted(pl for pl, ms in members.items() if len(ms) >= self.cfg.min_place_posts)
+        if not places:
+            places = [max(members, key=lambda pl: len(members[pl]))]
+        coords = []
+        for pl in places:
+            ms = members[pl]
+            medoid = geodesic_medoid([p.lat for p in ms], [p.lon for p in ms])
+            coords.append((ms[medoid].lat, ms[medoid].lon))
+        return places, np.array(coords)
 
     def encode(self, fit_posts: list[Post]) -> None:
         """Dense post vectors (encoder, imputed) and lexical n-grams (fitted on fit posts only) of every post."""

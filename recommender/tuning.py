@@ -73,90 +73,127 @@ def tune_fusion(ev: Evidence, queries: list[Post], areas: PlaceAreas, progress: 
     report: dict = {}
     geo_idx = np.array([i for i, q in enumerate(queries) if q.has_location], dtype=int)
     if geo_idx.size:
-        gev = _subset(ev, geo_idx)
-        lat = np.array([queries[i].lat for i in geo_idx]); lon = np.array([queries[i].lon for i in geo_idx])
-        # Which places lie within 161 km of each query's truth: for the smooth part of the objective.
-        near_truth = areas.within(lat, lon, 161)
-        place_coords = areas.coords
-        best = None
-        combos = list(itertools.product(*GEO_GRID.values()))
-        for k, temp, alpha, decision in tqdm(combos, desc="tune geo fusion", disable=not progress):
-            cand = replace(params, geo_k=int(k), geo_temperature=float(temp), geo_alpha=float(alpha), decision_km=float(decision))
-            probs = place_distribution(gev, cand)
-            top = decide_place(probs, cand, areas)
-            err = distance_km(place_coords[top, 0], place_coords[top, 1], lat, lon)
-            # Acc@161 of the decision plus the probability mass within 161 km of the truth: the second term
-            # is smooth, which keeps the choice stable on small validation sets.
-            soft = float(np.asarray(near_truth.multiply(probs).sum(axis=1)).mean())
-            key = (float(np.mean(err <= 161)) + soft, -float(np.median(err)))
-            if best is None or key > best[0]:
-                best = (key, cand)
-        params = best[1]
-        for source in sources:  # plug-in sources in turn: each kept only where it validates better
-            given = gev.sources.get(source.name)
-            if given is None or given.place is None or not given.place.any():
-                continue
-            by_weight = {}
-            for weight in source.place_weights:
-                cand = replace(params, source_place={**params.source_place, source.name: float(weight)})
-                probs = place_distribution(gev, cand)
-                top = decide_place(probs, cand, areas)
-                err = distance_km(place_coords[top, 0], place_coords[top, 1], lat, lon)
-                soft = float(np.asarray(near_truth.multiply(probs).sum(axis=1)).mean())
-                by_weight[weight] = (float(np.mean(err <= 161)) + soft, -float(np.median(err)))
-            weight = max(source.place_weights, key=lambda w: (by_weight[w], -w))
-            params = replace(params, source_place={**params.source_place, source.name: float(weight)})
-            report.setdefault("geo_sources", {})[source.name] = {
-                "chosen_weight": float(weight), "acc_plus_soft": {str(w): round(v[0], 4) for w, v in by_weight.items()}}
-        probs = place_distribution(gev, params)
-        top = decide_place(probs, params, areas)
-        scored = []
-        for use_neighbours in (True, False):  # coordinates from neighbours, or the place's medoid: whichever validates better
-            cand = replace(params, neighbour_coords=use_neighbours)
-            coords = coordinates(gev, cand, probs, place_coords, top)
-            err = distance_km(coords[:, 0], coords[:, 1], lat, lon)
-            scored.append(((float(np.mean(err <= 161)), -float(np.median(err))), use_neighbours, err, coords))
-        (acc, neg_med), use_neighbours, err, coords = max(scored, key=lambda s: s[0])
-        params = replace(params, neighbour_coords=use_neighbours)
         truth_cls = np.full(len(geo_idx), -1) if true_class is None else np.asarray(true_class)[geo_idx]
-        temperature = fit_temperature(probs, truth_cls)
-        calibrated = calibrate(probs, temperature)
-        params = replace(params, place_temperature=temperature)
-        report["calibration"] = {"temperature": temperature,
-                                 "ece_before": _top_ece(probs, truth_cls), "ece_after": _top_ece(calibrated, truth_cls)}
-        conf = decision_confidence(calibrated, top, params, areas)
-        # Hedging: unsure posts get a point that minimises distance rather than one bet on a place.
-        hedges = [("none", 0.0, err)]
-        curve = []
-        for kind in (("regression",) if gev.reg_coords is not None else ()) + ("expected",):
-            for q in HEDGE_QUANTILES[1:] + (1.0,):
-                below = float(np.quantile(conf, q)) if q < 1.0 else float("inf")
-                cand = replace(params, hedge=kind, hedge_below=below)
-                hc, _ = hedge_coordinates(coords, conf, gev, calibrated, cand, place_coords)
-                herr = distance_km(hc[:, 0], hc[:, 1], lat, lon)
-                hedges.append((kind, below, herr))
-                curve.append({"hedge": kind, "quantile": q, "acc_at_161": round(float(np.mean(herr <= 161)), 4),
-                              "median_km": round(float(np.median(herr)), 1)})
-        kind, below, err = max(hedges, key=lambda h: _hedge_key(h[2], hedges[0][2], hedge_tolerance))
-        params = replace(params, hedge=kind, hedge_below=below if np.isfinite(below) else 1.0 + 1e-9)
-        acc, neg_med = float(np.mean(err <= 161)), -float(np.median(err))
-        report["hedge"] = {"chosen": kind, "below": params.hedge_below,
-                           "without": {"acc_at_161": round(float(np.mean(hedges[0][2] <= 161)), 4),
-                                       "median_km": round(float(np.median(hedges[0][2])), 1)}, "curve": curve}
-        clf = replace(params, geo_alpha=1.0, decision_km=0.0, source_place={})
-        clf_top = decide_place(place_distribution(gev, clf), clf, areas)
-        report["geo_classifier_only"] = {"acc_at_161": float(np.mean(distance_km(place_coords[clf_top, 0], place_coords[clf_top, 1], lat, lon) <= 161))}
-        edges = list(np.quantile(conf, [0.2, 0.4, 0.6, 0.8])) if len(conf) >= 25 else []
-        bins = np.searchsorted(edges, conf, side="right")
-        radius = [float(np.median(err[bins == b])) if np.any(bins == b) else float(np.median(err)) for b in range(len(edges) + 1)]
-        params = replace(params, radius_edges=[float(e) for e in edges], radius_km=radius)
-        report["geo"] = {"val_queries": int(geo_idx.size), "acc_at_161": acc, "median_km": -neg_med}
-
+        params = _GeoTuning(_subset(ev, geo_idx), [queries[i] for i in geo_idx], areas, truth_cls, report).run(
+            params, progress, hedge_tolerance, sources)
     tag_idx = np.array([i for i, q in enumerate(queries) if q.hashtags], dtype=int)
     if tag_idx.size:
         params, report["hashtags"] = _tune_tags(_subset(ev, tag_idx), [queries[i].hashtags for i in tag_idx], params, progress, sources)
     report["params"] = params.to_dict()
     return params, report
+
+
+class _GeoTuning:
+    """The geolocation half of `tune_fusion`, one step a method, on the validation queries that have a location."""
+
+    def __init__(self, gev: Evidence, queries: list[Post], areas: PlaceAreas, truth_cls: np.ndarray, report: dict):
+        self.gev, self.areas, self.truth_cls, self.report = gev, areas, truth_cls, report
+        self.lat = np.array([q.lat for q in queries])
+        self.lon = np.array([q.lon for q in queries])
+        # Which places lie within 161 km of each query's truth: for the smooth part of the objective.
+        self.near_truth = areas.within(self.lat, self.lon, 161)
+        self.place_coords = areas.coords
+
+    def run(self, params: FusionParams, progress: bool, hedge_tolerance: float, sources: Sequence[EvidenceSource]) -> FusionParams:
+        params = self.grid(params, progress)
+        params = self.plug_ins(params, sources)
+        probs = place_distribution(self.gev, params)
+        top = decide_place(probs, params, self.areas)
+        params, err, coords = self.coordinate_rule(params, probs, top)
+        params, calibrated = self.calibration(params, probs)
+        conf = decision_confidence(calibrated, top, params, self.areas)
+        params, err = self.hedge(params, coords, conf, calibrated, err, hedge_tolerance)
+        acc, neg_med = float(np.mean(err <= 161)), -float(np.median(err))
+        clf = replace(params, geo_alpha=1.0, decision_km=0.0, source_place={})
+        clf_top = decide_place(place_distribution(self.gev, clf), clf, self.areas)
+        self.report["geo_classifier_only"] = {"acc_at_161": float(np.mean(self.errors(clf_top) <= 161))}
+        params = self.radius(params, conf, err)
+        self.report["geo"] = {"val_queries": len(self.lat), "acc_at_161": acc, "median_km": -neg_med}
+        return params
+
+    def errors(self, top: np.ndarray) -> np.ndarray:
+        """km from each query's truth to the medoid of the place chosen for it."""
+        return distance_km(self.place_coords[top, 0], self.place_coords[top, 1], self.lat, self.lon)
+
+    def score(self, cand: FusionParams) -> tuple[float, float]:
+        """Acc@161 of the decision plus the probability mass within 161 km of the truth (smooth: it keeps the choice
+        stable on small validation sets), then minus the median error."""
+        probs = place_distribution(self.gev, cand)
+        err = self.errors(decide_place(probs, cand, self.areas))
+        soft = float(np.asarray(self.near_truth.multiply(probs).sum(axis=1)).mean())
+        return float(np.mean(err <= 161)) + soft, -float(np.median(err))
+
+    def grid(self, params: FusionParams, progress: bool) -> FusionParams:
+        """Neighbour count and sharpness, classifier weight and decision radius, all combinations."""
+        best = None
+        combos = list(itertools.product(*GEO_GRID.values()))
+        for k, temp, alpha, decision in tqdm(combos, desc="tune geo fusion", disable=not progress):
+            cand = replace(params, geo_k=int(k), geo_temperature=float(temp), geo_alpha=float(alpha), decision_km=float(decision))
+            key = self.score(cand)
+            if best is None or key > best[0]:
+                best = (key, cand)
+        return best[1]
+
+    def plug_ins(self, params: FusionParams, sources: Sequence[EvidenceSource]) -> FusionParams:
+        """Each plug-in source's place share in turn, kept only where it validates better."""
+        for source in sources:
+            given = self.gev.sources.get(source.name)
+            if given is None or given.place is None or not given.place.any():
+                continue
+            by_weight = {w: self.score(replace(params, source_place={**params.source_place, source.name: float(w)}))
+                         for w in source.place_weights}
+            weight = max(source.place_weights, key=lambda w: (by_weight[w], -w))
+            params = replace(params, source_place={**params.source_place, source.name: float(weight)})
+            self.report.setdefault("geo_sources", {})[source.name] = {
+                "chosen_weight": float(weight), "acc_plus_soft": {str(w): round(v[0], 4) for w, v in by_weight.items()}}
+        return params
+
+    def coordinate_rule(self, params: FusionParams, probs: np.ndarray, top: np.ndarray):
+        """Coordinates from the neighbours in the chosen place, or the place's medoid: whichever validates better."""
+        scored = []
+        for use_neighbours in (True, False):
+            cand = replace(params, neighbour_coords=use_neighbours)
+            coords = coordinates(self.gev, cand, probs, self.place_coords, top)
+            err = distance_km(coords[:, 0], coords[:, 1], self.lat, self.lon)
+            scored.append(((float(np.mean(err <= 161)), -float(np.median(err))), use_neighbours, err, coords))
+        _, use_neighbours, err, coords = max(scored, key=lambda s: s[0])
+        return replace(params, neighbour_coords=use_neighbours), err, coords
+
+    def calibration(self, params: FusionParams, probs: np.ndarray) -> tuple[FusionParams, np.ndarray]:
+        """The temperature that calibrates the place probabilities on the true classes."""
+        temperature = fit_temperature(probs, self.truth_cls)
+        calibrated = calibrate(probs, temperature)
+        self.report["calibration"] = {"temperature": temperature, "ece_before": _top_ece(probs, self.truth_cls),
+                                      "ece_after": _top_ece(calibrated, self.truth_cls)}
+        return replace(params, place_temperature=temperature), calibrated
+
+    def hedge(self, params: FusionParams, coords: np.ndarray, conf: np.ndarray, calibrated: np.ndarray, err: np.ndarray,
+              tolerance: float) -> tuple[FusionParams, np.ndarray]:
+        """Unsure posts get a point that minimises distance rather than one bet on a place, where that keeps Acc@161."""
+        hedges = [("none", 0.0, err)]
+        curve = []
+        for kind in (("regression",) if self.gev.reg_coords is not None else ()) + ("expected",):
+            for q in HEDGE_QUANTILES[1:] + (1.0,):
+                below = float(np.quantile(conf, q)) if q < 1.0 else float("inf")
+                cand = replace(params, hedge=kind, hedge_below=below)
+                hc, _ = hedge_coordinates(coords, conf, self.gev, calibrated, cand, self.place_coords)
+                herr = distance_km(hc[:, 0], hc[:, 1], self.lat, self.lon)
+                hedges.append((kind, below, herr))
+                curve.append({"hedge": kind, "quantile": q, "acc_at_161": round(float(np.mean(herr <= 161)), 4),
+                              "median_km": round(float(np.median(herr)), 1)})
+        kind, below, err = max(hedges, key=lambda h: _hedge_key(h[2], hedges[0][2], tolerance))
+        params = replace(params, hedge=kind, hedge_below=below if np.isfinite(below) else 1.0 + 1e-9)
+        self.report["hedge"] = {"chosen": kind, "below": params.hedge_below,
+                                "without": {"acc_at_161": round(float(np.mean(hedges[0][2] <= 161)), 4),
+                                            "median_km": round(float(np.median(hedges[0][2])), 1)}, "curve": curve}
+        return params, err
+
+    def radius(self, params: FusionParams, conf: np.ndarray, err: np.ndarray) -> FusionParams:
+        """The error radius: the median validation error in each fifth of decision confidence."""
+        edges = list(np.quantile(conf, [0.2, 0.4, 0.6, 0.8])) if len(conf) >= 25 else []
+        bins = np.searchsorted(edges, conf, side="right")
+        radius = [float(np.median(err[bins == b])) if np.any(bins == b) else float(np.median(err)) for b in range(len(edges) + 1)]
+        return replace(params, radius_edges=[float(e) for e in edges], radius_km=radius)
 
 
 def _f1(tev: Evidence, cand: FusionParams, truth: list[list[str]], scores=None, parts=None) -> float:
@@ -186,7 +223,31 @@ def _tune_tags(tev: Evidence, truth: list[list[str]], params: FusionParams, prog
     source's weight, then the habits' recency half-life (where validation users have dated history); (3) DESIGN's
     per-source selector (how many tags each source contributes), kept only where it beats the threshold."""
     has_habits = any(len(s) for s in tev.habit_sims)
-    gammas = HABIT_GAMMAS if has_habits else (params.habit_gamma,)
+    best = _tag_grid(tev, truth, params, progress, HABIT_GAMMAS if has_habits else (params.habit_gamma,))
+    f1_without_match = best[0]
+    has_matches = any(len(t) for t in tev.embed_tags)
+    best = _ascend(best, tev, truth, ({"embed_gamma": float(g), "embed_temperature": float(t), "tag_threshold": float(th)}
+                                      for g, t, th in itertools.product(EMBED_GAMMAS[1:] if has_matches else (), EMBED_TEMPERATURES, THRESHOLDS)))
+    best, by_source = _tag_plug_ins(best, tev, truth, sources)
+    has_ages = has_habits and best[1].habit_gamma > 0 and any(np.any(a > 0) for a in tev.habit_ages)
+    best = _ascend(best, tev, truth, ({"habit_half_life_days": float(h), "tag_threshold": float(th)}
+                                      for h, th in itertools.product(HALF_LIVES[1:] if has_ages else (), THRESHOLDS)))
+    f1_threshold = best[0]
+    quota_f1, quota_best = _quota_selector(tev, truth, best[1])
+    if quota_f1 > best[0] + QUOTA_MARGIN:  # a handful of validation posts, not noise
+        best = (quota_f1, quota_best)
+    keys = ("tag_k", "tag_temperature", "tag_beta", "habit_gamma", "text_gamma", "tag_threshold", "embed_gamma", "embed_temperature", "tag_quota",
+            "habit_half_life_days", "source_tags")
+    params = replace(params, **{k: getattr(best[1], k) for k in keys})
+    return params, {"val_queries": len(truth), "f1_at_5": best[0], "habit_gamma_tuned": has_habits,
+                    "f1_without_tag_match": f1_without_match, "f1_by_source": by_source,
+                    "f1_threshold_selector": f1_threshold,
+                    "f1_quota_selector": quota_f1, "selector": "quota" if params.tag_quota else "threshold"}
+
+
+def _tag_grid(tev: Evidence, truth: list[list[str]], params: FusionParams, progress: bool,
+              gammas: Sequence[float]) -> tuple[float, FusionParams]:
+    """Stage 1: every combination of neighbours, classifier, habits and written tags, with each threshold."""
     best = None
     combos = list(itertools.product(*TAG_GRID.values(), gammas, TEXT_GAMMAS))
     for k, temp, beta, gamma, text_gamma in tqdm(combos, desc="tune tag fusion", disable=not progress):
@@ -198,10 +259,12 @@ def _tune_tags(tev: Evidence, truth: list[list[str]], params: FusionParams, prog
             f1 = _f1(tev, th, truth, scores, parts)
             if best is None or f1 > best[0]:
                 best = (f1, th)
-    f1_without_match = best[0]
-    has_matches = any(len(t) for t in tev.embed_tags)
-    best = _ascend(best, tev, truth, ({"embed_gamma": float(g), "embed_temperature": float(t), "tag_threshold": float(th)}
-                                      for g, t, th in itertools.product(EMBED_GAMMAS[1:] if has_matches else (), EMBED_TEMPERATURES, THRESHOLDS)))
+    return best
+
+
+def _tag_plug_ins(best: tuple[float, FusionParams], tev: Evidence, truth: list[list[str]],
+                  sources: Sequence[EvidenceSource]) -> tuple[tuple[float, FusionParams], dict]:
+    """Stage 2: each plug-in source's tag weight in turn (with the threshold), and F1 without and with it."""
     by_source = {}
     for source in sources:
         given = tev.sources.get(source.name)
@@ -211,30 +274,21 @@ def _tune_tags(tev: Evidence, truth: list[list[str]], params: FusionParams, prog
         best = _ascend(best, tev, truth, ({"source_tags": {**best[1].source_tags, source.name: float(w)}, "tag_threshold": float(th)}
                                           for w, th in itertools.product([w for w in source.tag_weights if w > 0], THRESHOLDS)))
         by_source[source.name] = {"f1_without": without, "f1_with": best[0]}
-    has_ages = has_habits and best[1].habit_gamma > 0 and any(np.any(a > 0) for a in tev.habit_ages)
-    best = _ascend(best, tev, truth, ({"habit_half_life_days": float(h), "tag_threshold": float(th)}
-                                      for h, th in itertools.product(HALF_LIVES[1:] if has_ages else (), THRESHOLDS)))
-    f1_threshold = best[0]
-    # Per-source selector by coordinate ascent from "every source's 5 best, at the chosen threshold"; it replaces
-    # the plain threshold only when it wins by QUOTA_MARGIN (a handful of validation posts, not noise).
-    scores, parts = tag_scores(tev, best[1])
-    sources = [name for name, part in parts.items() if part.any()]
-    quota = {name: 5 for name in sources}
-    quota_best = replace(best[1], tag_quota=quota)
-    quota_f1 = _f1(tev, quota_best, truth, scores, parts) if sources else 0.0
+    return best, by_source
+
+
+def _quota_selector(tev: Evidence, truth: list[list[str]], params: FusionParams) -> tuple[float, FusionParams]:
+    """Stage 3: DESIGN's per-source selector by coordinate ascent from "every source's 5 best, at the chosen
+    threshold"; returns its validation F1 and setting (the caller keeps it only where it wins by QUOTA_MARGIN)."""
+    scores, parts = tag_scores(tev, params)
+    names = [name for name, part in parts.items() if part.any()]
+    quota_best = replace(params, tag_quota={name: 5 for name in names})
+    quota_f1 = _f1(tev, quota_best, truth, scores, parts) if names else 0.0
     for _ in range(2):
-        for name in sources:
+        for name in names:
             for n_s, theta in itertools.product(QUOTAS, THRESHOLDS):
                 trial = replace(quota_best, tag_quota={**quota_best.tag_quota, name: n_s}, tag_threshold=float(theta))
                 f1 = _f1(tev, trial, truth, scores, parts)
                 if f1 > quota_f1:
                     quota_best, quota_f1 = trial, f1
-    if quota_f1 > best[0] + QUOTA_MARGIN:
-        best = (quota_f1, quota_best)
-    keys = ("tag_k", "tag_temperature", "tag_beta", "habit_gamma", "text_gamma", "tag_threshold", "embed_gamma", "embed_temperature", "tag_quota",
-            "habit_half_life_days", "source_tags")
-    params = replace(params, **{k: getattr(best[1], k) for k in keys})
-    return params, {"val_queries": len(truth), "f1_at_5": best[0], "habit_gamma_tuned": has_habits,
-                    "f1_without_tag_match": f1_without_match, "f1_by_source": by_source,
-                    "f1_threshold_selector": f1_threshold,
-                    "f1_quota_selector": quota_f1, "selector": "quota" if params.tag_quota else "threshold"}
+    return quota_f1, quota_best
