@@ -9,6 +9,7 @@ used in proportion to that confidence, so a map that guesses badly contributes l
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from sklearn.linear_model import RidgeCV
 
 from tagatlas.core import atomic_path, write_text_atomic
 from tagatlas.encoders.base import l2_normalize
+
+log = logging.getLogger(__name__)
 
 
 class CrossModalImputer:
@@ -104,3 +107,38 @@ class CrossModalImputer:
         with np.load(folder / "imputer.npz") as arrays:
             self.maps_ = {(t, s): (arrays[f"{t}<-{s}:coef"], arrays[f"{t}<-{s}:intercept"]) for t, s in self.confidence_}
         return self
+
+
+def fill_missing_side(imputer: CrossModalImputer | None, pv) -> np.ndarray:
+    """Post vectors (`PostVectors`) with a missing text or image side filled in from the present one (seed 002): the
+    imputed side is added in proportion to its map's confidence, as a present image is added by its gate weight.
+    Unchanged without an imputer (too few training posts had both modalities)."""
+    if imputer is None:
+        return pv.vectors
+    single = pv.has_text != pv.has_image
+    if not single.any():
+        return pv.vectors
+    v = pv.vectors[single]
+    filled = imputer.transform({"text": (v, pv.has_text[single]), "image": (v, pv.has_image[single])})
+    extra = np.zeros_like(v)
+    for name, present in (("text", pv.has_text[single]), ("image", pv.has_image[single])):
+        vectors, confidence = filled[name]
+        extra += np.where(present[:, None], 0.0, vectors * confidence[:, None])
+    out = pv.vectors.copy()
+    out[single] = l2_normalize(v + extra)
+    return out
+
+
+def imputer_for(pv, rows: np.ndarray, min_pairs: int, seed: int) -> CrossModalImputer | None:
+    """Text ↔ image maps learned on the posts at `rows` of `pv` (encoded with `parts=True`) that have both sides;
+    None when fewer than `min_pairs` do (unreadable images are missing, not pairs) or no map could be learned."""
+    ok = pv.has_text[rows] & pv.has_image[rows]
+    if min_pairs <= 0 or pv.text_part is None or ok.sum() < min_pairs:
+        return None
+    imputer = CrossModalImputer(min_pairs=min_pairs, seed=seed).fit(
+        {"text": (l2_normalize(pv.text_part[rows]), ok), "image": (pv.image_part[rows], ok)})
+    if not imputer.maps_:
+        return None
+    log.info("cross-modal imputer", extra={"pairs": int(ok.sum()),
+                                           "confidence": {f"{t}<-{s}": round(c, 3) for (t, s), c in imputer.confidence_.items()}})
+    return imputer

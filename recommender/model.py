@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from tagatlas.data import (P2CLabeler, PhotoMetadata, Post, city, clean_text, hashtag_words, mask_hashtags, read_photo_metadata)
 from tagatlas.encoders import PostEncoder, PostVectors, create_encoder, l2_normalize
-from tagatlas.encoders.impute import CrossModalImputer
+from tagatlas.encoders.impute import CrossModalImputer, fill_missing_side, imputer_for
 from tagatlas.core import __version__
 from tagatlas.index import FaissIndex, PostStore
 from tagatlas.recommender.fusion import (Evidence, FusionParams, PlaceAreas)
@@ -118,23 +118,8 @@ class TagAtlas:
         return Features(self.lexical_.transform(clean), dense, clean, photos)
 
     def _impute(self, pv: PostVectors) -> np.ndarray:
-        """Post vectors with a missing text or image side filled in from the present one (seed 002): the
-        imputed side is added in proportion to its map's confidence, as a present image is added by its gate
-        weight. Unchanged without an imputer (too few training posts had both modalities)."""
-        if self.imputer_ is None:
-            return pv.vectors
-        single = pv.has_text != pv.has_image
-        if not single.any():
-            return pv.vectors
-        v = pv.vectors[single]
-        filled = self.imputer_.transform({"text": (v, pv.has_text[single]), "image": (v, pv.has_image[single])})
-        extra = np.zeros_like(v)
-        for name, present in (("text", pv.has_text[single]), ("image", pv.has_image[single])):
-            vectors, confidence = filled[name]
-            extra += np.where(present[:, None], 0.0, vectors * confidence[:, None])
-        out = pv.vectors.copy()
-        out[single] = l2_normalize(v + extra)
-        return out
+        """Post vectors with a missing side filled in from the present one (`fill_missing_side`)."""
+        return fill_missing_side(self.imputer_, pv)
 
     def _wants_imputer(self, posts: list[Post]) -> bool:
         """Whether enough posts have both a text and an image to learn imputation from (a cheap count, before encoding)."""
@@ -142,17 +127,8 @@ class TagAtlas:
         return self.config.impute_min_pairs > 0 and pairs >= self.config.impute_min_pairs
 
     def _fit_imputer(self, pv: PostVectors, rows: np.ndarray) -> None:
-        """Learn text ↔ image maps on the posts at `rows` of `pv` (encoded with `parts=True`) that have both sides."""
-        ok = pv.has_text[rows] & pv.has_image[rows]  # unreadable images are missing, not pairs
-        if self.config.impute_min_pairs <= 0 or pv.text_part is None or ok.sum() < self.config.impute_min_pairs:
-            self.imputer_ = None
-            return
-        self.imputer_ = CrossModalImputer(min_pairs=self.config.impute_min_pairs, seed=self.config.seed).fit(
-            {"text": (l2_normalize(pv.text_part[rows]), ok), "image": (pv.image_part[rows], ok)})
-        if not self.imputer_.maps_:
-            self.imputer_ = None
-        log.info("cross-modal imputer", extra={"pairs": int(ok.sum()), "confidence": {f"{t}<-{s}": round(c, 3) for (t, s), c in
-                                                                                      (self.imputer_.confidence_.items() if self.imputer_ else [])}})
+        """Learn text ↔ image maps on the posts at `rows` of `pv` that have both sides (None: too few pairs)."""
+        self.imputer_ = imputer_for(pv, rows, self.config.impute_min_pairs, self.config.seed)
 
     def _regions(self, posts: list[Post]) -> RegionMaps:
         """Image region maps of the posts that have one (read by a head with co-attention)."""
