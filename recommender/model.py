@@ -284,8 +284,8 @@ class TagAtlas:
         return pending.predictions
 
     def search_index(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k (similarities, rowids) among the indexed posts (`PostIndex.search`)."""
-        return self.posts_.search(queries, k)
+        """Top-k (similarities, rowids) among the indexed posts, re-ranked as `config.index_rerank` says (`PostIndex.search`)."""
+        return self.posts_.search(queries, k, self.config.index_rerank)
 
     def embed(self, posts: list[Post]) -> np.ndarray:
         """The posts' vectors in the index space (what `search` matches against)."""
@@ -306,8 +306,13 @@ class TagAtlas:
     def index_(self) -> FaissIndex:
         return self.posts_.index
 
+    @index_.setter
+    def index_(self, index: FaissIndex) -> None:
+        """Search another index over the same stored posts (e.g. an approximate one; the store re-ranks it)."""
+        self.posts_.index = index
+
     def _new_post_index(self, index: FaissIndex, store: PostStore) -> PostIndex:
-        return PostIndex(index, store, self.class_of, self.tags_, rerank=self.config.index_rerank, factory=self.config.index_factory)
+        return PostIndex(index, store, self.class_of, self.tags_, factory=self.config.index_factory)
 
     def neighbour_table(self) -> NeighbourTable:
         """The in-memory columns retrieval reads (`PostIndex.table`)."""

@@ -22,22 +22,21 @@ class PostIndex:
     """Vectors + store + derived views. A view follows each write made here, and is rebuilt from the store when the
     store moved on without it (a write that bypassed this object, e.g. another process)."""
 
-    def __init__(self, index: FaissIndex, store: PostStore, class_of: ClassOf, vocabulary: Sequence[str], *, rerank: int = 4,
-                 factory: str = "auto"):
+    def __init__(self, index: FaissIndex, store: PostStore, class_of: ClassOf, vocabulary: Sequence[str], *, factory: str = "auto"):
         self.index, self.store = index, store
         self.class_of, self.vocabulary = class_of, list(vocabulary)
-        self.rerank, self.factory = rerank, factory
+        self.factory = factory
         self._table: NeighbourTable | None = None
         self._profiles: ClusterProfiles | None = None
         self._tag_counts: dict[str, int] | None = None
         self.tags_version = 0  # bumped by every add and delete (caches keyed on the set of indexed tags read it)
 
     # -- reads ------------------------------------------------------------------------------------
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: np.ndarray, k: int, rerank: int = 4) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (similarities, rowids); an approximate index's candidates are re-ranked with the store's exact
-        vectors (`rerank` × k of them), so near-equal neighbours come in their true order."""
-        if self.rerank > 0 and not self.index.exact:
-            return reranked_search(self.index, queries, k, self.store.vectors_found, self.rerank)
+        vectors (`rerank` × k of them; 0: not re-ranked), so near-equal neighbours come in their true order."""
+        if rerank > 0 and not self.index.exact:
+            return reranked_search(self.index, queries, k, self.store.vectors_found, rerank)
         return self.index.search(queries, k)
 
     def table(self) -> NeighbourTable:
