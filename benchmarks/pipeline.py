@@ -3,7 +3,7 @@
 For every dataset in the data root: train on 90 % of its users (hash split, seed 0), evaluate on the
 held-out 10 % with the evaluation contract, and write the tables with data, command and machine.
 
-    .venv/bin/python benchmarks/pipeline.py [--data-root ../shared/data] [--out runs/bench] [--doc docs/benchmarks.md]
+    .venv/bin/python benchmarks/pipeline.py [--data-root ../shared/data] [--datasets NAME ...] [--out runs/bench] [--doc docs/benchmarks.md]
 """
 
 from __future__ import annotations
@@ -76,10 +76,17 @@ def main() -> int:
     ap.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data")
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "bench")
     ap.add_argument("--doc", type=Path, default=DOC)
+    ap.add_argument("--datasets", nargs="+", metavar="NAME", help="only these datasets of the data root (default: every one)")
     args = ap.parse_args()
     tagatlas = Path(sys.executable).parent / "tagatlas"
     sections = []
-    for path in sorted(args.data_root.glob("*/posts.jsonl*")):
+    paths = sorted(args.data_root.glob("*/posts.jsonl*"))
+    if args.datasets:
+        missing = sorted(set(args.datasets) - {p.parent.name for p in paths})
+        if missing:
+            ap.error(f"--datasets: not in {args.data_root}: {', '.join(missing)}")
+        paths = [p for p in paths if p.parent.name in args.datasets]
+    for path in paths:
         name = path.parent.name
         model, out_json = args.out / name / "model", args.out / name / "eval.json"
         started = time.perf_counter()
@@ -99,7 +106,8 @@ def main() -> int:
             f"The predicted radius (meant as a 50 % radius) contains the true location for "
             f"{100 * (result['details']['radius_coverage'] or 0):.0f} % of held-out queries. {calibration(result)} {cluster_evidence(state)}\n\n"
             + table(result) + "\n\n" + ratios(result))
-    body = provenance(".venv/bin/python benchmarks/pipeline.py") + "\n\n" + "\n\n".join(sections)
+    command = ".venv/bin/python benchmarks/pipeline.py" + (f" --datasets {' '.join(args.datasets)}" if args.datasets else "")
+    body = provenance(command) + "\n\n" + "\n\n".join(sections)
     block = write_block("pipeline", body, args.doc, heading="## End-to-end pipeline")
     print(block)
     return 0

@@ -10,7 +10,6 @@ from __future__ import annotations
 import gc
 import logging
 import os
-import time
 from dataclasses import dataclass, replace
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -94,13 +93,16 @@ class TagAtlas:
         self.tag_matcher_: TagMatcher | None = None  # indexed tags embedded as words (None: a model saved before it existed)
         self.imputer_: CrossModalImputer | None = None  # text ↔ image maps (None: too few training posts had both)
         self.fingerprint_: str | None = None  # content hash of the saved weights (None until saved or loaded)
+        self._sources: tuple[tuple[str, ...], list[EvidenceSource]] | None = None  # (names, sources) of config.evidence
+        self._matcher_synced = False  # the tag matcher has been extended with the tags indexed since it was saved
+        self._tag_mask: tuple[tuple[int, int], np.ndarray] | None = None  # (matcher size, tags version) → indexed-tag mask
 
     # -- parts ----------------------------------------------------------------------------------
     @property
     def sources(self) -> list[EvidenceSource]:
         """The plug-in evidence sources the config names (`ModelConfig.evidence`), in order."""
         names = tuple(self.config.evidence)
-        if getattr(self, "_sources", (None, None))[0] != names:
+        if self._sources is None or self._sources[0] != names:
             self._sources = (names, create_sources(names))
         return self._sources[1]
 
@@ -202,13 +204,6 @@ class TagAtlas:
         from tagatlas.recommender.training import TrainingRun
 
         return TrainingRun(self, posts, progress, ckpt).run()
-
-    def _cluster_in_fit(self, progress: bool) -> None:
-        started = time.perf_counter()
-        self.cluster(k=self.config.cluster_k, resolution=self.config.cluster_resolution, progress=progress)
-        self._cluster_info = {"clustered_posts": int(len(self.graph_.labels_)), "clusters": int(self.graph_.labels_.max()) + 1,
-                              "cluster_seconds": round(time.perf_counter() - started, 1)}
-        log.info("clustered", extra=self._cluster_info)
 
     def _add_features(self, posts, x, dense, role: str, labels=None, clusters=None, regions: RegionMaps | None = None,
                       vectors: np.ndarray | None = None) -> list[int]:
@@ -341,7 +336,8 @@ class TagAtlas:
         plugged = gather_all(self.sources, BatchContext(posts, q, dense, clean, nb.found, table, self, clusters), wanted)
         batch_tags = self._batch_vocabulary(table, nb, habits, [text_tags, embed_tags] + [s.tag_ids for s in plugged.values()])
         remap = batch_tags.remap
-        ev = Evidence(place_probs, tag_probs, nb.sims, nb.cls, nb.lat, nb.lon, nb.ids, remap.neighbours(nb.tags, nb.kept_extra, self.config.k_max),
+        ev = Evidence(place_probs, tag_probs, nb.sims, nb.cls, nb.lat, nb.lon, nb.ids,
+                      batch_tags.remap_neighbours(nb.tags, nb.kept_extra, self.config.k_max),
                       habit_sims=habits.sims, habit_tags=[[remap(tl) for tl in lists] for lists in habits.tags], habit_ids=habits.ids,
                       tags=batch_tags.tags, n_vocab=len(self.tags_), text_tags=[list(remap(tl)) for tl in text_tags], text_prior=text_prior,
                       reg_coords=reg_coords, embed_tags=[list(remap(tl)) for tl in embed_tags], embed_sims=embed_sims, habit_ages=habits.ages,
@@ -368,7 +364,7 @@ class TagAtlas:
     def _synced_matcher(self, tag_counts: dict[str, int]) -> TagMatcher | None:
         """The tag matcher, first extended with tags indexed since it was saved (a restarted service's online posts)."""
         matcher = self.tag_matcher_
-        if matcher is not None and len(tag_counts) and not getattr(self, "_matcher_synced", False):
+        if matcher is not None and len(tag_counts) and not self._matcher_synced:
             missing = [t for t in tag_counts if t not in matcher]
             if missing:
                 matcher.extend(missing, self.encoder.text)
@@ -378,7 +374,7 @@ class TagAtlas:
     def _indexed_tag_mask(self, matcher: TagMatcher, tag_counts: dict[str, int]) -> np.ndarray:
         """Which of the matcher's tags some indexed post still carries; rebuilt only after adds and deletes."""
         key = (len(matcher), self.posts_.tags_version)
-        cached = getattr(self, "_tag_mask", None)
+        cached = self._tag_mask
         if cached is None or cached[0] != key:
             cached = (key, np.fromiter((t in tag_counts for t in matcher.tags_), bool, len(matcher)))
             self._tag_mask = cached

@@ -33,6 +33,7 @@ class TrainingRun:
         self.row = {p.id: i for i, p in enumerate(posts)}
         self.label_of: dict[str, str] = {}
         self.regions_all = None
+        self.cluster_info: dict = {}  # what clustering in training built, reported in train_info
 
     def run(self):
         m, cfg = self.model, self.cfg
@@ -51,7 +52,7 @@ class TrainingRun:
                          "val_queries": len(queries), "places": len(m.places_), "tags": len(m.tags_),
                          "head_epochs": m.head_.best_epoch_ if not cfg.refit else len(m.head_.history_),
                          "head_val_loss": None if head_val_loss is None else round(float(head_val_loss), 5),
-                         "seconds": round(m.train_seconds_, 1), **getattr(m, "_cluster_info", {})}
+                         "seconds": round(m.train_seconds_, 1), **self.cluster_info}
         return m
 
     # -- steps ------------------------------------------------------------------------------------
@@ -134,7 +135,7 @@ class TrainingRun:
         if history:
             self.add(history, "val-history")
         if cfg.cluster_k > 0:  # graph clusters of the indexed posts: cluster-mates are evidence fusion can weigh
-            m._cluster_in_fit(self.progress)
+            self.cluster()
         queries = [q for q in queries if q.has_location or q.hashtags]
         qx, qd, qp, *_ = self.targets(queries)
         ev, _ = m._evidence(queries, qx, qd, self.text_of(queries), regions=self.regions_of(queries))
@@ -154,9 +155,17 @@ class TrainingRun:
         if cfg.index_space == "head":
             self.reembed()
             if m.graph_ is not None:  # clustered on the vectors just replaced
-                m._cluster_in_fit(self.progress)
+                self.cluster()
 
     # -- helpers ----------------------------------------------------------------------------------
+    def cluster(self) -> None:
+        """Graph clusters of the indexed posts (cluster-mates are evidence fusion can weigh), timed."""
+        m, started = self.model, time.perf_counter()
+        m.cluster(k=self.cfg.cluster_k, resolution=self.cfg.cluster_resolution, progress=self.progress)
+        self.cluster_info = {"clustered_posts": int(len(m.graph_.labels_)), "clusters": int(m.graph_.labels_.max()) + 1,
+                             "cluster_seconds": round(time.perf_counter() - started, 1)}
+        log.info("clustered", extra=self.cluster_info)
+
     def targets(self, ps: list[Post]):
         """(lexical features, dense vectors, place class, tag ids, lat/lon) of posts; no location: no place loss."""
         m = self.model

@@ -74,12 +74,14 @@ class EvidenceSource:
         raise NotImplementedError
 
 
+_PRESENT: dict[str, Callable[[Post], bool]] = {
+    "text": lambda p: bool(p.text and p.text.strip()), "image": lambda p: bool(p.image), "user": lambda p: bool(p.user_id),
+    "created_at": lambda p: p.created_at is not None, "hashtags": lambda p: bool(p.hashtags), "location": lambda p: p.has_location}
+
+
 def lacks(post: Post, need: str) -> bool:
     """Whether `post` lacks the field `need` (one of POST_FIELDS)."""
-    present: dict[str, Callable[[Post], bool]] = {
-        "text": lambda p: bool(p.text and p.text.strip()), "image": lambda p: bool(p.image), "user": lambda p: bool(p.user_id),
-        "created_at": lambda p: p.created_at is not None, "hashtags": lambda p: bool(p.hashtags), "location": lambda p: p.has_location}
-    return not present[need](post)
+    return not _PRESENT[need](post)
 
 
 _REGISTRY: dict[str, type[EvidenceSource]] = {}
