@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tagatlas.core.settings import Settings, SettingsError, load_settings, settings_table
+from tagatlas.core.settings import SettingsError, load_settings, settings_table
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,4 +46,13 @@ def test_no_module_reads_the_environment_but_the_settings():
     readers = [p for part in ("core", "data", "encoders", "index", "graph", "recommender", "evaluation", "plugin", "api", "tagatlas")
                for p in (ROOT / part).rglob("*.py") if "os.environ" in p.read_text(encoding="utf-8") and p not in allowed]
     assert readers == []
-    assert "XDG_CACHE_HOME" in (ROOT / "encoders" / "cache.py").read_text() and Settings.model_fields["cache_dir"]
+
+
+def test_the_embedding_cache_folder_comes_from_the_settings(monkeypatch, tmp_path):
+    from tagatlas.encoders.cache import default_cache_path
+
+    monkeypatch.setenv("TAGATLAS_CACHE_DIR", str(tmp_path / "vectors"))
+    assert default_cache_path() == tmp_path / "vectors" / "embeddings.sqlite"
+    monkeypatch.delenv("TAGATLAS_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache_path() == tmp_path / "xdg" / "tagatlas" / "embeddings.sqlite"
