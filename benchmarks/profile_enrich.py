@@ -26,17 +26,19 @@ from common import REPO, machine  # noqa: E402
 
 
 def timed_stages(model) -> dict[str, float]:
-    """Wrap the steps of enrichment with timers (on this model object and the fusion module it calls); returns the
+    """Wrap the steps of enrichment with timers (on this model object and the modules whose functions it calls); returns the
     dict the timers add to, in the order of the steps."""
+    import tagatlas.recommender.geolocator as geolocator_module
+    import tagatlas.recommender.hashtags as hashtags_module
     import tagatlas.recommender.model as model_module
 
-    steps = [("encoder (text, images)", model.encoder, "encode_posts"), ("lexical features", model.lexical_, "transform"),
-             ("evidence (all of it)", model, "_evidence"), ("  head forward pass", model.head_, "predict"),
+    steps = [("encoder (text, images)", model.encoder, "encode_posts"), ("lexical features", model.reader.lexical_, "transform"),
+             ("evidence (all of it)", model_module, "gather_evidence"), ("  head forward pass", model.reader.head_, "predict"),
              ("  kNN search", model, "search_index"), ("  cluster assignment", model, "assign_clusters")]
-    if model.tag_matcher_ is not None:
-        steps.append(("  tag-embedding match", model.tag_matcher_, "match"))
-    steps += [("decisions (all of them)", model, "_decide"), ("  place distribution", model_module, "place_distribution"),
-              ("  tag scores", model_module, "tag_scores"), ("  tag selection", model_module, "select_tags")]
+    if model.hashtags_.matcher_ is not None:
+        steps.append(("  tag-embedding match", model.hashtags_.matcher_, "match"))
+    steps += [("decisions (all of them)", model, "_decide"), ("  place distribution", geolocator_module, "place_distribution"),
+              ("  tag scores", hashtags_module, "tag_scores"), ("  tag selection", hashtags_module, "select_tags")]
     spent: dict[str, float] = collections.OrderedDict((name, 0.0) for name, _, _ in steps)
 
     def timer(name, call):

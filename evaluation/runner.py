@@ -63,7 +63,7 @@ def evaluate(model: TagAtlas, posts: list[Post], progress: bool = True) -> dict:
         chunk_preds = model.predictions_from(chunk, ev)
         preds.extend(chunk_preds)
         raw = place_distribution(ev, model.fusion_)  # before temperature scaling: what calibration changed
-        raw_conf.extend(raw[i, model.place_index_[p.places[0].place]] for i, p in enumerate(chunk_preds))
+        raw_conf.extend(raw[i, model.geolocator_.place_index_[p.places[0].place]] for i, p in enumerate(chunk_preds))
         knn_classes.append(knn_vote(ev, model.fusion_.geo_k))
         clf_classes.append(ev.place_probs.argmax(axis=1))
         clf_scores, _ = tag_scores(ev, clf_only)
@@ -74,13 +74,13 @@ def evaluate(model: TagAtlas, posts: list[Post], progress: bool = True) -> dict:
     geo_idx = [i for i, q in enumerate(queries) if q.has_location]
     tag_idx = [i for i, q in enumerate(queries) if q.hashtags]
     lat = np.array([queries[i].lat for i in geo_idx]); lon = np.array([queries[i].lon for i in geo_idx])
-    true_place = model.labeler_.label(lat, lon) if geo_idx else []
+    true_place = model.geolocator_.label(lat, lon) if geo_idx else []
     truth = [queries[i].hashtags for i in tag_idx]
     new = [new_tags[i] for i in tag_idx]
 
     def geo_from_classes(classes: np.ndarray) -> dict:
-        coords = model.place_coords_[classes]
-        return geo_metrics(coords[:, 0], coords[:, 1], lat, lon, [model.places_[c] for c in classes], true_place)
+        coords = model.geolocator_.place_coords_[classes]
+        return geo_metrics(coords[:, 0], coords[:, 1], lat, lon, [model.geolocator_.places_[c] for c in classes], true_place)
 
     def tags_from(rankings: list[list[str]], recommended: list[list[str]] | None = None) -> dict:
         rankings = [rankings[i] for i in tag_idx]
@@ -104,12 +104,12 @@ def evaluate(model: TagAtlas, posts: list[Post], progress: bool = True) -> dict:
     }
 
     # Geolocation baselines
-    classes = model.class_of([s.place for s in training], [s.lat if s.lat is not None else np.nan for s in training],
+    classes = model.geolocator_.class_of([s.place for s in training], [s.lat if s.lat is not None else np.nan for s in training],
                              [s.lon if s.lon is not None else np.nan for s in training])
     texts, tag_lists = stored_texts_and_tags(training)
     geo_sub = np.array(geo_idx, dtype=int)
     geo_b = {
-        "most_frequent": geo_from_classes(MostFrequentPlace().fit(classes, len(model.places_)).predict(len(geo_idx))),
+        "most_frequent": geo_from_classes(MostFrequentPlace().fit(classes, len(model.geolocator_.places_)).predict(len(geo_idx))),
         "tfidf_logreg": geo_from_classes(TfidfLogReg().fit(texts, classes).predict([queries[i].text for i in geo_idx]) if geo_idx else np.zeros(0, int)),
         "knn_vote": geo_from_classes(knn_classes[geo_sub] if geo_idx else np.zeros(0, int)),
         "classifier_only": geo_from_classes(clf_classes[geo_sub] if geo_idx else np.zeros(0, int)),

@@ -1,4 +1,5 @@
-"""Recommender: the retrieval-augmented model that places and tags posts (`TagAtlas`)."""
+"""Recommender: the retrieval-augmented model that places and tags posts (`TagAtlas`, composed of a `PostIndex`, a
+`Geolocator` and a `HashtagRecommender`)."""
 
 from tagatlas.recommender.fusion import Evidence, FusionParams
 from tagatlas.recommender.head import HeadConfig, HeadTrainer
@@ -6,10 +7,13 @@ from tagatlas.recommender.lexical import LexicalFeaturizer
 from tagatlas.recommender.metrics import geo_metrics, tag_metrics
 from tagatlas.recommender.config import ConfigError, ModelConfig
 from tagatlas.recommender.folder import ModelFolderError
+from tagatlas.recommender.geolocator import Geolocator
+from tagatlas.recommender.hashtags import HashtagRecommender
 from tagatlas.recommender.model import BatchResult, TagAtlas
+from tagatlas.recommender.post_index import PostIndex
 from tagatlas.recommender.schema import Decisions, PlaceScore, Prediction, TagScore
 
 __all__ = [
-    "BatchResult", "ConfigError", "Decisions", "Evidence", "FusionParams", "HeadConfig", "HeadTrainer", "LexicalFeaturizer", "ModelConfig", "ModelFolderError",
-    "PlaceScore", "Prediction", "TagAtlas", "TagScore", "geo_metrics", "tag_metrics",
+    "BatchResult", "ConfigError", "Decisions", "Evidence", "FusionParams", "Geolocator", "HashtagRecommender", "HeadConfig", "HeadTrainer", "LexicalFeaturizer", "ModelConfig", "ModelFolderError",
+    "PlaceScore", "PostIndex", "Prediction", "TagAtlas", "TagScore", "geo_metrics", "tag_metrics",
 ]

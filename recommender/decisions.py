@@ -1,40 +1,26 @@
-"""From fused evidence to what a user sees: the place decided (minimum Bayes risk within a radius), calibrated
-probabilities, coordinates (neighbours in the chosen place, hedged when unsure, overruled by photo GPS), the error
-radius, and the ranked hashtags with the share each source gave them."""
+"""From fused evidence to what a user sees: the geolocator's place decision (place, calibrated probabilities,
+coordinates, error radius) and the hashtag recommender's ranked tags with the share each source gave them, as arrays
+(`decide`) and as `Prediction` objects (`to_predictions`)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from tagatlas.recommender.evidence import photo_gps
-from tagatlas.recommender.fusion import (Evidence, FusionParams, PlaceAreas, calibrate, coordinates, decide_place, decision_confidence,
-                                         hedge_coordinates, label_in_area, place_distribution, select_tags, tag_scores)
-from tagatlas.recommender.schema import PHOTO_COARSE_RADIUS_KM, Decisions, PlaceScore, Prediction, TagScore
+from tagatlas.recommender.fusion import Evidence, FusionParams
+from tagatlas.recommender.schema import Decisions, PlaceScore, Prediction, TagScore
 
 TOP_PLACES = 5  # places reported per post: the decision's, then the most probable others
 
 
-def decide(ev: Evidence, p: FusionParams, areas: PlaceAreas, place_coords: np.ndarray, places: list[str], place_names: list[str],
-           n_candidates: int) -> Decisions:
-    """Fusion and every decision for a batch, as arrays: what `to_predictions` turns into objects and bulk
-    enrichment writes directly (`Decisions.records`)."""
-    raw = place_distribution(ev, p)
-    chosen = decide_place(raw, p, areas)  # decided as tuned; probabilities reported calibrated
-    probs = calibrate(raw, p.place_temperature)
-    confidence = decision_confidence(probs, chosen, p, areas)
-    coords, hedged = hedge_coordinates(coordinates(ev, p, raw, place_coords, chosen), confidence, ev, probs, p, place_coords)
-    radius = p.radius_for(confidence)
-    label = label_in_area(probs, chosen, p, areas)
-    source = np.where(hedged, "hedge", "place").astype(object)
-    probs, label, coords, radius, source = photo_gps.overrule(ev.photo_gps, areas, place_coords, probs, label, coords, radius, source,
-                                                              PHOTO_COARSE_RADIUS_KM)
-    scores, parts = tag_scores(ev, p)
-    order, n_keep = select_tags(scores, p, n_candidates, tags=ev.tags, parts=parts)
-    clusters = ev.assigned_clusters[0] if ev.assigned_clusters is not None else np.full(len(label), -1)
-    return Decisions(label=label, probs=probs, coords=coords, radius=np.round(radius, 1), source=source, order=order,
-                     scores=np.take_along_axis(scores, order, 1), n_keep=n_keep,
-                     parts={name: np.take_along_axis(v, order, 1) for name, v in parts.items()}, tags=ev.tags,
-                     places=places, place_names=place_names, photo_gps=ev.photo_gps, clusters=np.asarray(clusters))
+def decide(ev: Evidence, p: FusionParams, geolocator, hashtags, n_candidates: int) -> Decisions:
+    """Every decision for a batch, as arrays: the place (`Geolocator.decide`) and the tags (`HashtagRecommender.decide`);
+    what `to_predictions` turns into objects and bulk enrichment writes directly (`Decisions.records`)."""
+    where = geolocator.decide(ev, p)
+    tags = hashtags.decide(ev, p, n_candidates)
+    clusters = ev.assigned_clusters[0] if ev.assigned_clusters is not None else np.full(len(where.label), -1)
+    return Decisions(label=where.label, probs=where.probs, coords=where.coords, radius=np.round(where.radius, 1), source=where.source,
+                     order=tags.order, scores=tags.scores, n_keep=tags.n_keep, parts=tags.parts, tags=ev.tags,
+                     places=geolocator.places_, place_names=geolocator.place_names_, photo_gps=ev.photo_gps, clusters=np.asarray(clusters))
 
 
 def rounded(a: np.ndarray, digits: int = 6) -> list[list[float]]:

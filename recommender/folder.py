@@ -15,7 +15,8 @@ from pathlib import Path
 from tagatlas.core import __version__, fsync_dir, write_text_atomic
 from tagatlas.recommender.weights import WEIGHTS_FILE
 
-FORMAT_VERSION = 2  # 2: weights in safetensors and a parts manifest (1 pickled its weights in weights.pt)
+FORMAT_VERSION = 3  # 3: the geolocator and the hashtag recommender in their own subfolders (2 kept their state in
+# model.json and the tag matcher in tags/; 1 pickled its weights in weights.pt)
 
 
 def file_fingerprint(path: Path) -> str:
@@ -43,8 +44,8 @@ class PartSpec:
 # The parts a model folder may name in model.json's "parts", as sentence-transformers' modules.json names modules.
 PARTS: dict[str, PartSpec] = {
     "weights": PartSpec(WEIGHTS_FILE, 1), "index": PartSpec("index.faiss", 1), "store": PartSpec("store.sqlite", 1),
-    "graph": PartSpec("graph", 1, required=False), "tags": PartSpec("tags", 1, required=False),
-    "imputer": PartSpec("imputer", 1, required=False),
+    "geolocator": PartSpec("geolocator", 1), "hashtags": PartSpec("hashtags", 1),
+    "graph": PartSpec("graph", 1, required=False), "imputer": PartSpec("imputer", 1, required=False),
 }
 
 
@@ -62,7 +63,8 @@ def read_manifest(folder: Path) -> tuple[dict, dict[str, Path]]:
     retrain = f"retrain it with `tagatlas train --data POSTS --out {folder}`"
     found = state.get("format_version") if isinstance(state, dict) else None
     if found != FORMAT_VERSION:
-        older = " (format 1 pickled its weights in weights.pt, which can run code when opened)" if found == 1 else ""
+        older = {1: " (format 1 pickled its weights in weights.pt, which can run code when opened)",
+                 2: " (format 2 kept places and tags in model.json; this one saves each part in its own subfolder)"}.get(found, "") if isinstance(found, int) else ""
         raise ModelFolderError(f"{folder}: model format {found} is not {FORMAT_VERSION}{older}; {retrain}")
     named = state.get("parts")
     if not isinstance(named, dict):
@@ -96,7 +98,7 @@ def _part_path(folder: Path, name: str, spec: PartSpec, entry) -> Path:
 
 
 def load_part(folder: Path, parts: dict[str, Path], name: str, load):
-    """An optional part loaded by `load(path)`; a damaged one is a ModelFolderError naming it."""
+    """A part loaded by `load(path)`; a damaged one is a ModelFolderError naming it."""
     try:
         return load(parts[name])
     except (OSError, ValueError, KeyError, TypeError) as exc:

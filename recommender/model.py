@@ -1,8 +1,10 @@
-"""TagAtlas v1: a retrieval-augmented recommender of places and hashtags for posts.
+"""TagAtlas: a retrieval-augmented recommender of places and hashtags for posts, composed of small parts.
 
-fit → a trained head (places, tags) + a FAISS index of post vectors + a SQLite store; predict →
-neighbour votes, classifier and the user's own similar past posts fused with weights learned on a
-validation split of users. A model is a folder: `save` writes it atomically, `load` restores it.
+`PostReader` (encoder, lexical features, imputer, multi-task head) reads a post; `PostIndex` (FAISS index + SQLite
+store) holds the indexed posts; `gather_evidence` collects every evidence source for a batch; `Geolocator` and
+`HashtagRecommender` decide the place and the tags from the fused evidence with weights tuned on validation users
+(`TrainingRun` trains the parts in order). A model is a folder with one subfolder or file per part: `save` writes it
+atomically, `load` restores it.
 """
 
 from __future__ import annotations
@@ -10,53 +12,36 @@ from __future__ import annotations
 import gc
 import logging
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from tagatlas.data import (P2CLabeler, PhotoMetadata, Post, city, clean_text, hashtag_words, mask_hashtags, read_photo_metadata)
-from tagatlas.encoders import PostEncoder, PostVectors, create_encoder, l2_normalize
-from tagatlas.encoders.impute import CrossModalImputer, fill_missing_side, imputer_for
+from tagatlas.data import Post, hashtag_words
+from tagatlas.encoders import PostEncoder
+from tagatlas.encoders.impute import CrossModalImputer
 from tagatlas.core import __version__
 from tagatlas.index import FaissIndex, PostStore
-from tagatlas.recommender.fusion import (Evidence, FusionParams, PlaceAreas)
+from tagatlas.recommender.fusion import Evidence, FusionParams
+from tagatlas.recommender.geolocator import Geolocator
+from tagatlas.recommender.hashtags import HashtagRecommender
 from tagatlas.recommender.clusters import ClusterProfiles
 from tagatlas.recommender.coattention import RegionMaps
 from tagatlas.recommender.decisions import decide, to_predictions
-from tagatlas.recommender.evidence import BatchContext, EvidenceSource, create_sources, gather_all
-from tagatlas.recommender.evidence.habits import user_habits
-from tagatlas.recommender.evidence.neighbours import retrieve
-from tagatlas.recommender.evidence.photo_gps import photo_positions
-from tagatlas.recommender.evidence.vocabulary import BatchVocabulary
-from tagatlas.recommender.evidence.written_tags import written_tags
+from tagatlas.recommender.evidence import EvidenceSource, create_sources
 from tagatlas.recommender.config import ConfigError, ModelConfig
 from tagatlas.recommender.neighbours import NeighbourTable
 from tagatlas.recommender.folder import (FORMAT_VERSION, PARTS, ModelFolderError, file_fingerprint, load_part, manifest_of,
                                          read_manifest, write_folder)
+from tagatlas.recommender.gather import gather_evidence
 from tagatlas.recommender.post_index import PostIndex
+from tagatlas.recommender.reader import Features, PostReader
 from tagatlas.recommender.schema import Decisions, Prediction
-from tagatlas.recommender.tag_match import TagMatcher
 from tagatlas.recommender.weights import WEIGHTS_FILE, WeightsError, load_weights, save_weights
 
 log = logging.getLogger(__name__)
-
-
-def _clean(text: str | None) -> str:
-    """What the lexical features and the text-tag matcher read: the whole cleaned text, hashtags masked."""
-    return clean_text(mask_hashtags(text))
-
-
-class Features(NamedTuple):
-    """The encoders' output for a batch, computed once and read by everything after them."""
-
-    lexical: object  # sparse (n, n_lexical_features)
-    dense: np.ndarray  # (n, encoder dim)
-    clean: list[str]  # each post's cleaned text, hashtags masked
-    photos: list[PhotoMetadata | None]  # EXIF of each post's photo (None: no photo)
 
 
 @dataclass
@@ -88,14 +73,16 @@ class TagAtlas:
 
     def __init__(self, config: ModelConfig | None = None, encoder: PostEncoder | None = None):
         self.config = config or ModelConfig()
-        self._encoder = encoder
+        self.reader = PostReader(self.config, encoder)  # encoder, lexical features, imputer and head: what a post reads as
+        self.posts_: PostIndex | None = None  # the indexed posts (set by fit, load or attach_index)
         self.graph_ = None  # a GraphClusterer once clustered (in training, or by `tagatlas cluster`)
-        self.tag_matcher_: TagMatcher | None = None  # indexed tags embedded as words (None: a model saved before it existed)
-        self.imputer_: CrossModalImputer | None = None  # text ↔ image maps (None: too few training posts had both)
+        self.geolocator_: Geolocator | None = None  # place classes and the place decision (set by fit or load)
+        self.hashtags_: HashtagRecommender | None = None  # tag vocabulary, tag matcher and the tag decision (set by fit or load)
+        self.fusion_: FusionParams | None = None  # fusion weights tuned on validation users (None until trained)
+        self.tuning_: dict = {}  # what tuning measured on validation
+        self.train_seconds_, self.train_info_ = 0.0, {}  # how long training took, and what it saw
         self.fingerprint_: str | None = None  # content hash of the saved weights (None until saved or loaded)
         self._sources: tuple[tuple[str, ...], list[EvidenceSource]] | None = None  # (names, sources) of config.evidence
-        self._matcher_synced = False  # the tag matcher has been extended with the tags indexed since it was saved
-        self._tag_mask: tuple[tuple[int, int], np.ndarray] | None = None  # (matcher size, tags version) → indexed-tag mask
 
     # -- parts ----------------------------------------------------------------------------------
     @property
@@ -108,85 +95,18 @@ class TagAtlas:
 
     @property
     def encoder(self) -> PostEncoder:
-        if self._encoder is None:
-            self._encoder = create_encoder(self.config.encoder)
-        return self._encoder
-
-    def _features(self, posts: list[Post], progress: bool = False, photos: bool = True) -> Features:
-        """Encoder output for a batch; `photos=False` skips reading EXIF where no prediction follows (add, embed)."""
-        dense = self._impute(self.encoder.encode_posts(posts, progress=progress))
-        clean = [_clean(p.text) for p in posts]
-        photos = [read_photo_metadata(p.image) if photos and p.image and self.config.photo_metadata else None for p in posts]
-        return Features(self.lexical_.transform(clean), dense, clean, photos)
-
-    def _impute(self, pv: PostVectors) -> np.ndarray:
-        """Post vectors with a missing side filled in from the present one (`fill_missing_side`)."""
-        return fill_missing_side(self.imputer_, pv)
-
-    def _wants_imputer(self, posts: list[Post]) -> bool:
-        """Whether enough posts have both a text and an image to learn imputation from (a cheap count, before encoding)."""
-        pairs = sum(1 for p in posts if p.image and clean_text(mask_hashtags(p.text)))
-        return self.config.impute_min_pairs > 0 and pairs >= self.config.impute_min_pairs
-
-    def _fit_imputer(self, pv: PostVectors, rows: np.ndarray) -> None:
-        """Learn text ↔ image maps on the posts at `rows` of `pv` that have both sides (None: too few pairs)."""
-        self.imputer_ = imputer_for(pv, rows, self.config.impute_min_pairs, self.config.seed)
-
-    def _regions(self, posts: list[Post]) -> RegionMaps:
-        """Image region maps of the posts that have one (read by a head with co-attention)."""
-        if self.config.encoder.image == "none":
-            return RegionMaps.empty(self.config.head.coattn_region_dim)
-        return RegionMaps(*self.encoder.encode_regions(posts))
-
-    def _vectors(self, x, dense, clean: list[str] | None = None, posts: list[Post] | None = None,
-                 regions: RegionMaps | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-        """(index vectors, place probabilities, tag probabilities, regressed lat/lon or None); `clean`: the posts'
-        cleaned texts, read by a head with a character branch or co-attention; `regions` (computed from `posts`
-        when not given) the image region maps co-attention reads."""
-        if self.head_.reads_text and clean is None and posts is not None:
-            clean = [_clean(p.text) for p in posts]
-        if self.head_.reads_regions and regions is None:
-            if posts is None:
-                raise ValueError("this model's head reads image regions: give the posts")
-            regions = self._regions(posts)
-        out = self.head_.predict(x, dense, texts=clean if self.head_.reads_text else None,
-                                 regions=regions if self.head_.reads_regions else None)
-        return (l2_normalize(out.z) if self.config.index_space == "head" else dense), out.place_probs, out.tag_probs, out.coords
+        """The post encoder (`PostReader.encoder`)."""
+        return self.reader.encoder
 
     @property
     def index_dim(self) -> int:
-        return self.config.head.hidden if self.config.index_space == "head" else self.encoder.dim
-
-    def class_of(self, places: list[str | None], lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
-        """Place class of each labelled point: its place label when that is a class, else the class nearest its lat/lon (-1: neither)."""
-        out = np.array([self.place_index_.get(p, -1) if p else -1 for p in places], dtype=np.int64)
-        lat, lon = np.asarray(lat, float), np.asarray(lon, float)
-        fold = (out < 0) & np.isfinite(lat) & np.isfinite(lon)
-        if fold.any():
-            _, idx = self.areas_.tree.query(np.radians(np.column_stack([lat[fold], lon[fold]])), k=1)
-            out[fold] = idx[:, 0]
-        return out
-
-    def _init_places(self) -> None:
-        self.place_index_ = {p: i for i, p in enumerate(self.places_)}
-        self.tag_index_ = {t: i for i, t in enumerate(self.tags_)}
-        self.areas_ = PlaceAreas(self.place_coords_)
-        self._place_coords_list = np.asarray(self.place_coords_, dtype=float).tolist()
-
-    def place_name(self, place: str) -> str:
-        """A place label's readable name (the GeoNames city when the place is not a class of the model)."""
-        if place in self.place_index_:
-            return self.place_names_[self.place_index_[place]]
-        try:
-            return city(place).label
-        except KeyError:
-            return place
+        return self.reader.index_dim
 
     # -- training -------------------------------------------------------------------------------
     def fit(self, posts: list[Post], progress: bool = True, checkpoint_dir: str | os.PathLike | None = None) -> "TagAtlas":
         """Train on posts. With `checkpoint_dir`, post vectors are cached there and the head's training state is
         saved after every epoch, so an interrupted run given the same folder resumes instead of starting over."""
-        self.config = self.config.validated()  # refuses bad settings by name; the caller's config object is never changed
+        self.config = self.reader.config = self.config.validated()  # refuses bad settings by name; the caller's config is never changed
         ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
         own_cache = ckpt is not None and self.encoder.cache is None
         if ckpt is not None:
@@ -205,24 +125,24 @@ class TagAtlas:
 
         return TrainingRun(self, posts, progress, ckpt).run()
 
-    def _add_features(self, posts, x, dense, role: str, labels=None, clusters=None, regions: RegionMaps | None = None,
-                      vectors: np.ndarray | None = None) -> list[int]:
-        """Index posts from their encoder output; `vectors` (their index-space vectors) when already computed."""
+    def index_features(self, posts, x, dense, role: str, labels=None, clusters=None, regions: RegionMaps | None = None,
+                       vectors: np.ndarray | None = None) -> list[int]:
+        """Index posts from their encoder output (`add` encodes them first; training has it already); `vectors`: their
+        index-space vectors when already computed; `labels`: their place labels when known."""
         if not posts:
             return []
-        z = self._vectors(x, dense, posts=posts, regions=regions)[0] if vectors is None else vectors
+        z = self.reader.read(x, dense, posts=posts, regions=regions)[0] if vectors is None else vectors
         if clusters is None:
             clusters = self.assign_clusters(posts, z)
         if labels is None:
             labels = [None] * len(posts)
             located = [i for i, p in enumerate(posts) if p.has_location]
             if located:
-                found = self.labeler_.label([posts[i].lat for i in located], [posts[i].lon for i in located])
+                found = self.geolocator_.label([posts[i].lat for i in located], [posts[i].lon for i in located])
                 for i, lab in zip(located, found):
                     labels[i] = lab
         rowids = self.posts_.add(posts, z, labels, role, clusters)
-        if self.tag_matcher_ is not None:  # tags new to the index become matchable at once
-            self.tag_matcher_.extend((t for p in posts for t in p.hashtags), self.encoder.text)
+        self.hashtags_.learn((t for p in posts for t in p.hashtags), self.encoder.text)  # new tags become matchable at once
         return rowids
 
     # -- online updates ---------------------------------------------------------------------------
@@ -230,13 +150,13 @@ class TagAtlas:
         """Index new posts now: their places and hashtags (new ones included) are recommendable at once."""
         if not posts:
             return []
-        features = self._features(list(posts), progress=progress, photos=False)
-        return self._add_features(list(posts), features.lexical, features.dense, role=role)
+        features = self.reader.features(list(posts), progress=progress, photos=False)
+        return self.index_features(list(posts), features.lexical, features.dense, role=role)
 
     def featurize(self, posts: list[Post]):
         """The encoders' output for posts; it depends on nothing the index holds, so a service computes it
         outside its write lock and hands it to `predict_and_add`."""
-        return self._features(list(posts))
+        return self.reader.features(list(posts))
 
     def predict_and_add(self, posts: list[Post], role: str = "online", features=None) -> list[Prediction]:
         """Enrich posts (before they are indexed, so none is its own neighbour), then index them; encodes once."""
@@ -245,9 +165,7 @@ class TagAtlas:
     def embed_new_tags(self, posts: list[Post]) -> tuple[list[str], np.ndarray | None]:
         """The posts' hashtags the tag matcher lacks, embedded (for `prepare_add`); depends on nothing the index
         holds, so a service computes it outside its locks, like `featurize`."""
-        if self.tag_matcher_ is None:
-            return [], None
-        return self.tag_matcher_.embed_new((t for p in posts for t in p.hashtags), self.encoder.text)
+        return self.hashtags_.embed_new((t for p in posts for t in p.hashtags), self.encoder.text)
 
     def prepare_add(self, posts: list[Post], features: Features | None = None,
                     new_tags: tuple[list[str], np.ndarray | None] | None = None) -> "PendingAdd":
@@ -257,10 +175,10 @@ class TagAtlas:
         posts = list(posts)
         if not posts:
             return PendingAdd([], None, None, None, [])
-        features = self._features(posts) if features is None else features
+        features = self.reader.features(posts) if features is None else features
         new_tags = self.embed_new_tags(posts) if new_tags is None else new_tags
-        regions = self._regions(posts) if self.head_.reads_regions else None  # read once for both steps
-        ev, vectors = self._evidence(posts, *features, regions=regions)
+        regions = self.reader.regions(posts) if self.reader.reads_regions else None  # read once for both steps
+        ev, vectors = gather_evidence(self, posts, features, regions)
         return PendingAdd(posts, features, regions, ev.assigned_clusters, self._predictions(posts, ev, 20), vectors, new_tags)
 
     def commit_add(self, pending: "PendingAdd", role: str = "online") -> list[Prediction]:
@@ -268,9 +186,8 @@ class TagAtlas:
         each joined."""
         if not pending.posts:
             return []
-        if self.tag_matcher_ is not None:
-            self.tag_matcher_.add_embedded(*pending.new_tags)
-        rowids = self._add_features(pending.posts, pending.features.lexical, pending.features.dense, role=role,
+        self.hashtags_.add_embedded(pending.new_tags)
+        rowids = self.index_features(pending.posts, pending.features.lexical, pending.features.dense, role=role,
                                     clusters=pending.clusters, regions=pending.regions, vectors=pending.vectors)
         stored = self.store_.clusters(rowids)
         for pred, rowid in zip(pending.predictions, rowids):
@@ -285,8 +202,8 @@ class TagAtlas:
     def embed(self, posts: list[Post]) -> np.ndarray:
         """The posts' vectors in the index space (what `search` matches against)."""
         posts = list(posts)
-        x, dense, clean, _ = self._features(posts, photos=False)
-        return self._vectors(x, dense, clean, posts=posts)[0]
+        x, dense, clean, _ = self.reader.features(posts, photos=False)
+        return self.reader.read(x, dense, clean, posts=posts)[0]
 
     def delete(self, ids: list[str]) -> int:
         """Remove posts by id from the index and the store; returns how many were indexed."""
@@ -306,8 +223,9 @@ class TagAtlas:
         """Search another index over the same stored posts (e.g. an approximate one; the store re-ranks it)."""
         self.posts_.index = index
 
-    def _new_post_index(self, index: FaissIndex, store: PostStore) -> PostIndex:
-        return PostIndex(index, store, self.class_of, self.tags_, factory=self.config.index_factory)
+    def attach_index(self, index: FaissIndex, store: PostStore) -> None:
+        """Hold these posts (an index and the store it mirrors) as the model's `PostIndex`."""
+        self.posts_ = PostIndex(index, store, self.geolocator_.class_of, self.hashtags_.tags_, factory=self.config.index_factory)
 
     def neighbour_table(self) -> NeighbourTable:
         """The in-memory columns retrieval reads (`PostIndex.table`)."""
@@ -317,68 +235,6 @@ class TagAtlas:
         """What each graph cluster's posts say (`PostIndex.cluster_profiles`)."""
         return self.posts_.cluster_profiles(table)
 
-    def _evidence(self, posts: list[Post], x, dense, clean: list[str] | None = None,
-                  photos: list[PhotoMetadata | None] | None = None, regions: RegionMaps | None = None) -> tuple[Evidence, np.ndarray]:
-        """Everything fusion needs for a batch, as arrays, one source at a time (recommender/evidence/): the
-        classifier (the head), neighbour votes, habits, written tags, the tag match, plug-in sources, photo GPS."""
-        q, place_probs, tag_probs, reg_coords = self._vectors(x, dense, clean, posts=posts, regions=regions)
-        table = self.neighbour_table()
-        clean = [_clean(p.text) for p in posts] if clean is None else clean
-        nb = retrieve(self.search_index, table, q, [p.id for p in posts], self.config.k_max)
-        habits = user_habits(self.store_, table, posts, q)
-        tag_counts = self.posts_.tag_counts()
-        text_tags, text_prior = written_tags(clean, tag_counts, table)
-        embed_tags, embed_sims = self._matched_tags(dense, tag_counts, table)
-        clusters = self.assign_clusters(posts, q, found=nb.found)  # reported: from every view the post has
-        fusion = getattr(self, "fusion_", None)  # None while training tunes it: every source is gathered
-        wanted = (lambda name: True) if fusion is None else (
-            lambda name: fusion.source_place.get(name, 0.0) > 0 or fusion.source_tags.get(name, 0.0) > 0)
-        plugged = gather_all(self.sources, BatchContext(posts, q, dense, clean, nb.found, table, self, clusters), wanted)
-        batch_tags = self._batch_vocabulary(table, nb, habits, [text_tags, embed_tags] + [s.tag_ids for s in plugged.values()])
-        remap = batch_tags.remap
-        ev = Evidence(place_probs, tag_probs, nb.sims, nb.cls, nb.lat, nb.lon, nb.ids,
-                      batch_tags.remap_neighbours(nb.tags, nb.kept_extra, self.config.k_max),
-                      habit_sims=habits.sims, habit_tags=[[remap(tl) for tl in lists] for lists in habits.tags], habit_ids=habits.ids,
-                      tags=batch_tags.tags, n_vocab=len(self.tags_), text_tags=[list(remap(tl)) for tl in text_tags], text_prior=text_prior,
-                      reg_coords=reg_coords, embed_tags=[list(remap(tl)) for tl in embed_tags], embed_sims=embed_sims, habit_ages=habits.ages,
-                      sources={name: replace(s, tag_ids=[list(remap(tl)) for tl in s.tag_ids]) for name, s in plugged.items()},
-                      assigned_clusters=clusters, photo_gps=photo_positions(photos))
-        return ev, q
-
-    def _matched_tags(self, dense: np.ndarray, tag_counts: dict[str, int], table) -> tuple[list[tuple[int, ...]], list[np.ndarray]]:
-        """Indexed tags nearest each post in the text encoder's space (table ids, similarities): new tags too."""
-        matcher = self._synced_matcher(tag_counts)
-        if matcher is None:
-            return [() for _ in range(len(dense))], [np.zeros(0) for _ in range(len(dense))]
-        found, sims = matcher.match(dense, self.config.tag_match_k, allowed=self._indexed_tag_mask(matcher, tag_counts))
-        return [table.ids_of(f) for f in found], sims
-
-    def _batch_vocabulary(self, table, nb, habits, tag_lists: list[list[tuple[int, ...]]]) -> BatchVocabulary:
-        """The classifier's vocabulary, then only the other tags this batch mentions (few rows carry them)."""
-        nv, k = len(self.tags_), self.config.k_max
-        extra = sorted({g for f in nb.kept_extra.tolist() for g in nb.tags[f // k][f % k] if g >= nv}
-                       | {g for lists in habits.tags for tl in lists for g in tl if g >= nv}
-                       | {g for lists in tag_lists for tl in lists for g in tl if g >= nv})
-        return BatchVocabulary(self.tags_ + [table.tags[g] for g in extra], dict(zip(extra, range(nv, nv + len(extra)))))
-
-    def _synced_matcher(self, tag_counts: dict[str, int]) -> TagMatcher | None:
-        """The tag matcher, first extended with tags indexed since it was saved (a restarted service's online posts)."""
-        matcher = self.tag_matcher_
-        if matcher is not None and len(tag_counts) and not self._matcher_synced:
-            missing = [t for t in tag_counts if t not in matcher]
-            if missing:
-                matcher.extend(missing, self.encoder.text)
-            self._matcher_synced = True
-        return matcher
-
-    def _indexed_tag_mask(self, matcher: TagMatcher, tag_counts: dict[str, int]) -> np.ndarray:
-        """Which of the matcher's tags some indexed post still carries; rebuilt only after adds and deletes."""
-        key = (len(matcher), self.posts_.tags_version)
-        cached = self._tag_mask
-        if cached is None or cached[0] != key:
-            cached = (key, np.fromiter((t in tag_counts for t in matcher.tags_), bool, len(matcher)))
-            self._tag_mask = cached
-        return cached[1]
 
     def search(self, query: str, user_id: str | None = None, k: int = 20, coarse_all: bool = False, query_vector=None):
         """Personalised search over indexed posts (see `tagatlas.recommender.search`)."""
@@ -388,7 +244,7 @@ class TagAtlas:
 
     def evidence(self, posts: list[Post]) -> Evidence:
         """The fusion inputs for a batch (classifier outputs, neighbours, habits): for baselines and ablations."""
-        return self._evidence(list(posts), *self._features(list(posts)))[0]
+        return gather_evidence(self, list(posts), self.reader.features(list(posts)))[0]
 
     def predictions_from(self, posts: list[Post], ev: Evidence, params: FusionParams | None = None,
                          n_candidates: int = 20) -> list[Prediction]:
@@ -405,7 +261,7 @@ class TagAtlas:
         """
         self.predict([Post(id="warm-up", text="warm up")])
         self.posts_.tag_counts()
-        if self.tag_matcher_ is not None:
+        if self.hashtags_.matcher_ is not None:
             hashtag_words("warmup")  # loads the word segmenter that embeds tags new to the index
         self.search("warm up", k=1, coarse_all=True)  # also loads the city gazetteer used to coarsen coordinates
         if freeze_heap:
@@ -444,9 +300,9 @@ class TagAtlas:
         for batch in batches:
             batch = list(batch)
             try:
-                features = self._features(batch)
+                features = self.reader.features(batch)
                 if columnar:
-                    ev, q = self._evidence(batch, *features)
+                    ev, q = gather_evidence(self, batch, features)
                     result = BatchResult(batch, [], np.asarray(q, dtype=np.float32), None, self._decide(ev, n_candidates))
                 else:
                     preds, vectors = self._predict_features(batch, features, n_candidates)
@@ -457,7 +313,7 @@ class TagAtlas:
             yield result
 
     def _predict_features(self, batch: list[Post], features: Features, n_candidates: int) -> tuple[list[Prediction], np.ndarray]:
-        ev, q = self._evidence(batch, *features)
+        ev, q = gather_evidence(self, batch, features)
         preds = self._predictions(batch, ev, n_candidates)
         labels, shares = ev.assigned_clusters
         for pred, label, share in zip(preds, labels, shares):
@@ -493,32 +349,29 @@ class TagAtlas:
 
     def _decide(self, ev: Evidence, n_candidates: int, params: FusionParams | None = None) -> Decisions:
         """Fusion and every decision for a batch, as arrays (`decisions.decide`)."""
-        return decide(ev, params or self.fusion_, self.areas_, self.place_coords_, self.places_, self.place_names_, n_candidates)
+        return decide(ev, params or self.fusion_, self.geolocator_, self.hashtags_, n_candidates)
 
     def _predictions(self, posts, ev: Evidence, n_candidates: int, params: FusionParams | None = None) -> list[Prediction]:
-        return to_predictions(posts, ev, self._decide(ev, n_candidates, params), self._place_coords_list)
+        return to_predictions(posts, ev, self._decide(ev, n_candidates, params), self.geolocator_.place_coords_list_)
 
     # -- persistence ----------------------------------------------------------------------------
     def save(self, folder: str | os.PathLike) -> Path:
-        """Write the model folder atomically: a crash leaves the previous folder (or none) intact. model.json names
-        every part and where it lies (`folder.PARTS`), so loading never guesses file names."""
+        """Write the model folder atomically: a crash leaves the previous folder (or none) intact. Each part saves
+        itself into its own file or subfolder, and model.json names every part and where it lies (`folder.PARTS`),
+        so loading never guesses file names."""
         def write_parts(tmp: Path) -> dict:
-            save_weights(tmp / WEIGHTS_FILE, self.head_, self.lexical_)
+            save_weights(tmp / WEIGHTS_FILE, self.reader.head_, self.reader.lexical_)
             self.fingerprint_ = file_fingerprint(tmp / WEIGHTS_FILE)
-            self.store_.save_copy(tmp / "store.sqlite")
+            self.store_.save_copy(tmp / PARTS["store"].path)
             self.posts_.save_index(tmp)
-            optional = {"graph": self.graph_, "tags": self.tag_matcher_, "imputer": self.imputer_}
-            for name, part in optional.items():
+            savers = {"geolocator": self.geolocator_, "hashtags": self.hashtags_, "graph": self.graph_, "imputer": self.reader.imputer_}
+            for name, part in savers.items():
                 if part is not None:
                     part.save(tmp / PARTS[name].path)
-            parts = manifest_of([name for name in PARTS if name not in optional or optional[name] is not None])
-            return {
-                "format_version": FORMAT_VERSION, "tagatlas_version": __version__, "parts": parts,
-                "config": self.config.to_dict(), "fusion": self.fusion_.to_dict(), "tuning": self.tuning_,
-                "places": self.places_, "place_names": self.place_names_, "place_coords": self.place_coords_.tolist(),
-                "tags": self.tags_, "labeler": self.labeler_.to_dict(), "train_seconds": self.train_seconds_,
-                "train_info": getattr(self, "train_info_", {}),
-            }
+            return {"format_version": FORMAT_VERSION, "tagatlas_version": __version__,
+                    "parts": manifest_of([name for name in PARTS if savers.get(name, True) is not None]),
+                    "config": self.config.to_dict(), "fusion": self.fusion_.to_dict(), "tuning": self.tuning_,
+                    "train_seconds": self.train_seconds_, "train_info": self.train_info_}
 
         return write_folder(folder, write_parts)
 
@@ -539,37 +392,30 @@ class TagAtlas:
         state, parts = read_manifest(folder)
         try:
             self = cls(ModelConfig.from_dict(state.get("config")))
-            self.head_, self.lexical_ = load_weights(folder / parts["weights"])
+            self.reader.head_, self.reader.lexical_ = load_weights(folder / parts["weights"])
+            self.fusion_ = FusionParams(**state["fusion"])
         except (ConfigError, WeightsError) as exc:
             raise ModelFolderError(f"{folder}/model.json: {exc}" if isinstance(exc, ConfigError) else str(exc)) from exc
-        self.fingerprint_ = file_fingerprint(folder / parts["weights"])
-        try:
-            self.fusion_ = FusionParams(**state["fusion"])
-            self.tuning_ = state.get("tuning", {})
-            self.places_, self.place_names_ = state["places"], state["place_names"]
-            self.place_coords_ = np.asarray(state["place_coords"], dtype=float)
-            self.tags_ = state["tags"]
-            self.labeler_ = P2CLabeler.from_dict(state["labeler"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFolderError(f"{folder}/model.json: missing or malformed entry ({type(exc).__name__}: {exc}); "
                                    f"retrain it with `tagatlas train --data POSTS --out {folder}`") from exc
+        self.fingerprint_ = file_fingerprint(folder / parts["weights"])
+        self.tuning_ = state.get("tuning", {})
+        self.train_seconds_ = float(state.get("train_seconds", 0.0))
+        self.train_info_ = state.get("train_info", {})
+        self.geolocator_ = load_part(folder, parts, "geolocator", Geolocator.load)
+        self.hashtags_ = load_part(folder, parts, "hashtags", HashtagRecommender.load)
+        if "graph" in parts:
+            from tagatlas.graph import GraphClusterer
+
+            self.graph_ = load_part(folder, parts, "graph", GraphClusterer.load)
+        if "imputer" in parts:
+            self.reader.imputer_ = load_part(folder, parts, "imputer", CrossModalImputer.load)
         store = folder / parts["store"]
-        self.posts_ = self._new_post_index(FaissIndex.load(folder / parts["index"]),
-                                           PostStore(store) if writable_store else PostStore.open_copy(store))
+        self.attach_index(FaissIndex.load(folder / parts["index"]), PostStore(store) if writable_store else PostStore.open_copy(store))
         if self.posts_.index_is_stale(folder):
             # Writes were committed to the store after the index was saved (e.g. a killed server): replay them.
             log.warning("index is stale; rebuilding it from the store", extra={"folder": str(folder), "index_posts": self.index_.count(),
                                                                                "store_posts": self.store_.count()})
             self.rebuild_index()
-        self.train_seconds_ = float(state.get("train_seconds", 0.0))
-        self.train_info_ = state.get("train_info", {})
-        if "graph" in parts:
-            from tagatlas.graph import GraphClusterer
-
-            self.graph_ = load_part(folder, parts, "graph", GraphClusterer.load)
-        if "tags" in parts:
-            self.tag_matcher_ = load_part(folder, parts, "tags", TagMatcher.load)
-        if "imputer" in parts:
-            self.imputer_ = load_part(folder, parts, "imputer", CrossModalImputer.load)
-        self._init_places()
         return self

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from tagatlas.data import P2CLabeler, Post, city, clean_text, geodesic_medoid, history_and_queries, mask_hashtags, split_users
+from tagatlas.data import Post, clean_text, history_and_queries, mask_hashtags, split_users
 from tagatlas.index import FaissIndex, PostStore
 from tagatlas.recommender.head import HeadTrainer
 from tagatlas.recommender.lexical import LexicalFeaturizer
-from tagatlas.recommender.tag_match import TagMatcher
+from tagatlas.recommender.reader import Features
+from tagatlas.recommender.gather import gather_evidence
+from tagatlas.recommender.geolocator import Geolocator
+from tagatlas.recommender.hashtags import HashtagRecommender
 from tagatlas.recommender.tuning import tune_fusion
 
 log = logging.getLogger(__name__)
@@ -49,8 +51,8 @@ class TrainingRun:
             self.refit(fit_posts + val_posts)
         m.train_seconds_ = time.perf_counter() - started
         m.train_info_ = {"posts": len(self.posts), "located": len(located), "fit_posts": len(fit_posts), "val_posts": len(val_posts),
-                         "val_queries": len(queries), "places": len(m.places_), "tags": len(m.tags_),
-                         "head_epochs": m.head_.best_epoch_ if not cfg.refit else len(m.head_.history_),
+                         "val_queries": len(queries), "places": len(m.geolocator_), "tags": len(m.hashtags_),
+                         "head_epochs": m.reader.head_.best_epoch_ if not cfg.refit else len(m.reader.head_.history_),
                          "head_val_loss": None if head_val_loss is None else round(float(head_val_loss), 5),
                          "seconds": round(m.train_seconds_, 1), **self.cluster_info}
         return m
@@ -70,47 +72,27 @@ class TrainingRun:
         return located, parts["fit"], parts["val"]
 
     def label(self, located: list[Post], fit_posts: list[Post], val_posts: list[Post]) -> None:
-        """P2C labels for every located post; the classes are places with enough fit posts, at their medoid; the tag
-        vocabulary is the tags of enough fit posts."""
+        """The geolocator's place classes (P2C labels of the located posts) and the hashtag recommender's vocabulary,
+        both learned from the fit posts."""
         m, cfg = self.model, self.cfg
-        m.labeler_ = P2CLabeler().fit([p.lat for p in located], [p.lon for p in located])
-        self.label_of = dict(zip((p.id for p in located), m.labeler_.labels_))
-        m.places_, m.place_coords_ = self.place_classes(fit_posts)
-        m.place_names_ = [city(pl).label for pl in m.places_]
-        tag_counts = Counter(t for p in fit_posts for t in p.hashtags)
-        m.tags_ = sorted(t for t, c in tag_counts.items() if c >= cfg.min_tag_posts)
-        m._init_places()
-        log.info("labels", extra={"places": len(m.places_), "tags": len(m.tags_), "fit": len(fit_posts), "val": len(val_posts)})
-
-    def place_classes(self, fit_posts: list[Post]) -> tuple[list[str], np.ndarray]:
-        """The places with at least `min_place_posts` fit posts (else the largest), each at its geodesic medoid."""
-        members: dict[str, list[Post]] = defaultdict(list)
-        for p in fit_posts:
-            if p.id in self.label_of:
-                members[self.label_of[p.id]].append(p)
-        places = sorted(pl for pl, ms in members.items() if len(ms) >= self.cfg.min_place_posts)
-        if not places:
-            places = [max(members, key=lambda pl: len(members[pl]))]
-        coords = []
-        for pl in places:
-            ms = members[pl]
-            medoid = geodesic_medoid([p.lat for p in ms], [p.lon for p in ms])
-            coords.append((ms[medoid].lat, ms[medoid].lon))
-        return places, np.array(coords)
+        m.geolocator_ = Geolocator(cfg.min_place_posts).fit(located, fit_posts)
+        self.label_of = dict(zip((p.id for p in located), m.geolocator_.labeler_.labels_))
+        m.hashtags_ = HashtagRecommender(cfg.min_tag_posts, cfg.tag_match_k).fit(fit_posts)
+        log.info("labels", extra={"places": len(m.geolocator_), "tags": len(m.hashtags_), "fit": len(fit_posts), "val": len(val_posts)})
 
     def encode(self, fit_posts: list[Post]) -> None:
         """Dense post vectors (encoder, imputed) and lexical n-grams (fitted on fit posts only) of every post."""
         m, cfg, posts, row = self.model, self.cfg, self.posts, self.row
-        encoded = m.encoder.encode_posts(posts, progress=self.progress, parts=m._wants_imputer(fit_posts))
-        m._fit_imputer(encoded, np.array([row[p.id] for p in fit_posts], np.int64))
-        self.dense_all = m._impute(encoded)
+        encoded = m.encoder.encode_posts(posts, progress=self.progress, parts=m.reader.wants_imputer(fit_posts))
+        m.reader.fit_imputer(encoded, np.array([row[p.id] for p in fit_posts], np.int64))
+        self.dense_all = m.reader.impute(encoded)
         self.texts = [clean_text(mask_hashtags(p.text)) for p in posts]
-        m.lexical_ = LexicalFeaturizer(cfg.n_lexical_features).fit([self.texts[row[p.id]] for p in fit_posts])
-        self.x_all = m.lexical_.transform(self.texts)
+        m.reader.lexical_ = LexicalFeaturizer(cfg.n_lexical_features).fit([self.texts[row[p.id]] for p in fit_posts])
+        self.x_all = m.reader.lexical_.transform(self.texts)
         if cfg.head.coattn_dim > 0:  # region maps of every training image, read once
             if cfg.encoder.image != "none":
                 cfg.head.coattn_region_dim = m.encoder.image.dim
-            self.regions_all = m._regions(posts)
+            self.regions_all = m.reader.regions(posts)
 
     def train_head(self, fit_posts: list[Post], val_posts: list[Post]) -> float | None:
         """The head on fit posts, stopped early on validation posts; returns its best validation loss."""
@@ -118,18 +100,17 @@ class TrainingRun:
         fx, fd, fp, ft, fc = self.targets(fit_posts)
         self.fit_features = (fx, fd)
         val = self.targets(val_posts)
-        m.head_ = HeadTrainer(cfg.head).fit(fx, fd, fp, ft, len(m.places_), len(m.tags_), val=val,
+        m.reader.head_ = HeadTrainer(cfg.head).fit(fx, fd, fp, ft, len(m.geolocator_), len(m.hashtags_), val=val,
                                             progress=self.progress, coords=fc, checkpoint=ckpt / "head-fit.pt" if ckpt else None,
                                             texts=self.text_of(fit_posts), val_texts=self.text_of(val_posts),
                                             regions=self.regions_of(fit_posts), val_regions=self.regions_of(val_posts))
-        return min((r["val_loss"] for r in m.head_.history_ if "val_loss" in r), default=None)
+        return min((r["val_loss"] for r in m.reader.head_.history_ if "val_loss" in r), default=None)
 
     def index_and_tune(self, fit_posts: list[Post], val_posts: list[Post]) -> list[Post]:
         """Index the fit posts, replay the evaluation protocol on validation users (their first half indexed as
         history, the rest asked) to tune fusion, then index the rest of them. Returns the validation queries."""
         m, cfg = self.model, self.cfg
-        m.posts_ = m._new_post_index(FaissIndex(m.index_dim, factory=cfg.index_factory), PostStore(":memory:", dim=m.index_dim))
-        m.tag_matcher_ = TagMatcher() if cfg.tag_match_k > 0 else None  # filled as posts are indexed
+        m.attach_index(FaissIndex(m.index_dim, factory=cfg.index_factory), PostStore(":memory:", dim=m.index_dim))
         self.add(fit_posts, "fit", self.fit_features)
         history, queries = history_and_queries(val_posts)
         if history:
@@ -138,8 +119,8 @@ class TrainingRun:
             self.cluster()
         queries = [q for q in queries if q.has_location or q.hashtags]
         qx, qd, qp, *_ = self.targets(queries)
-        ev, _ = m._evidence(queries, qx, qd, self.text_of(queries), regions=self.regions_of(queries))
-        m.fusion_, m.tuning_ = tune_fusion(ev, queries, m.areas_, progress=self.progress, true_class=qp,
+        ev, _ = gather_evidence(m, queries, Features(qx, qd, self.text_of(queries), None), self.regions_of(queries))
+        m.fusion_, m.tuning_ = tune_fusion(ev, queries, m.geolocator_.areas_, progress=self.progress, true_class=qp,
                                            hedge_tolerance=cfg.hedge_tolerance, sources=m.sources)
         indexed = m.store_.rowids([p.id for p in val_posts])
         self.add([p for p in val_posts if p.id not in indexed], "val")
@@ -149,7 +130,7 @@ class TrainingRun:
         """The same recipe on all training users, for as many epochs as early stopping chose."""
         m, cfg, ckpt = self.model, self.cfg, self.ckpt
         ax, ad, ap, at, ac = self.targets(train_posts)
-        m.head_ = HeadTrainer(cfg.head).fit(ax, ad, ap, at, len(m.places_), len(m.tags_), epochs=max(m.head_.best_epoch_, 1),
+        m.reader.head_ = HeadTrainer(cfg.head).fit(ax, ad, ap, at, len(m.geolocator_), len(m.hashtags_), epochs=max(m.reader.head_.best_epoch_, 1),
                                             progress=self.progress, coords=ac, checkpoint=ckpt / "head-refit.pt" if ckpt else None,
                                             texts=self.text_of(train_posts), regions=self.regions_of(train_posts))
         if cfg.index_space == "head":
@@ -170,10 +151,10 @@ class TrainingRun:
         """(lexical features, dense vectors, place class, tag ids, lat/lon) of posts; no location: no place loss."""
         m = self.model
         idx = np.array([self.row[p.id] for p in ps])
-        places = m.class_of([self.label_of.get(p.id) for p in ps], [p.lat if p.has_location else np.nan for p in ps],
+        places = m.geolocator_.class_of([self.label_of.get(p.id) for p in ps], [p.lat if p.has_location else np.nan for p in ps],
                             [p.lon if p.has_location else np.nan for p in ps])
         places = np.where(places >= 0, places, -100)
-        tags = [[m.tag_index_[t] for t in p.hashtags if t in m.tag_index_] for p in ps]
+        tags = [m.hashtags_.ids_of(p.hashtags) for p in ps]
         coords = np.array([(p.lat, p.lon) if p.has_location else (np.nan, np.nan) for p in ps], dtype=float).reshape(-1, 2)
         return self.x_all[idx], self.dense_all[idx], places, tags, coords
 
@@ -188,7 +169,7 @@ class TrainingRun:
     def add(self, ps: list[Post], role: str, features=None) -> None:
         """Index training posts with their known place labels."""
         x, dense = features if features is not None else self.targets(ps)[:2]
-        self.model._add_features(ps, x, dense, role=role, labels=[self.label_of.get(p.id) for p in ps], regions=self.regions_of(ps))
+        self.model.index_features(ps, x, dense, role=role, labels=[self.label_of.get(p.id) for p in ps], regions=self.regions_of(ps))
 
     def reembed(self) -> None:
         """Every indexed post's vector in the refit head's space (index_space="head")."""
@@ -196,7 +177,7 @@ class TrainingRun:
         rowids, vectors = [], []
         for ids, stored, _ in m.store_.iter_all():
             idx = np.array([self.row[s.id] for s in stored])
-            z = m._vectors(self.x_all[idx], self.dense_all[idx], [self.texts[i] for i in idx],
+            z = m.reader.read(self.x_all[idx], self.dense_all[idx], [self.texts[i] for i in idx],
                            regions=None if self.regions_all is None else self.regions_all.take(idx))[0]
             rowids.extend(ids)
             vectors.append(z)

@@ -30,12 +30,12 @@ def part_of(module: str) -> str:
 def violations() -> list[str]:
     found = []
     for part in LAYERS:
-        for path in sorted(FOLDER[part].glob("*.py")):
+        for path in sorted(FOLDER[part].rglob("*.py")):
             for line, module, names in imports_of(path):
                 target = part_of(module)
                 if target == part:
                     continue
-                where = f"{path.parent.name}/{path.name}:{line} imports {module}"
+                where = f"{path.relative_to(FOLDER[part].parent)}:{line} imports {module}"
                 if LAYERS.index(target) > LAYERS.index(part):
                     found.append(f"{where}: upward ({part} → {target})")
                 private = [seg for seg in module.split(".")[1:] if seg.startswith("_")] + [n for n in names if n.startswith("_")

@@ -120,7 +120,7 @@ def test_a_model_with_co_attention_trains_on_real_photos_and_round_trips(tmp_pat
                           lon=cities[c][1] + rng.normal() * 0.01, hashtags=[f"tag{c}"]))
     config = ModelConfig(head=HeadConfig(coattn_dim=8, max_epochs=2), val_fraction=0.25, refit=False)
     model = TagAtlas(config).fit(posts, progress=False)
-    assert model.config.head.coattn_region_dim == 1280 and model.head_.reads_regions
+    assert model.config.head.coattn_region_dim == 1280 and model.reader.head_.reads_regions
     query = [Post(id="q1", text="synthetic caption", image=str(paths[0])), Post(id="q2", text="synthetic caption")]
     first = [p.model_dump() for p in model.predict(query)]
     model.save(tmp_path / "m")

@@ -24,9 +24,9 @@ class SyntheticLocationOracle(EvidenceSource):
 
     def gather(self, ctx: BatchContext) -> SourceEvidence:
         model = ctx.model
-        cls = model.class_of([None] * len(ctx.posts), [p.lat if p.has_location else np.nan for p in ctx.posts],
+        cls = model.geolocator_.class_of([None] * len(ctx.posts), [p.lat if p.has_location else np.nan for p in ctx.posts],
                              [p.lon if p.has_location else np.nan for p in ctx.posts])
-        place = np.zeros((len(ctx.posts), len(model.places_)))
+        place = np.zeros((len(ctx.posts), len(model.geolocator_)))
         place[cls >= 0, cls[cls >= 0]] = 1.0
         tag_ids = [list(ctx.table.ids_of(p.hashtags)) for p in ctx.posts]
         return SourceEvidence(place, tag_ids, [np.ones(len(t)) for t in tag_ids])
@@ -46,9 +46,9 @@ def test_a_source_from_a_test_file_is_tuned_and_changes_predictions(oracle_model
     m = oracle_model
     assert m.fusion_.source_place["synthetic_oracle"] > 0  # validation users' locations made it worth a weight
     assert "synthetic_oracle" in m.tuning_["geo_sources"]
-    far = [p for p in m.places_ if m.place_coords_[m.places_.index(p)][0] < -20]  # a southern-hemisphere place class
+    far = [p for p in m.geolocator_.places_ if m.geolocator_.place_coords_[m.geolocator_.places_.index(p)][0] < -20]  # a southern-hemisphere place class
     assert far, "the subset has no southern place to aim at"
-    lat, lon = m.place_coords_[m.places_.index(far[0])]
+    lat, lon = m.geolocator_.place_coords_[m.geolocator_.places_.index(far[0])]
     post = Post(id="q", text="snow day, schools closed again", lat=float(lat), lon=float(lon))
     with_source = m.predict([post])[0]
     assert with_source.places[0].place == far[0]

@@ -105,22 +105,22 @@ def test_a_model_learns_imputation_from_posts_with_both_and_fills_single_modalit
     model = TagAtlas.load(model_dir)
     model.config.impute_min_pairs = len(pairs)
     training = pairs + [Post(id="text-only", text="just words")]
-    assert model._wants_imputer(training) and not model._wants_imputer(pairs[1:])
+    assert model.reader.wants_imputer(training) and not model.reader.wants_imputer(pairs[1:])
     encoded = model.encoder.encode_posts(training, parts=True)  # one encoding pass gives both sides of every post
     assert np.allclose(encoded.image_part[-1], 0) and np.allclose(np.linalg.norm(encoded.image_part[:-1], axis=1), 1, atol=1e-5)
-    model._fit_imputer(encoded, np.arange(len(training)))
-    assert model.imputer_ is not None and set(model.imputer_.maps_) == {("text", "image"), ("image", "text")}
+    model.reader.fit_imputer(encoded, np.arange(len(training)))
+    assert model.reader.imputer_ is not None and set(model.reader.imputer_.maps_) == {("text", "image"), ("image", "text")}
     posts = [Post(id="t", text="coffee at the window"), Post(id="i", image=str(paths["cat"])),
              Post(id="b", text="coffee at the window", image=str(paths["coffee"]))]
     pv = model.encoder.encode_posts(posts)
-    filled = model._impute(pv)
+    filled = model.reader.impute(pv)
     assert np.allclose(np.linalg.norm(filled, axis=1), 1.0, atol=1e-5)
     assert np.array_equal(filled[2], pv.vectors[2])  # both present: nothing to impute
     moved = 1 - (filled[:2] * pv.vectors[:2]).sum(axis=1)
     assert (moved > 1e-4).all()  # the missing side was added
     model.save(tmp_path / "m")
     back = TagAtlas.load(tmp_path / "m")
-    assert back.imputer_ is not None and np.allclose(back._impute(pv), filled, atol=1e-6)
+    assert back.reader.imputer_ is not None and np.allclose(back.reader.impute(pv), filled, atol=1e-6)
     model.config.impute_min_pairs = len(pairs) + 1  # too few pairs: no imputer, vectors as encoded
-    model._fit_imputer(encoded, np.arange(len(training)))
-    assert model.imputer_ is None and np.array_equal(model._impute(pv), pv.vectors)
+    model.reader.fit_imputer(encoded, np.arange(len(training)))
+    assert model.reader.imputer_ is None and np.array_equal(model.reader.impute(pv), pv.vectors)

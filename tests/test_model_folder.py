@@ -11,7 +11,7 @@ from safetensors.torch import save_file
 
 from conftest import cli
 from tagatlas.data import Post
-from tagatlas.recommender import ConfigError, ModelConfig, ModelFolderError, TagAtlas
+from tagatlas.recommender import ConfigError, Geolocator, HashtagRecommender, ModelConfig, ModelFolderError, TagAtlas
 
 
 def _copy(model_dir, tmp_path):
@@ -31,6 +31,27 @@ def test_manifest_names_every_part_and_round_trips(model_dir):
     assert {"weights", "index", "store"} <= set(state["parts"])
     assert state["parts"]["weights"] == {"path": "weights.safetensors", "version": 1}
     assert not (model_dir / "weights.pt").exists()
+    assert state["parts"]["geolocator"] == {"path": "geolocator", "version": 1}
+    assert state["parts"]["hashtags"] == {"path": "hashtags", "version": 1}
+    assert not {"places", "tags", "labeler"} & set(state)  # each part's state lives in its own subfolder
+
+
+def test_each_part_loads_alone_from_its_subfolder(model_dir):
+    model = TagAtlas.load(model_dir)
+    geo = Geolocator.load(model_dir / "geolocator")
+    assert geo.places_ == model.geolocator_.places_ and (geo.place_coords_ == model.geolocator_.place_coords_).all()
+    lat, lon = geo.place_coords_[:3, 0], geo.place_coords_[:3, 1]
+    assert geo.class_of([None] * 3, lat, lon).tolist() == [0, 1, 2]  # a class's own medoid folds onto it
+    tags = HashtagRecommender.load(model_dir / "hashtags")
+    assert tags.tags_ == model.hashtags_.tags_ and tags.ids_of(["not-a-known-tag", tags.tags_[0]]) == [0]
+    assert (tags.matcher_ is None) == (model.hashtags_.matcher_ is None)
+
+
+def test_a_damaged_part_is_named(model_dir, tmp_path):
+    folder = _copy(model_dir, tmp_path)
+    (folder / "geolocator" / "places.json").write_text('{"places": ["a"]')
+    with pytest.raises(ModelFolderError, match="unreadable part 'geolocator'"):
+        TagAtlas.load(folder)
 
 
 def test_unknown_part_in_the_manifest_is_refused_by_name(model_dir, tmp_path):
@@ -56,6 +77,9 @@ def test_older_format_is_refused_with_how_to_retrain(model_dir, tmp_path):
     folder = _copy(model_dir, tmp_path)
     _edit_manifest(folder, lambda s: s.update({"format_version": 1}))
     with pytest.raises(ModelFolderError, match=r"format 1 .*pickled.*retrain it with `tagatlas train"):
+        TagAtlas.load(folder)
+    _edit_manifest(folder, lambda s: s.update({"format_version": 2}))
+    with pytest.raises(ModelFolderError, match=r"format 2 .*own subfolder.*retrain it with `tagatlas train"):
         TagAtlas.load(folder)
 
 
@@ -88,9 +112,9 @@ def test_weights_round_trip_exactly(model_dir, tmp_path):
     model = TagAtlas.load(model_dir)
     model.save(tmp_path / "again")
     again = TagAtlas.load(tmp_path / "again")
-    for name, tensor in model.head_.model_.state_dict().items():
-        assert torch.equal(tensor, again.head_.model_.state_dict()[name]), name
-    assert (model.lexical_.tfidf_.idf_ == again.lexical_.tfidf_.idf_).all()
+    for name, tensor in model.reader.head_.model_.state_dict().items():
+        assert torch.equal(tensor, again.reader.head_.model_.state_dict()[name]), name
+    assert (model.reader.lexical_.tfidf_.idf_ == again.reader.lexical_.tfidf_.idf_).all()
     posts = [Post(id="w", text="sunset over the bay bridge")]
     assert [p.model_dump() for p in model.predict(posts)] == [p.model_dump() for p in again.predict(posts)]
 

@@ -51,16 +51,16 @@ def test_no_or_broken_metadata_is_empty_not_an_error(photo, tmp_path):
 
 def test_photo_gps_decides_the_place_and_is_coarsened_unless_revealed(model, photo, tmp_path):
     # A position 3 km from one of the model's places, and a caption that says nothing about it.
-    target = int(np.argmax([len(n) for n in model.place_names_]))  # any place; the longest name, to be deterministic
-    lat, lon = model.place_coords_[target] + np.array([0.02, 0.02])
+    target = int(np.argmax([len(n) for n in model.geolocator_.place_names_]))  # any place; the longest name, to be deterministic
+    lat, lon = model.geolocator_.place_coords_[target] + np.array([0.02, 0.02])
     tagged = with_photo_metadata(photo, float(lat), float(lon), out=tmp_path / "gps.jpg")
     post = Post(id="gps", text="lovely afternoon", image=str(tagged))
     plain = Post(id="plain", text="lovely afternoon", image=str(photo))
     gps_pred, plain_pred = model.predict([post, plain])
     assert gps_pred.location_source == "photo_gps" and plain_pred.location_source != "photo_gps"
-    assert gps_pred.places[0].place == model.places_[target] and gps_pred.places[0].prob == 1.0
+    assert gps_pred.places[0].place == model.geolocator_.places_[target] and gps_pred.places[0].prob == 1.0
     # Coarsened: the place's coordinates, a city-level radius that still holds the true position.
-    assert (gps_pred.lat, gps_pred.lon) == tuple(model.place_coords_[target])
+    assert (gps_pred.lat, gps_pred.lon) == tuple(model.geolocator_.place_coords_[target])
     assert distance_km(gps_pred.lat, gps_pred.lon, lat, lon)[0] <= gps_pred.radius_km
     dumped = gps_pred.model_dump_json()
     assert f"{lat:.4f}" not in dumped and f"{lon:.4f}" not in dumped

@@ -100,7 +100,7 @@ def test_enrich_resumes_without_loss_or_duplicates(model_dir, real_subset, tmp_p
 def test_online_add_makes_a_new_tag_recommendable(model_dir):
     model = TagAtlas.load(model_dir)
     tag = "synthetictagatlastag"
-    assert tag not in model.tags_
+    assert tag not in model.hashtags_.tags_
     text = "synthetic test post: the glass pyramid cafe opens on the harbour"
     before = model.predict([Post(id="q", text=text)])[0]
     assert tag not in [t.tag for t in before.hashtag_candidates]
@@ -281,20 +281,20 @@ def test_cluster_command_then_suggestions_and_new_posts_carry_clusters(model_dir
     new_post = Post(id="synthetic-cluster-1", text="snow storm closing schools again", hashtags=["synthbrandnewtag"], lat=42.36, lon=-71.06)
     pending = m.prepare_add([new_post])
     assert m.store_.count() == count and not m.store_.rowids(["synthetic-cluster-1"])  # preparing writes nothing
-    assert m.tag_matcher_ is not None and "synthbrandnewtag" not in m.tag_matcher_
+    assert m.hashtags_.matcher_ is not None and "synthbrandnewtag" not in m.hashtags_.matcher_
     # the commit (a service's write lock) runs no model: the new tag and the index vector were computed beforehand
     def no_model(*args, **kwargs):
         raise AssertionError("a model ran inside commit_add")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(m.encoder.text, "encode", no_model)
-        patch.setattr(m.head_, "predict", no_model)
+        patch.setattr(m.reader.head_, "predict", no_model)
         pred = m.commit_add(pending)[0]
     assert m.store_.count() == count + 1 and m.store_.rowids(["synthetic-cluster-1"])
-    assert "synthbrandnewtag" in m.tag_matcher_
+    assert "synthbrandnewtag" in m.hashtags_.matcher_
     rowid = m.store_.rowids(["synthetic-cluster-1"])["synthetic-cluster-1"]
     np.testing.assert_allclose(m.store_.vectors([rowid])[0], m.embed([new_post])[0], atol=1e-5)
     reference = TagMatcher().fit(["synthbrandnewtag"], m.encoder.text)
-    np.testing.assert_allclose(m.tag_matcher_.vectors_[-1], reference.vectors_[0], atol=1e-5)
+    np.testing.assert_allclose(m.hashtags_.matcher_.vectors_[-1], reference.vectors_[0], atol=1e-5)
     assert pred.cluster is not None and "location" in pred.cluster_contributions
     after = m.store_.cluster_sizes()
     assert after[int(pred.cluster)] == sizes.get(int(pred.cluster), 0) + 1  # joined, nothing rebuilt
@@ -342,7 +342,7 @@ def test_neighbour_table_follows_adds_and_deletes_as_a_rebuild_would(model_dir):
                     lat=40.7 + i / 100, lon=-74.0) for i in range(5)] + [Post(id="synthetic-nowhere", text="synthetic no place")])
     model.delete(["synthetic-t2", "synthetic-nowhere"])
     assert model.neighbour_table() is live  # kept in step, not rebuilt
-    fresh = NeighbourTable(model.class_of, model.tags_).load(model.store_)
+    fresh = NeighbourTable(model.geolocator_.class_of, model.hashtags_.tags_).load(model.store_)
     rows = np.flatnonzero(fresh.valid)
     assert np.array_equal(np.flatnonzero(live.valid), rows) and fresh.generation == live.generation
     assert live.post_ids[rows].tolist() == fresh.post_ids[rows].tolist()
@@ -356,7 +356,7 @@ def test_neighbour_table_follows_adds_and_deletes_as_a_rebuild_would(model_dir):
 
 def test_a_failing_batch_in_a_stream_is_reported_and_the_stream_goes_on(model_dir, monkeypatch):
     model = TagAtlas.load(model_dir)
-    real = model._features
+    real = model.reader.features
 
     def features(batch):
         if any(p.id == "boom" for p in batch):

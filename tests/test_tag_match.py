@@ -9,6 +9,7 @@ from tagatlas.data import Post, hashtag_words
 from tagatlas.encoders import TextEncoder
 from tagatlas.recommender import TagAtlas
 from tagatlas.recommender.fusion import FusionParams, quota_choice, select_tags
+from tagatlas.recommender.hashtags import HashtagRecommender
 from tagatlas.recommender.tag_match import TagMatcher
 
 
@@ -90,9 +91,9 @@ def test_quota_selector_takes_each_sources_best_and_ranks_them_first():
 
 def test_a_tag_indexed_after_training_is_recommended_by_its_words_without_a_neighbour(model_dir):
     model = TagAtlas.load(model_dir)
-    assert model.tag_matcher_ is not None and len(model.tag_matcher_) > 0
+    assert model.hashtags_.matcher_ is not None and len(model.hashtags_.matcher_) > 0
     tag = "marchmadness"
-    assert tag not in model.tag_matcher_
+    assert tag not in model.hashtags_.matcher_
     query = [Post(id="synthetic-q", text="college basketball tournament brackets, march madness is here")]
     params = replace(model.fusion_, embed_gamma=1.0, tag_quota={})
     # The carrying post says nothing similar, so retrieval alone cannot find the tag.
@@ -111,8 +112,7 @@ def test_a_tag_indexed_after_training_is_recommended_by_its_words_without_a_neig
 def test_a_restarted_model_embeds_tags_indexed_since_its_save(model_dir):
     model = TagAtlas.load(model_dir)
     model.add([Post(id="synthetic-carrier", text="synthetic test: see you all later", hashtags=["marchmadness"])])
-    model.tag_matcher_ = TagMatcher.load(model_dir / "tags")  # as saved before that post came in
-    model._matcher_synced = False
-    assert "marchmadness" not in model.tag_matcher_
+    model.hashtags_ = HashtagRecommender.load(model_dir / "hashtags")  # as saved, before that post came in
+    assert "marchmadness" not in model.hashtags_.matcher_
     model.evidence([Post(id="q", text="basketball")])
-    assert "marchmadness" in model.tag_matcher_
+    assert "marchmadness" in model.hashtags_.matcher_

@@ -27,5 +27,5 @@ class ClusterMates(EvidenceSource):
             labels = ctx.assigned_clusters[0]
         own = model.store_.rowids([p.id for p in posts])
         place, tag_ids, shares = model.cluster_profiles(ctx.table).evidence(
-            labels, [own.get(p.id) for p in posts], ctx.table, len(model.places_), top_tags=model.config.tag_match_k or 20)
+            labels, [own.get(p.id) for p in posts], ctx.table, len(model.geolocator_), top_tags=model.config.tag_match_k or 20)
         return SourceEvidence(place, tag_ids, shares)

@@ -1,0 +1,51 @@
+"""Everything fusion needs for a batch, gathered one source at a time (recommender/evidence/): the classifier (the
+head's reading), neighbour votes, the user's habits, tags written as words, the tag match, the plug-in sources, photo
+GPS, and the cluster each post is assigned to; all tag ids mapped into one batch vocabulary."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from tagatlas.data import Post
+from tagatlas.recommender.coattention import RegionMaps
+from tagatlas.recommender.evidence import BatchContext, gather_all
+from tagatlas.recommender.evidence.habits import user_habits
+from tagatlas.recommender.evidence.neighbours import retrieve
+from tagatlas.recommender.evidence.photo_gps import photo_positions
+from tagatlas.recommender.evidence.written_tags import written_tags
+from tagatlas.recommender.fusion import Evidence
+from tagatlas.recommender.reader import Features
+
+if TYPE_CHECKING:
+    from tagatlas.recommender.model import TagAtlas
+
+
+def gather_evidence(model: "TagAtlas", posts: list[Post], features: Features,
+                    regions: RegionMaps | None = None) -> tuple[Evidence, np.ndarray]:
+    """(the batch's `Evidence`, its index-space vectors). While training tunes fusion (`model.fusion_` is None)
+    every plug-in source is gathered; afterwards only those fusion gives weight."""
+    x, dense, clean, photos = features
+    q, place_probs, tag_probs, reg_coords = model.reader.read(x, dense, clean, posts=posts, regions=regions)
+    table, k_max = model.neighbour_table(), model.config.k_max
+    nb = retrieve(model.search_index, table, q, [p.id for p in posts], k_max)
+    habits = user_habits(model.store_, table, posts, q)
+    tag_counts = model.posts_.tag_counts()
+    text_tags, text_prior = written_tags(clean, tag_counts, table)
+    embed_tags, embed_sims = model.hashtags_.matched(dense, tag_counts, model.posts_.tags_version, table, model.encoder.text)
+    clusters = model.assign_clusters(posts, q, found=nb.found)  # reported: from every view the post has
+    fusion = model.fusion_
+    wanted = (lambda name: True) if fusion is None else (
+        lambda name: fusion.source_place.get(name, 0.0) > 0 or fusion.source_tags.get(name, 0.0) > 0)
+    plugged = gather_all(model.sources, BatchContext(posts, q, dense, clean, nb.found, table, model, clusters), wanted)
+    batch_tags = model.hashtags_.batch_vocabulary(table, nb, habits, [text_tags, embed_tags] + [s.tag_ids for s in plugged.values()], k_max)
+    remap = batch_tags.remap
+    ev = Evidence(place_probs, tag_probs, nb.sims, nb.cls, nb.lat, nb.lon, nb.ids, batch_tags.remap_neighbours(nb.tags, nb.kept_extra, k_max),
+                  habit_sims=habits.sims, habit_tags=[[remap(tl) for tl in lists] for lists in habits.tags], habit_ids=habits.ids,
+                  tags=batch_tags.tags, n_vocab=len(model.hashtags_), text_tags=[list(remap(tl)) for tl in text_tags], text_prior=text_prior,
+                  reg_coords=reg_coords, embed_tags=[list(remap(tl)) for tl in embed_tags], embed_sims=embed_sims, habit_ages=habits.ages,
+                  sources={name: replace(s, tag_ids=[list(remap(tl)) for tl in s.tag_ids]) for name, s in plugged.items()},
+                  assigned_clusters=clusters, photo_gps=photo_positions(photos))
+    return ev, q

@@ -1,0 +1,128 @@
+"""Where a post was posted: the place classes a model knows (P2C labels with enough fit posts, each at its geodesic
+medoid), how a labelled point maps onto them, and the place decision from fused evidence (the place decided within a
+radius, calibrated probabilities, coordinates, the error radius, photo GPS overruling).
+
+`Geolocator.fit` learns the classes from located posts; `decide` turns a batch's evidence into arrays; the part saves
+and loads itself as the `geolocator/` subfolder of a model folder."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tagatlas.core import write_text_atomic
+from tagatlas.data import P2CLabeler, Post, city, geodesic_medoid
+from tagatlas.recommender.evidence import photo_gps
+from tagatlas.recommender.fusion import (Evidence, FusionParams, PlaceAreas, calibrate, coordinates, decide_place, decision_confidence,
+                                         hedge_coordinates, label_in_area, place_distribution)
+from tagatlas.recommender.schema import PHOTO_COARSE_RADIUS_KM
+
+PLACES_FILE = "places.json"
+
+
+@dataclass
+class PlaceDecisions:
+    """A batch's place decisions as arrays."""
+
+    label: np.ndarray  # (n,) the place class reported first
+    probs: np.ndarray  # (n, C) calibrated place probabilities
+    coords: np.ndarray  # (n, 2) lat, lon
+    radius: np.ndarray  # (n,) km
+    source: np.ndarray  # (n,) location_source: "place", "hedge" or "photo_gps"
+
+
+class Geolocator:
+    """Place classes and the place decision (scikit-learn style: `min_place_posts` in `__init__`, learned state
+    with a trailing underscore)."""
+
+    def __init__(self, min_place_posts: int = 1):
+        self.min_place_posts = min_place_posts
+
+    # -- learning the classes -------------------------------------------------------------------------
+    def fit(self, located: list[Post], fit_posts: list[Post]) -> "Geolocator":
+        """P2C-label every located post; the classes are the places with at least `min_place_posts` of the fit
+        posts (else the largest one), each at the geodesic medoid of its fit posts (`labeler_.labels_`: the label
+        of each located post, in order)."""
+        self.labeler_ = P2CLabeler().fit([p.lat for p in located], [p.lon for p in located])
+        label_of = dict(zip((p.id for p in located), self.labeler_.labels_))
+        members: dict[str, list[Post]] = defaultdict(list)
+        for p in fit_posts:
+            if p.id in label_of:
+                members[label_of[p.id]].append(p)
+        places = sorted(pl for pl, ms in members.items() if len(ms) >= self.min_place_posts)
+        if not places:
+            places = [max(members, key=lambda pl: len(members[pl]))]
+        coords = []
+        for pl in places:
+            ms = members[pl]
+            medoid = geodesic_medoid([p.lat for p in ms], [p.lon for p in ms])
+            coords.append((ms[medoid].lat, ms[medoid].lon))
+        self._set_classes(places, [city(pl).label for pl in places], np.array(coords))
+        return self
+
+    def _set_classes(self, places: list[str], names: list[str], coords: np.ndarray) -> None:
+        """The classes and what is derived from them (class index, the places' ball tree)."""
+        self.places_, self.place_names_ = list(places), list(names)
+        self.place_coords_ = np.asarray(coords, dtype=float).reshape(-1, 2)
+        self.place_index_ = {p: i for i, p in enumerate(self.places_)}
+        self.areas_ = PlaceAreas(self.place_coords_)
+        self.place_coords_list_ = self.place_coords_.tolist()  # read per post when predictions are built
+
+    def __len__(self) -> int:
+        return len(self.places_)
+
+    # -- mapping points and labels --------------------------------------------------------------------
+    def label(self, lat, lon) -> list[str]:
+        """The P2C place label of each point."""
+        return self.labeler_.label(lat, lon)
+
+    def class_of(self, places: list[str | None], lat, lon) -> np.ndarray:
+        """Place class of each labelled point: its place label when that is a class, else the class nearest its
+        lat/lon (-1: neither)."""
+        out = np.array([self.place_index_.get(p, -1) if p else -1 for p in places], dtype=np.int64)
+        lat, lon = np.asarray(lat, float), np.asarray(lon, float)
+        fold = (out < 0) & np.isfinite(lat) & np.isfinite(lon)
+        if fold.any():
+            _, idx = self.areas_.tree.query(np.radians(np.column_stack([lat[fold], lon[fold]])), k=1)
+            out[fold] = idx[:, 0]
+        return out
+
+    # -- deciding -------------------------------------------------------------------------------------
+    def decide(self, ev: Evidence, p: FusionParams) -> PlaceDecisions:
+        """Fused place distribution → the place decided within `decision_km` (as tuned), probabilities reported
+        calibrated, coordinates (hedged when unsure), the radius for the decision's confidence, photo GPS overruling."""
+        raw = place_distribution(ev, p)
+        chosen = decide_place(raw, p, self.areas_)
+        probs = calibrate(raw, p.place_temperature)
+        confidence = decision_confidence(probs, chosen, p, self.areas_)
+        coords, hedged = hedge_coordinates(coordinates(ev, p, raw, self.place_coords_, chosen), confidence, ev, probs, p,
+                                           self.place_coords_)
+        radius = p.radius_for(confidence)
+        label = label_in_area(probs, chosen, p, self.areas_)
+        source = np.where(hedged, "hedge", "place").astype(object)
+        probs, label, coords, radius, source = photo_gps.overrule(ev.photo_gps, self.areas_, self.place_coords_, probs, label, coords,
+                                                                  radius, source, PHOTO_COARSE_RADIUS_KM)
+        return PlaceDecisions(label=label, probs=probs, coords=coords, radius=radius, source=source)
+
+    # -- persistence ----------------------------------------------------------------------------------
+    def save(self, folder: str | os.PathLike) -> None:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        state = {"min_place_posts": self.min_place_posts, "places": self.places_, "place_names": self.place_names_,
+                 "place_coords": self.place_coords_.tolist(), "labeler": self.labeler_.to_dict()}
+        write_text_atomic(folder / PLACES_FILE, json.dumps(state, ensure_ascii=False))
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike) -> "Geolocator":
+        state = json.loads((Path(folder) / PLACES_FILE).read_text(encoding="utf-8"))
+        self = cls(int(state["min_place_posts"]))
+        if not (len(state["places"]) == len(state["place_names"]) == len(state["place_coords"])):
+            raise ValueError(f"{folder}/{PLACES_FILE}: places, names and coordinates differ in length")
+        self._set_classes(state["places"], state["place_names"], np.asarray(state["place_coords"], dtype=float))
+        self.labeler_ = P2CLabeler.from_dict(state["labeler"])
+        return self
