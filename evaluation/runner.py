@@ -36,6 +36,29 @@ def as_query(post: Post) -> Post:
     return post.model_copy(update={"hashtags": []})
 
 
+def with_tags_as_words(text: str | None, hashtags: list[str]) -> str:
+    """A text baseline's input in the ingest setting: the caption and the post's hashtags as plain words."""
+    return " ".join([text or ""] + list(hashtags))
+
+
+def geo_pass(model: TagAtlas, posts: list[Post], progress: bool = False, desc: str = "evaluate") -> tuple[list, np.ndarray, np.ndarray]:
+    """TagAtlas's predictions for posts, with the classes of the two baselines that read its evidence (the
+    neighbour vote and the classifier alone), in chunks so memory stays flat."""
+    preds, knn_classes, clf_classes = [], [np.zeros(0, int)], [np.zeros(0, int)]
+    for start in tqdm(range(0, len(posts), CHUNK), desc=desc, unit="chunk", disable=not progress or len(posts) <= CHUNK):
+        chunk = posts[start : start + CHUNK]
+        ev = model.evidence(chunk)
+        preds.extend(model.predictions_from(chunk, ev))
+        knn_classes.append(knn_vote(ev, model.fusion_.geo_k))
+        clf_classes.append(ev.place_probs.argmax(axis=1))
+    return preds, np.concatenate(knn_classes), np.concatenate(clf_classes)
+
+
+def geo_of_predictions(preds: list, lat: np.ndarray, lon: np.ndarray, true_place: list[str]) -> dict:
+    """geo metrics of predictions against the truth (one prediction per located query, in order)."""
+    return geo_metrics([p.lat for p in preds], [p.lon for p in preds], lat, lon, [p.places[0].place for p in preds], true_place)
+
+
 def evaluate(model: TagAtlas, posts: list[Post], progress: bool = True) -> dict:
     started = time.perf_counter()
     train_users = model.store_.user_keys()
@@ -125,11 +148,34 @@ def evaluate(model: TagAtlas, posts: list[Post], progress: bool = True) -> dict:
         "tfidf_knn": tags_from(TfidfKnnTags().fit(knn_texts, knn_tags).predict([q.text for q in queries])),
         "classifier_only": tags_from(clf_ranked),
     }
+    # The ingest setting: the same queries, each with its own hashtags as input (the text baseline reads them as words).
+    located = [queries[i] for i in geo_idx]
+    tagged_preds, tagged_knn, tagged_clf = geo_pass(model, located, progress, desc="evaluate with tags")
+    tagged_texts = [with_tags_as_words(t, tags) for t, tags in zip(texts, tag_lists)]
+    geo_with_tags = {
+        "tagatlas": geo_of_predictions(tagged_preds, lat, lon, true_place),
+        "baselines": {
+            "most_frequent": geo_b["most_frequent"],
+            "tfidf_logreg": geo_from_classes(TfidfLogReg().fit(tagged_texts, classes).predict(
+                [with_tags_as_words(q.text, q.hashtags) for q in located]) if geo_idx else np.zeros(0, int)),
+            "knn_vote": geo_from_classes(tagged_knn), "classifier_only": geo_from_classes(tagged_clf),
+        },
+    }
+    # Galaxy's single-modality rows, when the queries have photos: TagAtlas with the photo, then the text, removed.
+    variants = {}
+    if any(q.image for q in located):
+        masked_located = [as_query(q) for q in located]
+        for name, change in (("geo_text_only", {"image": None}), ("geo_image_only", {"text": None})):
+            single = geo_pass(model, [q.model_copy(update=change) for q in masked_located], progress, desc=name)[0]
+            variants[name] = geo_of_predictions(single, lat, lon, true_place)
+
     users = {q.user_key for q in test}
     return {
         "n_queries": len(queries),
         "n_users": len(users),
         "geo": {"tagatlas": geo_t, "baselines": geo_b},
+        "geo_with_tags": geo_with_tags,
+        **({"variants": variants} if variants else {}),
         "hashtags": {"tagatlas": tags_t, "baselines": tag_b, "variants": {"tagatlas_top5": tags_t5}},
         "calibration": calibration,
         "seconds": {"train": float(model.train_seconds_), "evaluate": time.perf_counter() - started},

@@ -249,6 +249,15 @@ class PostStore:
         """How many stored posts carry each hashtag (new tags included the moment they are added)."""
         return dict(self._db.execute("SELECT tag, COUNT(*) FROM post_tags GROUP BY tag"))
 
+    def rows_with_tags(self, tags: Iterable[str]) -> dict[str, list[int]]:
+        """Tag → rowids of the stored posts carrying it, for the tags given (those no post carries are absent)."""
+        out: dict[str, list[int]] = {}
+        for chunk in _chunks(sorted(set(tags)), 900):
+            marks = ",".join("?" * len(chunk))
+            for tag, rowid in self._db.execute(f"SELECT tag, rowid_ FROM post_tags WHERE tag IN ({marks})", chunk):
+                out.setdefault(tag, []).append(rowid)
+        return out
+
     def user_keys(self) -> set[str]:
         return {r[0] for r in self._db.execute("SELECT DISTINCT user_key FROM posts")}
 

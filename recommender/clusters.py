@@ -170,7 +170,7 @@ def trending(model: "TagAtlas", now: float | None = None, window_s: float = 86_4
         members = rowids[(clusters == t.cluster) & (times > end - window_s) & (times <= end)]
         posts = model.store_.get(members.tolist())
         tags = Counter(tag for p in posts.values() for tag in set(p.hashtags))
-        places = Counter(model.place_name(p.place) for p in posts.values() if p.place)
+        places = Counter(model.geolocator_.place_name(p.place) for p in posts.values() if p.place)
         reports.append(TrendReport(cluster=str(t.cluster), recent_posts=t.recent, expected_posts=round(t.expected, 2), z=round(t.z, 2),
                                    top_hashtags=tags.most_common(top), top_places=places.most_common(top),
                                    example_post_ids=[p.id for p in list(posts.values())[:top]]))

@@ -92,6 +92,15 @@ class Geolocator:
             out[fold] = idx[:, 0]
         return out
 
+    def place_name(self, place: str) -> str:
+        """A place label's readable name (the GeoNames city when the place is not a class)."""
+        if place in self.place_index_:
+            return self.place_names_[self.place_index_[place]]
+        try:
+            return city(place).label
+        except KeyError:
+            return place
+
     # -- deciding -------------------------------------------------------------------------------------
     def decide(self, ev: Evidence, p: FusionParams) -> PlaceDecisions:
         """Fused place distribution → the place decided within `decision_km` (as tuned), probabilities reported

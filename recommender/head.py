@@ -158,35 +158,36 @@ class HeadTrainer:
         sparse_opt, dense_opt = self._optimisers(model)
         dense_t, places_t, tags_t = torch.from_numpy(dense), torch.from_numpy(places.astype(np.int64)), _tag_targets(tag_ids, n_tags)
         val_inputs = self._val_inputs(val, n_tags, regress, val_texts, val_regions) if val is not None else None
-        stopper = _EarlyStopping()
         n_epochs = epochs or cfg.max_epochs
-        self.history_ = []
         identity = self._identity(x, dense, n_places, n_tags, n_epochs, val, regress)
-        first_epoch, done = 0, False
-        saved = _read_checkpoint(checkpoint, identity)
-        if saved is not None:
-            _restore(saved, model, sparse_opt, dense_opt, rng)
-            stopper = _EarlyStopping(saved["best"], saved["best_state"], saved["best_epoch"], saved["stale"])
-            self.history_, first_epoch, done = saved["history"], saved["epoch"], saved["done"]
-            log.info("head training resumed", extra={"checkpoint": str(checkpoint), "epoch": first_epoch})
-        bar = tqdm(range(first_epoch, n_epochs if not done else first_epoch), desc="train head", unit="epoch", disable=not progress,
-                   initial=first_epoch, total=n_epochs)
+        stopper, first_epoch, done = self._resume(checkpoint, identity, model, sparse_opt, dense_opt, rng)
+        epochs_left = range(first_epoch, first_epoch if done else n_epochs)
+        data = (x, dense_t, places_t, tags_t, unit_t, chars_t, coattn)
+        self._run_epochs(model, (sparse_opt, dense_opt), rng, data, val_inputs, stopper, epochs_left, n_epochs, progress,
+                         checkpoint, identity)
+        if stopper.best_state is not None:
+            model.load_state_dict(stopper.best_state)
+        self.best_epoch_ = stopper.best_epoch if val is not None else n_epochs
+        self.model_ = model.eval()
+        return self
+
+    def _run_epochs(self, model, optimisers, rng, data: tuple, val_inputs, stopper: "_EarlyStopping", epochs: range, n_epochs: int,
+                    progress: bool, checkpoint, identity: dict) -> None:
+        """Train for `epochs` (of `n_epochs`), stopping early when validation stops improving; with `checkpoint`, the
+        whole training state is written after each epoch."""
+        x = data[0]
+        bar = tqdm(epochs, desc="train head", unit="epoch", disable=not progress, initial=epochs.start, total=n_epochs)
         for epoch in bar:
-            total = self._epoch(model, (sparse_opt, dense_opt), rng.permutation(x.shape[0]), x, dense_t, places_t, tags_t, unit_t,
-                                chars_t, coattn)
-            record = {"epoch": epoch + 1, "train_loss": total / x.shape[0]}
+            record = {"epoch": epoch + 1, "train_loss": self._epoch(model, optimisers, rng.permutation(x.shape[0]), *data) / x.shape[0]}
             if val_inputs is not None:
-                model.eval()
-                with torch.no_grad():
-                    # Early stopping watches the place and tag losses: the regression is an auxiliary task.
-                    vloss = float(self._loss(model, *val_inputs, regression=False))
-                record["val_loss"] = vloss
-                stopper.update(vloss, epoch + 1, model)
+                record["val_loss"] = self._validate(model, val_inputs)
+                stopper.update(record["val_loss"], epoch + 1, model)
             self.history_.append(record)
             bar.set_postfix({k: round(v, 4) for k, v in record.items() if k != "epoch"})
             log.info("head epoch", extra=record)
-            stop = val is not None and stopper.stale >= cfg.patience
+            stop = val_inputs is not None and stopper.stale >= self.cfg.patience
             if checkpoint is not None:
+                sparse_opt, dense_opt = optimisers
                 _write_checkpoint(checkpoint, {
                     "identity": identity, "epoch": epoch + 1, "done": stop or epoch + 1 == n_epochs, "model": model.state_dict(),
                     "sparse_opt": sparse_opt.state_dict(), "dense_opt": dense_opt.state_dict(), "numpy_rng": rng.bit_generator.state,
@@ -194,11 +195,24 @@ class HeadTrainer:
                     "best_epoch": stopper.best_epoch, "stale": stopper.stale, "history": self.history_})
             if stop:
                 break
-        if stopper.best_state is not None:
-            model.load_state_dict(stopper.best_state)
-        self.best_epoch_ = stopper.best_epoch if val is not None else n_epochs
-        self.model_ = model.eval()
-        return self
+
+    def _resume(self, checkpoint, identity: dict, model, sparse_opt, dense_opt, rng) -> tuple["_EarlyStopping", int, bool]:
+        """(early stopping state, first epoch to run, whether training had finished), restored from this training's
+        checkpoint when there is one (also `history_`, the model, optimisers and random state), else a fresh start."""
+        self.history_ = []
+        saved = _read_checkpoint(checkpoint, identity)
+        if saved is None:
+            return _EarlyStopping(), 0, False
+        _restore(saved, model, sparse_opt, dense_opt, rng)
+        self.history_ = saved["history"]
+        log.info("head training resumed", extra={"checkpoint": str(checkpoint), "epoch": saved["epoch"]})
+        return _EarlyStopping(saved["best"], saved["best_state"], saved["best_epoch"], saved["stale"]), saved["epoch"], saved["done"]
+
+    def _validate(self, model, val_inputs: tuple) -> float:
+        """The validation loss early stopping watches: places and tags (the regression is an auxiliary task)."""
+        model.eval()
+        with torch.no_grad():
+            return float(self._loss(model, *val_inputs, regression=False))
 
     def _optimisers(self, model) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
         """Sparse Adam for the embedding bag, AdamW for everything else."""

@@ -119,9 +119,13 @@ class TrainingRun:
             self.cluster()
         queries = [q for q in queries if q.has_location or q.hashtags]
         qx, qd, qp, *_ = self.targets(queries)
-        ev, _ = gather_evidence(m, queries, Features(qx, qd, self.text_of(queries), None), self.regions_of(queries))
+        features, regions = Features(qx, qd, self.text_of(queries), None), self.regions_of(queries)
+        masked = [q.model_copy(update={"hashtags": []}) for q in queries]  # the posting form: hashtags not written yet
+        ev, _ = gather_evidence(m, masked, features, regions)
+        reads_tags = any("hashtags" in s.needs for s in m.sources) and any(q.hashtags for q in queries)
+        ev_with_tags = gather_evidence(m, queries, features, regions)[0] if reads_tags else None  # the ingest setting
         m.fusion_, m.tuning_ = tune_fusion(ev, queries, m.geolocator_.areas_, progress=self.progress, true_class=qp,
-                                           hedge_tolerance=cfg.hedge_tolerance, sources=m.sources)
+                                           hedge_tolerance=cfg.hedge_tolerance, sources=m.sources, ev_with_tags=ev_with_tags)
         indexed = m.store_.rowids([p.id for p in val_posts])
         self.add([p for p in val_posts if p.id not in indexed], "val")
         return queries

@@ -8,6 +8,7 @@ when the model has them, add the cluster-mates' places and tags with a weight ch
 
 from __future__ import annotations
 
+import copy
 import itertools
 from collections.abc import Sequence
 from dataclasses import replace
@@ -63,19 +64,22 @@ def _top_ece(probs: np.ndarray, true_class: np.ndarray) -> float | None:
 
 def tune_fusion(ev: Evidence, queries: list[Post], areas: PlaceAreas, progress: bool = True,
                 true_class: np.ndarray | None = None, hedge_tolerance: float = 0.0,
-                sources: Sequence[EvidenceSource] = ()) -> tuple[FusionParams, dict]:
+                sources: Sequence[EvidenceSource] = (), ev_with_tags: Evidence | None = None) -> tuple[FusionParams, dict]:
     """Grid-search the fusion on validation queries. The geo search scores places by their medoids (fast);
     the chosen setting is then measured with the full coordinate rule, which also sets the radius.
     `true_class` (place class per query, < 0 when none) fits the temperature that calibrates place probabilities;
     `hedge_tolerance` is how much validation Acc@161 hedged coordinates may give up to lower the median error.
-    `sources`: the plug-in evidence sources, each weight tried from its own grid (0 where it does not help)."""
+    `sources`: the plug-in evidence sources, each weight tried from its own grid (0 where it does not help).
+    `ev` is the posting-form setting (the queries' hashtags masked); `ev_with_tags`, the same queries with their
+    hashtags as input (the ingest setting), tunes the sources that read hashtags (`needs` "hashtags")."""
     params = FusionParams()
     report: dict = {}
     geo_idx = np.array([i for i, q in enumerate(queries) if q.has_location], dtype=int)
     if geo_idx.size:
         truth_cls = np.full(len(geo_idx), -1) if true_class is None else np.asarray(true_class)[geo_idx]
+        with_tags = None if ev_with_tags is None else _subset(ev_with_tags, geo_idx)
         params = _GeoTuning(_subset(ev, geo_idx), [queries[i] for i in geo_idx], areas, truth_cls, report).run(
-            params, progress, hedge_tolerance, sources)
+            params, progress, hedge_tolerance, sources, with_tags)
     tag_idx = np.array([i for i, q in enumerate(queries) if q.hashtags], dtype=int)
     if tag_idx.size:
         params, report["hashtags"] = _tune_tags(_subset(ev, tag_idx), [queries[i].hashtags for i in tag_idx], params, progress, sources)
@@ -94,9 +98,14 @@ class _GeoTuning:
         self.near_truth = areas.within(self.lat, self.lon, 161)
         self.place_coords = areas.coords
 
-    def run(self, params: FusionParams, progress: bool, hedge_tolerance: float, sources: Sequence[EvidenceSource]) -> FusionParams:
+    def run(self, params: FusionParams, progress: bool, hedge_tolerance: float, sources: Sequence[EvidenceSource],
+            with_tags: Evidence | None = None) -> FusionParams:
+        """Every geolocation setting in order; `with_tags` (the queries' evidence with their hashtags as input) tunes
+        the sources that read hashtags, after the rest is tuned on the posting form (hashtags masked)."""
         params = self.grid(params, progress)
-        params = self.plug_ins(params, sources)
+        params = self.plug_ins(params, [s for s in sources if "hashtags" not in s.needs])
+        if with_tags is not None:
+            params = self.on(with_tags).plug_ins(params, [s for s in sources if "hashtags" in s.needs])
         probs = place_distribution(self.gev, params)
         top = decide_place(probs, params, self.areas)
         params, err, coords = self.coordinate_rule(params, probs, top)
@@ -110,6 +119,12 @@ class _GeoTuning:
         params = self.radius(params, conf, err)
         self.report["geo"] = {"val_queries": len(self.lat), "acc_at_161": acc, "median_km": -neg_med}
         return params
+
+    def on(self, gev: Evidence) -> "_GeoTuning":
+        """The same queries and truth with other evidence for them (e.g. their hashtags kept as input)."""
+        other = copy.copy(self)
+        other.gev = gev
+        return other
 
     def errors(self, top: np.ndarray) -> np.ndarray:
         """km from each query's truth to the medoid of the place chosen for it."""

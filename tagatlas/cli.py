@@ -56,6 +56,8 @@ def train(
     checkpoint_dir: Annotated[Optional[Path], typer.Option(help="where post vectors and per-epoch training state are kept until the model "
                                                                  "is saved (default: .<out>.checkpoint beside --out); a rerun resumes from it")] = None,
     restart: Annotated[bool, typer.Option("--restart", help="discard an existing checkpoint and train from scratch")] = False,
+    evidence: Annotated[Optional[list[str]], typer.Option("--evidence", help="plug-in evidence source fusion may weigh (repeat for "
+                                                                            "several; default: the model's default set)")] = None,
 ):
     """Train a model folder (config + weights + FAISS index + SQLite store) on real posts; resumable."""
     from tagatlas.encoders import EncoderConfig
@@ -70,7 +72,8 @@ def train(
         typer.echo(f"training on {len(posts)} posts ({len(test)} posts of held-out users kept for evaluation)", err=True)
         head = HeadConfig(seed=seed, coord_loss_weight=coord_loss_weight, char_dim=char_dim, coattn_dim=coattn_dim)
         config = ModelConfig(encoder=EncoderConfig(text=text_encoder, image=image_encoder), head=head,
-                             index_factory=index_factory, val_fraction=val_fraction, seed=seed, cluster_k=cluster_k)
+                             index_factory=index_factory, val_fraction=val_fraction, seed=seed, cluster_k=cluster_k,
+                             **({"evidence": list(evidence)} if evidence else {}))
         ckpt = checkpoint_dir or out.resolve().with_name(f".{out.resolve().name}.checkpoint")
         if restart and ckpt.exists():
             shutil.rmtree(ckpt)

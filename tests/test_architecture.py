@@ -64,3 +64,35 @@ def test_benchmarks_use_public_names_only():
     bad = [f"{p.name}:{line} {module} {names}" for p in sorted((ROOT / "benchmarks").glob("*.py")) for line, module, names in imports_of(p)
            if any(seg.startswith("_") for seg in module.split(".")) or any(n.startswith("_") and not n.startswith("__") for n in names)]
     assert bad == []
+
+
+# The core parts stay readable: a module past ~400 lines or a function past cyclomatic complexity ~15 is split.
+SMALL_PARTS, MAX_LINES, MAX_COMPLEXITY = ("recommender", "api", "index"), 430, 15
+
+
+def oversized(parts=SMALL_PARTS, root=ROOT) -> list[str]:
+    from radon.complexity import cc_visit
+
+    found = []
+    for part in parts:
+        for path in sorted((root / part).rglob("*.py")):
+            source = path.read_text(encoding="utf-8")
+            where = path.relative_to(root)
+            if source.count("\n") > MAX_LINES:
+                found.append(f"{where}: {source.count(chr(10))} lines")
+            for block in cc_visit(source):
+                if block.complexity > MAX_COMPLEXITY:
+                    found.append(f"{where}:{block.lineno} {block.name}: cyclomatic complexity {block.complexity}")
+    return found
+
+
+def test_core_modules_stay_small_and_simple():
+    assert oversized() == []
+
+
+def test_the_size_check_sees_a_long_module_and_a_tangled_function(tmp_path):
+    (tmp_path / "recommender").mkdir()
+    branches = "".join(f"    if x == {i}:\n        return {i}\n" for i in range(MAX_COMPLEXITY + 1))
+    (tmp_path / "recommender" / "tangled.py").write_text(f"def tangled(x):\n{branches}" + "\n" * MAX_LINES)
+    found = oversized(("recommender",), tmp_path)
+    assert any("lines" in f for f in found) and any("tangled: cyclomatic complexity" in f for f in found)

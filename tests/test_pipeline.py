@@ -40,16 +40,20 @@ def test_evaluation_never_shows_the_answer(model_dir, real_subset, monkeypatch):
 
     def spy(queries):
         for q in queries:
-            assert q.hashtags == []
-            assert extract_hashtags(model.encoder.prepare_text(q.text)) == []
+            assert extract_hashtags(model.encoder.prepare_text(q.text)) == []  # never in the text the encoder reads
         seen.extend(queries)
         return original(queries)
 
     monkeypatch.setattr(model, "evidence", spy)
     indexed_before = model.store_.post_ids()
     result = evaluate(model, posts, progress=False)
-    assert len(seen) == result["n_queries"]
-    assert seen and not {q.id for q in seen} & indexed_before  # no query was in the index before it was asked
+    n = result["n_queries"]
+    posting_form, ingest = seen[:n], seen[n:]
+    assert posting_form and all(q.hashtags == [] for q in posting_form)  # the pass hashtags and `geo` are scored on
+    # The ingest setting (`geo_with_tags`) reads the located queries' hashtags as input and is scored on places only.
+    assert len(ingest) == result["details"]["geo_queries"] and all(q.has_location for q in ingest)
+    assert any(q.hashtags for q in ingest)
+    assert not {q.id for q in seen} & indexed_before  # no query was in the index before it was asked
 
 
 def test_evaluate_refuses_a_file_of_training_users(model_dir, real_subset, tmp_path):

