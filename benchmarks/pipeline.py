@@ -1,7 +1,8 @@
 """Reproduce the end-to-end results table in docs/benchmarks.md.
 
 For every dataset in the data root: train on 90 % of its users (hash split, seed 0), evaluate on the
-held-out 10 % with the evaluation contract, and write the tables with data, command and machine.
+held-out 10 % with the evaluation contract, and write its tables with data, command and machine into its own
+block (`pipeline-<dataset>`), so datasets can be re-run one at a time.
 
     .venv/bin/python benchmarks/pipeline.py [--data-root ../shared/data] [--datasets NAME ...] [--out runs/bench] [--doc docs/benchmarks.md]
 """
@@ -34,6 +35,35 @@ def table(result: dict) -> str:
         rows.append(f"| {name} | {f(m['f1_at_5'])} | {f(m['precision_at_5'])} | {f(m['recall_at_5'])} | {f(m['hr_at_5'])} | "
                     f"{f(m['mrr'])} | {f(m['new_tag_hr_at_10'])} |")
     return "\n".join(rows)
+
+
+def ingest_table(result: dict) -> str:
+    """`geo_with_tags` (the same located queries with their hashtags as input) and, with photos, Galaxy's rows."""
+    rows = ["| geolocation, hashtags as input | Acc@25 | **Acc@161** | median km |", "|---|---|---|---|"]
+    with_tags = result.get("geo_with_tags")
+    if with_tags:
+        for name, m in [("**TagAtlas**", with_tags["tagatlas"])] + list(with_tags["baselines"].items()):
+            rows.append(f"| {name} | {m['acc_at_km']['25']:.3f} | {m['acc_at_km']['161']:.3f} | {m['median_km']:.0f} |")
+    variants = result.get("variants") or {}
+    if variants:
+        rows += ["", "| Galaxy's rows (hashtags masked) | Acc@25 | **Acc@161** | median km |", "|---|---|---|---|"]
+        named = [("TagAtlas, text only", variants.get("geo_text_only")), ("TagAtlas, image only", variants.get("geo_image_only")),
+                 ("**TagAtlas, fused**", result["geo"]["tagatlas"])]
+        for name, m in named:
+            if m:
+                rows.append(f"| {name} | {m['acc_at_km']['25']:.3f} | {m['acc_at_km']['161']:.3f} | {m['median_km']:.0f} |")
+    return "\n".join(rows) if with_tags or variants else ""
+
+
+def source_weights(state: dict) -> str:
+    """The plug-in evidence sources and the weights validation chose for them."""
+    fusion = state["fusion"]
+    named = state["config"].get("evidence", [])
+    if not named:
+        return ""
+    parts = [f"{n} (places {fusion.get('source_place', {}).get(n, 0.0):g}, tags {fusion.get('source_tags', {}).get(n, 0.0):g})"
+             for n in named]
+    return "Evidence plug-ins and their weights chosen on validation users: " + ", ".join(parts) + "."
 
 
 def calibration(result: dict) -> str:
@@ -79,7 +109,6 @@ def main() -> int:
     ap.add_argument("--datasets", nargs="+", metavar="NAME", help="only these datasets of the data root (default: every one)")
     args = ap.parse_args()
     tagatlas = Path(sys.executable).parent / "tagatlas"
-    sections = []
     paths = sorted(args.data_root.glob("*/posts.jsonl*"))
     if args.datasets:
         missing = sorted(set(args.datasets) - {p.parent.name for p in paths})
@@ -95,8 +124,7 @@ def main() -> int:
         result = json.loads(out_json.read_text())
         state = json.loads((model / "model.json").read_text())
         info = state["train_info"]
-        sections.append(
-            f"### {name}\n\n"
+        section = (
             f"Data: `{path.relative_to(args.data_root.parent.parent) if args.data_root.parent.parent in path.parents else path}` — "
             f"{info['posts']} training posts ({info['fit_posts']} fit, {info['val_posts']} validation), "
             f"{result['details']['test_posts']} held-out posts of {result['n_users']} held-out users, {result['n_queries']} queries "
@@ -104,12 +132,11 @@ def main() -> int:
             f"{info['places']} place classes, {info['tags']} classifier tags. Train {result['seconds']['train']:.0f} s, "
             f"evaluate {result['seconds']['evaluate']:.0f} s, wall {time.perf_counter() - started:.0f} s. "
             f"The predicted radius (meant as a 50 % radius) contains the true location for "
-            f"{100 * (result['details']['radius_coverage'] or 0):.0f} % of held-out queries. {calibration(result)} {cluster_evidence(state)}\n\n"
-            + table(result) + "\n\n" + ratios(result))
-    command = ".venv/bin/python benchmarks/pipeline.py" + (f" --datasets {' '.join(args.datasets)}" if args.datasets else "")
-    body = provenance(command) + "\n\n" + "\n\n".join(sections)
-    block = write_block("pipeline", body, args.doc, heading="## End-to-end pipeline")
-    print(block)
+            f"{100 * (result['details']['radius_coverage'] or 0):.0f} % of held-out queries. {calibration(result)} {cluster_evidence(state)} "
+            f"{source_weights(state)}\n\n" + table(result) + "\n\n" + ratios(result)
+            + (f"\n\n{ingest_table(result)}" if ingest_table(result) else ""))
+        command = f".venv/bin/python benchmarks/pipeline.py --datasets {name}"
+        print(write_block(f"pipeline-{name}", provenance(command) + "\n\n" + section, args.doc, heading=f"### {name}"))
     return 0
 
 

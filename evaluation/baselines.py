@@ -42,13 +42,19 @@ class TfidfLogReg:
         self.alpha, self.epochs, self.max_chars, self.seed = alpha, epochs, max_chars, seed
 
     def fit(self, texts: list[str], classes: np.ndarray) -> "TfidfLogReg":
+        """Learn from the training texts; with one place, or no words at all (posts without text), it answers the
+        most frequent place (a baseline that needs a missing modality falls back to the prior)."""
         self.vec_ = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, max_features=200_000)
-        x = self.vec_.fit_transform([_text(t)[: self.max_chars] for t in texts])
         ok = classes >= 0
-        labels = np.unique(classes[ok])
-        self.constant_ = int(labels[0]) if len(labels) == 1 else None  # one place: nothing to learn
-        if self.constant_ is not None:
+        labels, counts = np.unique(classes[ok], return_counts=True)
+        self.constant_ = int(labels[counts.argmax()]) if len(labels) else 0
+        try:
+            x = self.vec_.fit_transform([_text(t)[: self.max_chars] for t in texts])
+        except ValueError:  # "empty vocabulary": no word occurs twice in the training texts
             return self
+        if len(labels) == 1:  # one place: nothing to learn
+            return self
+        self.constant_ = None
         self.clf_ = SGDClassifier(loss="log_loss", alpha=self.alpha, max_iter=self.epochs, tol=None, n_jobs=-1,
                                   random_state=self.seed).fit(x[ok], classes[ok])
         return self
@@ -107,9 +113,12 @@ class TfidfKnnTags:
         self.k, self.max_chars = k, max_chars
 
     def fit(self, texts: list[str], tag_lists: list[list[str]]) -> "TfidfKnnTags":
-        keep = [i for i, tags in enumerate(tag_lists) if tags]
+        keep = [i for i, tags in enumerate(tag_lists) if tags and _text(texts[i])]
         self.vec_ = TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True)
-        self.x_ = self.vec_.fit_transform([_text(texts[i])[: self.max_chars] for i in keep])
+        try:
+            self.x_ = self.vec_.fit_transform([_text(texts[i])[: self.max_chars] for i in keep])
+        except ValueError:  # no tagged post has a word (posts without text): it recommends nothing
+            self.x_ = np.zeros((0, 0))
         self.tags_ = [tag_lists[i] for i in keep]
         return self
 

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
-BLOCK = re.compile(r"<!-- ([a-z_-]+):begin -->.*?<!-- \1:end -->", re.S)
+BLOCK = re.compile(r"<!-- ([a-z0-9_-]+):begin -->.*?<!-- \1:end -->", re.S)
 # What a measurement looks like: a time, a size, a distance, a rate or ratio, or a fraction such as 0.185.
 FIGURE = re.compile(r"\d+(?:\.\d+)?\s*(?:ms|s\b|MB|MiB|GB|GiB|km|×|/s\b)|\b0\.\d+|\d+\.\d+\s*x\b")
 

@@ -101,3 +101,13 @@ def test_a_written_place_name_points_to_its_place_class(place_model):
     query = Post(id="synthetic-q", text=f"synthetic: greetings from {name}")
     row = m.evidence([query]).sources["place_names"].place[0]
     assert _km(geo.place_coords_[row.argmax()], geo.place_coords_[k]) < 161
+
+
+def test_text_baselines_fall_back_when_posts_have_no_text():
+    """Synthetic photo-only posts: no word anywhere. The geo baseline answers the most frequent place, the tag
+    baseline nothing, instead of stopping evaluation with 'empty vocabulary'."""
+    from tagatlas.evaluation.baselines import TfidfKnnTags, TfidfLogReg
+
+    classes = np.array([3, 1, 3, -1])
+    assert TfidfLogReg().fit(["", None, "", ""], classes).predict(["", "x"]).tolist() == [3, 3]
+    assert TfidfKnnTags().fit(["", ""], [["a"], ["b"]]).predict(["", "a"]) == [[], []]

@@ -46,7 +46,7 @@ class TagPlaces(EvidenceSource):
 
     name = "tag_places"
     needs = frozenset({"hashtags"})
-    place_weights = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
+    place_weights = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1.0)
     tag_weights = (0.0,)  # its tags are the post's own: nothing to recommend
     smoothing = 2.0  # pseudo-posts spread by the place prior: a tag seen on one post moves the answer, not decides it
 
