@@ -367,7 +367,7 @@ def test_a_failing_batch_in_a_stream_is_reported_and_the_stream_goes_on(model_di
             raise RuntimeError("synthetic encoder failure")
         return real(batch)
 
-    monkeypatch.setattr(model, "_features", features)
+    monkeypatch.setattr(model.reader, "features", features)
     batches = [[Post(id="a", text="snow in boston")], [Post(id="boom", text="x")], [Post(id="c", text="istanbul")]]
     results = list(model.predict_stream(batches))
     assert [r.error is None for r in results] == [True, False, True]
