@@ -111,3 +111,31 @@ def test_text_baselines_fall_back_when_posts_have_no_text():
     classes = np.array([3, 1, 3, -1])
     assert TfidfLogReg().fit(["", None, "", ""], classes).predict(["", "x"]).tolist() == [3, 3]
     assert TfidfKnnTags().fit(["", ""], [["a"], ["b"]]).predict(["", "a"]) == [[], []]
+
+
+def test_a_dataset_without_any_text_trains_and_evaluates(tmp_path):
+    """Photos only (real package photos; synthetic places, users and tags, named so): training and the evaluation
+    contract run, the text baselines answering from the prior instead of stopping on an empty vocabulary."""
+    skimage_data = pytest.importorskip("skimage.data")
+    from PIL import Image
+    from sklearn.datasets import load_sample_image
+
+    from tagatlas.evaluation import evaluate
+
+    arrays = [skimage_data.coffee(), skimage_data.chelsea(), load_sample_image("china.jpg"), load_sample_image("flower.jpg")]
+    paths = []
+    for i, array in enumerate(arrays):
+        paths.append(tmp_path / f"photo{i}.png")
+        Image.fromarray(array).save(paths[-1])
+    cities = [(35.68, 139.69), (34.69, 135.50), (43.06, 141.35), (33.59, 130.40)]
+    rng = np.random.default_rng(0)
+    posts = [Post(id=f"s{i}", user_id=f"synthetic-u{i // 2}", image=str(paths[i % 4]), hashtags=[f"synthtag{i % 4}"],
+                  lat=cities[i % 4][0] + rng.normal() * 0.01, lon=cities[i % 4][1] + rng.normal() * 0.01,
+                  created_at=f"2020-01-{1 + i % 2:02d}T00:00:00")
+             for i in range(80)]
+    test_users = {f"synthetic-u{k}" for k in range(0, 40, 5)}
+    train = [p for p in posts if p.user_id not in test_users]
+    model = TagAtlas(ModelConfig(head=HeadConfig(max_epochs=2), val_fraction=0.25, refit=False, cluster_k=0)).fit(train, progress=False)
+    result = evaluate(model, posts, progress=False)
+    assert result["n_queries"] > 0 and result["geo"]["baselines"]["tfidf_logreg"]["acc_at_km"]["161"] >= 0
+    assert "geo_with_tags" in result and set(result["variants"]) == {"geo_text_only", "geo_image_only"}
