@@ -65,6 +65,13 @@ class Geolocator:
         self._set_classes(places, [city(pl).label for pl in places], np.array(coords))
         return self
 
+    @classmethod
+    def of_classes(cls, places: list[str], names: list[str], coords) -> "Geolocator":
+        """A geolocator over given place classes (no labeler: it decides but does not label points)."""
+        self = cls()
+        self._set_classes(places, names, np.asarray(coords, dtype=float))
+        return self
+
     def _set_classes(self, places: list[str], names: list[str], coords: np.ndarray) -> None:
         """The classes and what is derived from them (class index, the places' ball tree)."""
         self.places_, self.place_names_ = list(places), list(names)
@@ -103,16 +110,17 @@ class Geolocator:
 
     # -- deciding -------------------------------------------------------------------------------------
     def decide(self, ev: Evidence, p: FusionParams) -> PlaceDecisions:
-        """Fused place distribution → the place decided within `decision_km` (as tuned), probabilities reported
-        calibrated, coordinates (hedged when unsure), the radius for the decision's confidence, photo GPS overruling."""
+        """Fused place distribution → the area decided within `decision_km` (as tuned) and the most probable place in it
+        reported, probabilities calibrated, coordinates at that place (hedged when unsure), the radius for the
+        decision's confidence, photo GPS overruling."""
         raw = place_distribution(ev, p)
         chosen = decide_place(raw, p, self.areas_)
         probs = calibrate(raw, p.place_temperature)
         confidence = decision_confidence(probs, chosen, p, self.areas_)
-        coords, hedged = hedge_coordinates(coordinates(ev, p, raw, self.place_coords_, chosen), confidence, ev, probs, p,
-                                           self.place_coords_)
+        label = label_in_area(probs, chosen, p, self.areas_)  # the place reported: the most probable one in the area decided
+        coords, hedged = hedge_coordinates(coordinates(ev, p, raw, self.place_coords_, label), confidence, ev, probs, p,
+                                           self.place_coords_)  # in or near the place reported, not the area's centre
         radius = p.radius_for(confidence)
-        label = label_in_area(probs, chosen, p, self.areas_)
         source = np.where(hedged, "hedge", "place").astype(object)
         probs, label, coords, radius, source = photo_gps.overrule(ev.photo_gps, self.areas_, self.place_coords_, probs, label, coords,
                                                                   radius, source, PHOTO_COARSE_RADIUS_KM)

@@ -118,3 +118,17 @@ def test_a_zero_weight_source_is_all_zeros_and_the_rest_unchanged():
     assert parts_off["text"].shape == scores_off.shape and not parts_off["text"].any()
     assert np.allclose(scores_on - parts_on["text"], scores_off)
     assert np.isclose(parts_on["neighbours"][0, 2], 0.5) and np.isclose(parts_on["neighbours"][0, 4], 0.25)  # tag lists vote, duplicates add
+
+
+def test_coordinates_lie_at_the_place_named_first_not_at_the_centre_of_the_area_decided():
+    """Synthetic line of places 44 km apart: the area around B holds the most mass, A is its most probable place.
+    The answer names A and its coordinates are A's (they used to be B's: a caption named New Orleans was placed
+    near Baton Rouge)."""
+    from tagatlas.recommender import Geolocator
+
+    coords = np.array([[30.0, -90.0], [30.4, -90.0], [30.8, -90.0], [45.0, 10.0]])  # A, B, D on a line; C far away
+    geo = Geolocator.of_classes(["A", "B", "D", "C"], ["A", "B", "D", "C"], coords)
+    ev = synthetic_evidence([[0.35, 0.10, 0.30, 0.25]], nb_class=[[-1]], nb_sims=[[-np.inf]])
+    decided = geo.decide(ev, FusionParams(geo_alpha=1.0, decision_km=50.0, neighbour_coords=False))
+    assert decided.label.tolist() == [0]  # A: the most probable place within 50 km of B, the area with most mass
+    assert decided.coords[0].tolist() == coords[0].tolist()
