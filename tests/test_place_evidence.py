@@ -139,3 +139,13 @@ def test_a_dataset_without_any_text_trains_and_evaluates(tmp_path):
     result = evaluate(model, posts, progress=False)
     assert result["n_queries"] > 0 and result["geo"]["baselines"]["tfidf_logreg"]["acc_at_km"]["161"] >= 0
     assert "geo_with_tags" in result and set(result["variants"]) == {"geo_text_only", "geo_image_only"}
+
+
+def test_hostile_lengths_are_read_in_bounded_pieces():
+    """A 1,000-letter hashtag is not segmented into words, and only the first MAX_CHARS of a huge text are read."""
+    from tagatlas.data.toponyms import MAX_CHARS
+
+    gaz = gazetteer()
+    assert gaz.find("synthetic", ["a" * 1000]) == []
+    keys = [m.key for m in gaz.find("x " * MAX_CHARS + "seattle")]
+    assert "seattle" not in keys and [m.key for m in gaz.find("seattle " + "x " * MAX_CHARS)] == ["seattle"]
