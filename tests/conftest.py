@@ -70,3 +70,18 @@ def model_dir(tmp_path_factory, real_subset):
     info = json.loads(proc.stdout.strip().splitlines()[-1])
     assert info["places"] > 10 and info["fit_posts"] > 1500
     return out
+
+
+@pytest.fixture
+def package_photos(tmp_path) -> list[Path]:
+    """Four real photographs that packages ship (scikit-image, scikit-learn), written as PNG files."""
+    skimage_data = pytest.importorskip("skimage.data")
+    from PIL import Image
+    from sklearn.datasets import load_sample_image
+
+    arrays = [skimage_data.coffee(), skimage_data.chelsea(), load_sample_image("china.jpg"), load_sample_image("flower.jpg")]
+    paths = []
+    for i, array in enumerate(arrays):
+        paths.append(tmp_path / f"photo{i}.png")
+        Image.fromarray(array).save(paths[-1])
+    return paths

@@ -96,20 +96,12 @@ def test_posts_without_images_round_trip_and_determinism():
         predict(a, texts[:2], RegionMaps(np.array([0]), np.zeros((1, REGIONS, CHANNELS + 1), np.float16)))
 
 
-def test_a_model_with_co_attention_trains_on_real_photos_and_round_trips(tmp_path):
+def test_a_model_with_co_attention_trains_on_real_photos_and_round_trips(tmp_path, package_photos):
     """Real package photos, synthetic captions, places and users (named so): the whole fit/predict/save path."""
-    skimage_data = pytest.importorskip("skimage.data")
-    from PIL import Image
-    from sklearn.datasets import load_sample_image
-
     from tagatlas.data import Post
     from tagatlas.recommender import ModelConfig, TagAtlas
 
-    arrays = [skimage_data.coffee(), skimage_data.chelsea(), load_sample_image("china.jpg"), load_sample_image("flower.jpg")]
-    paths = []
-    for i, array in enumerate(arrays):
-        paths.append(tmp_path / f"photo{i}.png")
-        Image.fromarray(array).save(paths[-1])
+    paths = package_photos
     cities = [(35.68, 139.69), (34.69, 135.50), (43.06, 141.35), (33.59, 130.40)]
     rng = np.random.default_rng(0)
     posts = []

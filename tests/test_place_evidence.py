@@ -113,20 +113,12 @@ def test_text_baselines_fall_back_when_posts_have_no_text():
     assert TfidfKnnTags().fit(["", ""], [["a"], ["b"]]).predict(["", "a"]) == [[], []]
 
 
-def test_a_dataset_without_any_text_trains_and_evaluates(tmp_path):
+def test_a_dataset_without_any_text_trains_and_evaluates(package_photos):
     """Photos only (real package photos; synthetic places, users and tags, named so): training and the evaluation
     contract run, the text baselines answering from the prior instead of stopping on an empty vocabulary."""
-    skimage_data = pytest.importorskip("skimage.data")
-    from PIL import Image
-    from sklearn.datasets import load_sample_image
-
     from tagatlas.evaluation import evaluate
 
-    arrays = [skimage_data.coffee(), skimage_data.chelsea(), load_sample_image("china.jpg"), load_sample_image("flower.jpg")]
-    paths = []
-    for i, array in enumerate(arrays):
-        paths.append(tmp_path / f"photo{i}.png")
-        Image.fromarray(array).save(paths[-1])
+    paths = package_photos
     cities = [(35.68, 139.69), (34.69, 135.50), (43.06, 141.35), (33.59, 130.40)]
     rng = np.random.default_rng(0)
     posts = [Post(id=f"s{i}", user_id=f"synthetic-u{i // 2}", image=str(paths[i % 4]), hashtags=[f"synthtag{i % 4}"],

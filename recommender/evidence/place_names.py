@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tagatlas.data import distance_km
 from tagatlas.data.geo import EARTH_RADIUS_KM
 from tagatlas.data.toponyms import Gazetteer, Mention, gazetteer
 from tagatlas.recommender.evidence.base import BatchContext, EvidenceSource, SourceEvidence
@@ -49,9 +50,7 @@ def _hits(gaz: Gazetteer, mention: Mention, lat: float, lon: float, country: str
     if mention.kind == "state":
         return country == "US"
     cand = np.asarray(mention.cities)
-    la1, lo1, la2, lo2 = map(np.radians, (gaz.lat[cand], gaz.lon[cand], lat, lon))
-    h = np.sin((la2 - la1) / 2) ** 2 + np.cos(la1) * np.cos(la2) * np.sin((lo2 - lo1) / 2) ** 2
-    return bool((2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(h, 0, 1))) <= NEAR_KM).any())
+    return bool((distance_km(gaz.lat[cand], gaz.lon[cand], np.full(len(cand), lat), np.full(len(cand), lon)) <= NEAR_KM).any())
 
 
 class PlaceNames(EvidenceSource):
