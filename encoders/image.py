@@ -87,12 +87,19 @@ class EfficientNetLiteImage(ImageEncoder):
 
     def class_probabilities(self, images: Sequence[Any], *, batch_size: int = 32) -> np.ndarray:
         """ImageNet-1k class probabilities, used by the zero-shot bridge into the text space."""
-        out = []
+        return self.features_and_probabilities(images, batch_size=batch_size)[1]
+
+    def features_and_probabilities(self, images: Sequence[Any], *, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+        """(pooled features (n, 1280), ImageNet-1k class probabilities (n, 1000)) from one forward pass: the bridge
+        reads the probabilities, image retrieval the features."""
+        pooled_out, probs_out = [], []
         for _, batch in batched(list(images), batch_size, False, ""):
-            x = self._torch.stack([self._transform(load_image(img)) for img in batch]).to(self._device)
-            with self._torch.no_grad():
-                out.append(self._torch.softmax(self._model(x), dim=-1).cpu().numpy())
-        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 1000), np.float32)
+            pooled, _, logits = self._forward(batch)
+            pooled_out.append(pooled.cpu().numpy())
+            probs_out.append(self._torch.softmax(logits, dim=-1).cpu().numpy())
+        if not pooled_out:
+            return np.zeros((0, self.dim), np.float32), np.zeros((0, 1000), np.float32)
+        return np.concatenate(pooled_out).astype(np.float32), np.concatenate(probs_out).astype(np.float32)
 
 
 class OpenCLIPImage(ImageEncoder):

@@ -51,6 +51,9 @@ class PostVectors:
     # Each side before fusion, in the text space (zero rows where absent); only with `encode_posts(..., parts=True)`.
     text_part: np.ndarray | None = None
     image_part: np.ndarray | None = None
+    # The image backbone's own pooled features (n, image dim), zero rows where no image was read: what image
+    # retrieval compares (finer than the text-space bridge); only with `encode_posts(..., image_features=True)`.
+    image_features: np.ndarray | None = None
 
 
 class PostEncoder:
@@ -122,20 +125,22 @@ class PostEncoder:
         """
         return self._images_with_classes(images, progress=progress)[0]
 
-    def _images_with_classes(self, images: Sequence, *, progress: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
-        """Text-space image vectors and, for a classifier backbone, its ImageNet class probabilities."""
+    def _images_with_classes(self, images: Sequence, *, progress: bool = False) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """Text-space image vectors, for a classifier backbone its ImageNet class probabilities (else None), and the
+        backbone's pooled features."""
         if not isinstance(self.image, EfficientNetLiteImage):
-            return l2_normalize(self.encode_images(images, progress=progress)), None
+            native = self.encode_images(images, progress=progress)
+            return l2_normalize(native), None, np.asarray(native, np.float32)
         if self._bridge is None:
             from torchvision.models import ResNet18_Weights  # metadata only: no download
 
             names = ResNet18_Weights.IMAGENET1K_V1.meta["categories"]
             self._bridge = self.text.encode([f"a photo of a {n}" for n in names])
-        probs = self.image.class_probabilities(list(images))
+        pooled, probs = self.image.features_and_probabilities(list(images))
         top = np.argsort(-probs, axis=1)[:, :10]
         weights = np.take_along_axis(probs, top, axis=1)
         vectors = np.einsum("nk,nkd->nd", weights, self._bridge[top])
-        return l2_normalize(vectors), probs
+        return l2_normalize(vectors), probs, pooled
 
     def encode_regions(self, posts: Sequence[Post], *, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """(rows, maps): the image backbone's region maps (m, regions, channels, float16) of the posts with a
@@ -154,11 +159,14 @@ class PostEncoder:
         _, maps = self.encode_images(images, progress=progress, return_regions=True)
         return np.asarray(rows, np.int64), maps.astype(np.float16)
 
-    def encode_posts(self, posts: Sequence[Post], *, progress: bool = False, mask_tags: bool = True, parts: bool = False) -> PostVectors:
+    def encode_posts(self, posts: Sequence[Post], *, progress: bool = False, mask_tags: bool = True, parts: bool = False,
+                     image_features: bool = False) -> PostVectors:
         """Text (hashtags masked by default) and image fused in the text space; missing modalities are normal.
         With a cache, only posts whose content it has not seen are encoded. `parts=True` also returns each side
-        before fusion (what cross-modal imputation learns from); the cache holds fused vectors only, so it is not read then."""
-        if self.cache is None or not posts or parts:
+        before fusion (what cross-modal imputation learns from), `image_features=True` the backbone's pooled image
+        features; the cache holds fused vectors only, so it is not read for those."""
+        wants_images = image_features and self._image_factory is not None and any(p.image for p in posts)
+        if self.cache is None or not posts or parts or wants_images:
             return self._encode_posts(posts, progress=progress, mask_tags=mask_tags, parts=parts)
         texts = [self.prepare_text(p.text, mask_tags=mask_tags) for p in posts]
         keys = [EmbeddingCache.key(self._identity, t, p.image) for t, p in zip(texts, posts)]
@@ -184,6 +192,7 @@ class PostEncoder:
         text_part, image_part = (vectors.copy(), np.zeros_like(vectors)) if parts else (None, None)
         has_image = np.zeros(n, dtype=bool)
         image_weight = np.full(n, np.nan, np.float32)
+        features = None
         errors = 0
         with_image = [i for i, p in enumerate(posts) if p.image]
         if with_image and self._image_factory is not None:
@@ -196,8 +205,10 @@ class PostEncoder:
                     log.warning("image treated as missing", extra={"post_id": posts[i].id, "error": str(exc)})
             if readable:
                 images = [img for _, img in readable]
-                image_vecs, probs = self._images_with_classes(images, progress=progress)
+                image_vecs, probs, pooled = self._images_with_classes(images, progress=progress)
                 idx = np.array([i for i, _ in readable])
+                features = np.zeros((n, pooled.shape[1]), np.float32)
+                features[idx] = pooled
                 weight = np.ones(len(idx), np.float32)
                 if self.gate is not None:
                     weight = self.gate.weight(self.gate.signals(images, probs, vectors[idx], image_vecs))
@@ -209,5 +220,5 @@ class PostEncoder:
                 has_image[idx] = True
                 image_weight[idx] = weight
         return PostVectors(l2_normalize(vectors) * (has_text | has_image)[:, None], has_text, has_image, errors, image_weight,
-                           text_part, image_part)
+                           text_part, image_part, features)
 

@@ -39,6 +39,7 @@ CREATE INDEX IF NOT EXISTS post_tags_tag ON post_tags(tag);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS clusters (rowid_ INTEGER PRIMARY KEY, cluster INTEGER NOT NULL, contributions TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS clusters_cluster ON clusters(cluster);
+CREATE TABLE IF NOT EXISTS image_vectors (rowid_ INTEGER PRIMARY KEY, vector BLOB NOT NULL);
 INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0');
 """
 _BUMP = "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'"
@@ -113,8 +114,10 @@ class PostStore:
         return row[0] if row else None
 
     # -- writes -------------------------------------------------------------------------------
-    def add(self, posts: Sequence[Post], vectors: np.ndarray, places: Sequence[str | None], role: str) -> list[int]:
-        """Insert posts (ids must be new) in one transaction; returns their rowids."""
+    def add(self, posts: Sequence[Post], vectors: np.ndarray, places: Sequence[str | None], role: str,
+            image_vectors: np.ndarray | None = None) -> list[int]:
+        """Insert posts (ids must be new) in one transaction; returns their rowids. `image_vectors`: the image
+        backbone's features per post (a zero row: no image), kept as float16 for image retrieval."""
         vectors = np.asarray(vectors, dtype=np.float32)
         if self.dim is not None and len(posts) and vectors.shape[1] != self.dim:
             raise ValueError(f"vectors have dimension {vectors.shape[1]}, the store holds {self.dim}")
@@ -131,6 +134,10 @@ class PostStore:
                 found = self.rowids([p.id for p in posts])
                 self._db.executemany("INSERT OR IGNORE INTO post_tags(rowid_, tag) VALUES (?, ?)",
                                      [(found[p.id], t) for p in posts for t in p.hashtags])
+                if image_vectors is not None:
+                    image_vectors = np.asarray(image_vectors, np.float16)
+                    self._db.executemany("INSERT INTO image_vectors(rowid_, vector) VALUES (?, ?)",
+                                         [(found[p.id], image_vectors[i].tobytes()) for i, p in enumerate(posts) if image_vectors[i].any()])
                 self._db.execute(_BUMP)
                 return [found[p.id] for p in posts]
             except sqlite3.IntegrityError as exc:
@@ -151,6 +158,7 @@ class PostStore:
             self._db.executemany("DELETE FROM posts WHERE rowid = ?", [(r,) for r in found.values()])
             self._db.executemany("DELETE FROM post_tags WHERE rowid_ = ?", [(r,) for r in found.values()])
             self._db.executemany("DELETE FROM clusters WHERE rowid_ = ?", [(r,) for r in found.values()])
+            self._db.executemany("DELETE FROM image_vectors WHERE rowid_ = ?", [(r,) for r in found.values()])
             if found:
                 self._db.execute(_BUMP)
         return list(found.values())
@@ -244,6 +252,14 @@ class PostStore:
         cursor = self._db.execute(f"SELECT {_COLUMNS} FROM posts ORDER BY rowid")
         while rows := cursor.fetchmany(batch):
             yield [r[0] for r in rows], [_row(r) for r in rows]
+
+    def image_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """(rowids, float32 image features) of every stored post that has them, in rowid order."""
+        rows = self._db.execute("SELECT rowid_, vector FROM image_vectors ORDER BY rowid_").fetchall()
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+        ids = np.fromiter((r for r, _ in rows), np.int64, len(rows))
+        return ids, np.frombuffer(b"".join(v for _, v in rows), np.float16).reshape(len(rows), -1).astype(np.float32)
 
     def tag_counts(self) -> dict[str, int]:
         """How many stored posts carry each hashtag (new tags included the moment they are added)."""

@@ -27,7 +27,7 @@ def gather_evidence(model: "TagAtlas", posts: list[Post], features: Features,
                     regions: RegionMaps | None = None) -> tuple[Evidence, np.ndarray]:
     """(the batch's `Evidence`, its index-space vectors). While training tunes fusion (`model.fusion_` is None)
     every plug-in source is gathered; afterwards only those fusion gives weight."""
-    x, dense, clean, photos = features
+    x, dense, clean, photos, image = features
     q, place_probs, tag_probs, reg_coords = model.reader.read(x, dense, clean, posts=posts, regions=regions)
     table, k_max = model.neighbour_table(), model.config.k_max
     nb = retrieve(model.search_index, table, q, [p.id for p in posts], k_max)
@@ -39,7 +39,7 @@ def gather_evidence(model: "TagAtlas", posts: list[Post], features: Features,
     fusion = model.fusion_
     wanted = (lambda name: True) if fusion is None else (
         lambda name: fusion.source_place.get(name, 0.0) > 0 or fusion.source_tags.get(name, 0.0) > 0)
-    plugged = gather_all(model.sources, BatchContext(posts, q, dense, clean, nb.found, table, model, clusters), wanted)
+    plugged = gather_all(model.sources, BatchContext(posts, q, dense, clean, nb.found, table, model, clusters, image), wanted)
     batch_tags = model.hashtags_.batch_vocabulary(table, nb, habits, [text_tags, embed_tags] + [s.tag_ids for s in plugged.values()], k_max)
     remap = batch_tags.remap
     ev = Evidence(place_probs, tag_probs, nb.sims, nb.cls, nb.lat, nb.lon, nb.ids, batch_tags.remap_neighbours(nb.tags, nb.kept_extra, k_max),

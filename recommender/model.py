@@ -94,6 +94,14 @@ class TagAtlas:
         return self._sources[1]
 
     @property
+    def reads_image_features(self) -> bool:
+        """Whether a source compares photos by the image backbone's features (they are then kept and indexed)."""
+        return self.config.encoder.image != "none" and any(s.reads_image_features for s in self.sources)
+
+    def _features(self, posts: list[Post], **kwargs) -> Features:  # the reader's, with image features when a source reads them
+        return self.reader.features(list(posts), image_features=self.reads_image_features, **kwargs)
+
+    @property
     def encoder(self) -> PostEncoder:
         """The post encoder (`PostReader.encoder`)."""
         return self.reader.encoder
@@ -126,9 +134,10 @@ class TagAtlas:
         return TrainingRun(self, posts, progress, ckpt).run()
 
     def index_features(self, posts, x, dense, role: str, labels=None, clusters=None, regions: RegionMaps | None = None,
-                       vectors: np.ndarray | None = None) -> list[int]:
+                       vectors: np.ndarray | None = None, image: np.ndarray | None = None) -> list[int]:
         """Index posts from their encoder output (`add` encodes them first; training has it already); `vectors`: their
-        index-space vectors when already computed; `labels`: their place labels when known."""
+        index-space vectors when already computed; `labels`: their place labels when known; `image`: the image
+        backbone's features (zero rows: no photo), indexed for image retrieval."""
         if not posts:
             return []
         z = self.reader.read(x, dense, posts=posts, regions=regions)[0] if vectors is None else vectors
@@ -141,7 +150,7 @@ class TagAtlas:
                 found = self.geolocator_.label([posts[i].lat for i in located], [posts[i].lon for i in located])
                 for i, lab in zip(located, found):
                     labels[i] = lab
-        rowids = self.posts_.add(posts, z, labels, role, clusters)
+        rowids = self.posts_.add(posts, z, labels, role, clusters, image)
         self.hashtags_.learn((t for p in posts for t in p.hashtags), self.encoder.text)  # new tags become matchable at once
         return rowids
 
@@ -150,13 +159,13 @@ class TagAtlas:
         """Index new posts now: their places and hashtags (new ones included) are recommendable at once."""
         if not posts:
             return []
-        features = self.reader.features(list(posts), progress=progress, photos=False)
-        return self.index_features(list(posts), features.lexical, features.dense, role=role)
+        features = self._features(posts, progress=progress, photos=False)
+        return self.index_features(list(posts), features.lexical, features.dense, role=role, image=features.image)
 
     def featurize(self, posts: list[Post]):
         """The encoders' output for posts; it depends on nothing the index holds, so a service computes it
         outside its write lock and hands it to `predict_and_add`."""
-        return self.reader.features(list(posts))
+        return self._features(posts)
 
     def predict_and_add(self, posts: list[Post], role: str = "online", features=None) -> list[Prediction]:
         """Enrich posts (before they are indexed, so none is its own neighbour), then index them; encodes once."""
@@ -175,7 +184,7 @@ class TagAtlas:
         posts = list(posts)
         if not posts:
             return PendingAdd([], None, None, None, [])
-        features = self.reader.features(posts) if features is None else features
+        features = self._features(posts) if features is None else features
         new_tags = self.embed_new_tags(posts) if new_tags is None else new_tags
         regions = self.reader.regions(posts) if self.reader.reads_regions else None  # read once for both steps
         ev, vectors = gather_evidence(self, posts, features, regions)
@@ -188,7 +197,8 @@ class TagAtlas:
             return []
         self.hashtags_.add_embedded(pending.new_tags)
         rowids = self.index_features(pending.posts, pending.features.lexical, pending.features.dense, role=role,
-                                    clusters=pending.clusters, regions=pending.regions, vectors=pending.vectors)
+                                    clusters=pending.clusters, regions=pending.regions, vectors=pending.vectors,
+                                    image=pending.features.image)
         stored = self.store_.clusters(rowids)
         for pred, rowid in zip(pending.predictions, rowids):
             if rowid in stored:
@@ -202,8 +212,8 @@ class TagAtlas:
     def embed(self, posts: list[Post]) -> np.ndarray:
         """The posts' vectors in the index space (what `search` matches against)."""
         posts = list(posts)
-        x, dense, clean, _ = self.reader.features(posts, photos=False)
-        return self.reader.read(x, dense, clean, posts=posts)[0]
+        features = self.reader.features(posts, photos=False)
+        return self.reader.read(features.lexical, features.dense, features.clean, posts=posts)[0]
 
     def delete(self, ids: list[str]) -> int:
         """Remove posts by id from the index and the store; returns how many were indexed."""
@@ -235,7 +245,6 @@ class TagAtlas:
         """What each graph cluster's posts say (`PostIndex.cluster_profiles`)."""
         return self.posts_.cluster_profiles(table)
 
-
     def search(self, query: str, user_id: str | None = None, k: int = 20, coarse_all: bool = False, query_vector=None):
         """Personalised search over indexed posts (see `tagatlas.recommender.search`)."""
         from tagatlas.recommender.search import search
@@ -244,7 +253,7 @@ class TagAtlas:
 
     def evidence(self, posts: list[Post]) -> Evidence:
         """The fusion inputs for a batch (classifier outputs, neighbours, habits): for baselines and ablations."""
-        return gather_evidence(self, list(posts), self.reader.features(list(posts)))[0]
+        return gather_evidence(self, list(posts), self._features(posts))[0]
 
     def predictions_from(self, posts: list[Post], ev: Evidence, params: FusionParams | None = None,
                          n_candidates: int = 20) -> list[Prediction]:
@@ -300,7 +309,7 @@ class TagAtlas:
         for batch in batches:
             batch = list(batch)
             try:
-                features = self.reader.features(batch)
+                features = self._features(batch)
                 if columnar:
                     ev, q = gather_evidence(self, batch, features)
                     result = BatchResult(batch, [], np.asarray(q, dtype=np.float32), None, self._decide(ev, n_candidates))

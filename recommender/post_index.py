@@ -11,7 +11,7 @@ import numpy as np
 
 from tagatlas.core import write_text_atomic
 from tagatlas.data import Post
-from tagatlas.index import FaissIndex, PostStore, reranked_search
+from tagatlas.index import FaissIndex, ImageGallery, PostStore, reranked_search
 from tagatlas.recommender.clusters import ClusterProfiles
 from tagatlas.recommender.neighbours import NeighbourTable
 
@@ -29,6 +29,7 @@ class PostIndex:
         self._table: NeighbourTable | None = None
         self._profiles: ClusterProfiles | None = None
         self._tag_counts: dict[str, int] | None = None
+        self._gallery: ImageGallery | None = None
         self.tags_version = 0  # bumped by every add and delete (caches keyed on the set of indexed tags read it)
 
     # -- reads ------------------------------------------------------------------------------------
@@ -51,6 +52,12 @@ class PostIndex:
             self._profiles = ClusterProfiles().load(self.store, table)
         return self._profiles
 
+    def gallery(self) -> ImageGallery:
+        """The indexed photos searchable by image features, (re)built when the store moved on without it."""
+        if self._gallery is None or self._gallery.generation != self.store.generation():
+            self._gallery = ImageGallery(self.factory).load(self.store)
+        return self._gallery
+
     def clusters_changed(self) -> None:
         """Every post's cluster changed (a rebuild): the profiles are rebuilt when next read."""
         self._profiles = None
@@ -64,11 +71,17 @@ class PostIndex:
 
     # -- writes -----------------------------------------------------------------------------------
     def add(self, posts: list[Post], vectors: np.ndarray, labels: list[str | None], role: str,
-            clusters: tuple[np.ndarray, list[dict]]) -> list[int]:
-        """Write posts to the store (committed) and the index, and let every view follow the write."""
+            clusters: tuple[np.ndarray, list[dict]], image_features: np.ndarray | None = None) -> list[int]:
+        """Write posts to the store (committed) and the index, and let every view follow the write; `image_features`
+        (zero rows: no image) make the posts' photos searchable by image."""
         before = self.store.generation()
-        rowids = self.store.add(posts, vectors, labels, role)
+        rowids = self.store.add(posts, vectors, labels, role, image_features)
         self.index.add(np.array(rowids), vectors)
+        gallery = self._gallery
+        if gallery is not None and gallery.generation == before:
+            if image_features is not None:
+                gallery.add(rowids, np.asarray(image_features, np.float16).astype(np.float32))  # as stored
+            gallery.generation = self.store.generation()
         table = self._table
         if table is not None and table.generation == before:  # in step with the store: follow this write
             self._table_follow_add(table, rowids, posts, labels)
@@ -108,6 +121,10 @@ class PostIndex:
         if table is not None and table.generation == before:
             table.delete(rowids)
             table.generation = self.store.generation()
+        gallery = self._gallery
+        if gallery is not None and gallery.generation == before:
+            gallery.delete(rowids)
+            gallery.generation = self.store.generation()
         self._count_tags([p.hashtags for p in found.values()], -1)
         return len(rowids)
 

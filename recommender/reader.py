@@ -30,6 +30,7 @@ class Features(NamedTuple):
     dense: np.ndarray  # (n, encoder dim)
     clean: list[str]  # each post's cleaned text, hashtags masked
     photos: list[PhotoMetadata | None]  # EXIF of each post's photo (None: no photo)
+    image: np.ndarray | None = None  # (n, image dim) the image backbone's pooled features, zero rows: no image (None: not read)
 
 
 class HeadReading(NamedTuple):
@@ -63,12 +64,14 @@ class PostReader:
     def index_dim(self) -> int:
         return self.config.head.hidden if self.config.index_space == "head" else self.encoder.dim
 
-    def features(self, posts: list[Post], progress: bool = False, photos: bool = True) -> Features:
-        """Encoder output for a batch; `photos=False` skips reading EXIF where no prediction follows (add, embed)."""
-        dense = self.impute(self.encoder.encode_posts(posts, progress=progress))
+    def features(self, posts: list[Post], progress: bool = False, photos: bool = True, image_features: bool = False) -> Features:
+        """Encoder output for a batch; `photos=False` skips reading EXIF where no prediction follows (add, embed);
+        `image_features=True` also keeps the image backbone's features (image retrieval reads them)."""
+        encoded = self.encoder.encode_posts(posts, progress=progress, image_features=image_features)
+        dense = self.impute(encoded)
         clean = [cleaned(p.text) for p in posts]
         photos = [read_photo_metadata(p.image) if photos and p.image and self.config.photo_metadata else None for p in posts]
-        return Features(self.lexical_.transform(clean), dense, clean, photos)
+        return Features(self.lexical_.transform(clean), dense, clean, photos, encoded.image_features if image_features else None)
 
     # -- imputation -----------------------------------------------------------------------------------
     def impute(self, pv: PostVectors) -> np.ndarray:

@@ -35,6 +35,7 @@ class TrainingRun:
         self.row = {p.id: i for i, p in enumerate(posts)}
         self.label_of: dict[str, str] = {}
         self.regions_all = None
+        self.image_all: np.ndarray | None = None  # the image backbone's features of every post, when a source reads them
         self.cluster_info: dict = {}  # what clustering in training built, reported in train_info
 
     def run(self):
@@ -83,7 +84,9 @@ class TrainingRun:
     def encode(self, fit_posts: list[Post]) -> None:
         """Dense post vectors (encoder, imputed) and lexical n-grams (fitted on fit posts only) of every post."""
         m, cfg, posts, row = self.model, self.cfg, self.posts, self.row
-        encoded = m.encoder.encode_posts(posts, progress=self.progress, parts=m.reader.wants_imputer(fit_posts))
+        encoded = m.encoder.encode_posts(posts, progress=self.progress, parts=m.reader.wants_imputer(fit_posts),
+                                         image_features=m.reads_image_features)
+        self.image_all = encoded.image_features  # None unless a source reads image features
         m.reader.fit_imputer(encoded, np.array([row[p.id] for p in fit_posts], np.int64))
         self.dense_all = m.reader.impute(encoded)
         self.texts = [clean_text(mask_hashtags(p.text)) for p in posts]
@@ -119,7 +122,7 @@ class TrainingRun:
             self.cluster()
         queries = [q for q in queries if q.has_location or q.hashtags]
         qx, qd, qp, *_ = self.targets(queries)
-        features, regions = Features(qx, qd, self.text_of(queries), None), self.regions_of(queries)
+        features, regions = Features(qx, qd, self.text_of(queries), None, self.image_of(queries)), self.regions_of(queries)
         masked = [q.model_copy(update={"hashtags": []}) for q in queries]  # the posting form: hashtags not written yet
         ev, _ = gather_evidence(m, masked, features, regions)
         reads_tags = any("hashtags" in s.needs for s in m.sources) and any(q.hashtags for q in queries)
@@ -165,6 +168,10 @@ class TrainingRun:
     def text_of(self, ps: list[Post]) -> list[str]:
         return [self.texts[self.row[p.id]] for p in ps]
 
+    def image_of(self, ps: list[Post]) -> np.ndarray | None:
+        """The image backbone's features of posts (None: not read)."""
+        return None if self.image_all is None else self.image_all[[self.row[p.id] for p in ps]]
+
     def regions_of(self, ps: list[Post]):
         if self.regions_all is None:
             return None
@@ -173,7 +180,8 @@ class TrainingRun:
     def add(self, ps: list[Post], role: str, features=None) -> None:
         """Index training posts with their known place labels."""
         x, dense = features if features is not None else self.targets(ps)[:2]
-        self.model.index_features(ps, x, dense, role=role, labels=[self.label_of.get(p.id) for p in ps], regions=self.regions_of(ps))
+        self.model.index_features(ps, x, dense, role=role, labels=[self.label_of.get(p.id) for p in ps], regions=self.regions_of(ps),
+                                  image=self.image_of(ps))
 
     def reembed(self) -> None:
         """Every indexed post's vector in the refit head's space (index_space="head")."""

@@ -3,12 +3,14 @@
 from tagatlas.recommender.evidence.base import (POST_FIELDS, BatchContext, EvidenceSource, SourceEvidence, create_sources, gather_all,
                                                 register_source, registered_sources)
 from tagatlas.recommender.evidence.cluster import ClusterMates
+from tagatlas.recommender.evidence.image_neighbours import ImageNeighbours
 from tagatlas.recommender.evidence.place_names import PlaceNames
 from tagatlas.recommender.evidence.tag_places import TagPlaces
 
 register_source(ClusterMates)
 register_source(TagPlaces)
 register_source(PlaceNames)
+register_source(ImageNeighbours)
 
-__all__ = ["POST_FIELDS", "BatchContext", "ClusterMates", "EvidenceSource", "PlaceNames", "SourceEvidence", "TagPlaces", "create_sources", "gather_all",
+__all__ = ["POST_FIELDS", "BatchContext", "ClusterMates", "EvidenceSource", "ImageNeighbours", "PlaceNames", "SourceEvidence", "TagPlaces", "create_sources", "gather_all",
            "register_source", "registered_sources"]

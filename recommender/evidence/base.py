@@ -56,6 +56,7 @@ class BatchContext:
     table: Any  # NeighbourTable: rowid → post id, place class, tags (tag ids: `table.ids_of`)
     model: Any  # the TagAtlas being asked: places_, place_coords_, store_, graph_, config, cluster_profiles(), assign_clusters()
     assigned_clusters: tuple[np.ndarray, list[dict]] | None = None  # the clusters reported for the batch's posts
+    image: np.ndarray | None = None  # (n, image dim) the image backbone's features, zero rows: no photo (None: not read)
 
 
 class EvidenceSource:
@@ -65,6 +66,7 @@ class EvidenceSource:
     needs: ClassVar[frozenset[str]] = frozenset()  # post fields (POST_FIELDS) without which a post gets nothing
     place_weights: ClassVar[tuple[float, ...]] = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)  # share of the place distribution, tried on validation
     tag_weights: ClassVar[tuple[float, ...]] = (0.0, 0.05, 0.1, 0.2, 0.5, 1.0)  # weight of its tag scores, tried on validation
+    reads_image_features: ClassVar[bool] = False  # whether it reads `BatchContext.image` (the model then keeps and indexes them)
 
     def available(self, model: Any) -> bool:
         """Whether the model has what this source reads (e.g. graph clusters); unavailable sources are skipped."""
