@@ -20,6 +20,7 @@ from tagatlas.evaluation.baselines import (MostFrequentPlace, Popularity, TfidfK
 from tagatlas.recommender import TagAtlas, geo_metrics, tag_metrics
 from tagatlas.recommender.fusion import place_distribution, select_tags, tag_scores
 from tagatlas.recommender.metrics import expected_calibration_error
+from tagatlas.recommender.place_list import area_mass, within
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,8 @@ def evaluate(model: TagAtlas, posts: list[Post], progress: bool = True) -> dict:
         chunk_preds = model.predictions_from(chunk, ev)
         preds.extend(chunk_preds)
         raw = place_distribution(ev, model.fusion_)  # before temperature scaling: what calibration changed
-        raw_conf.extend(raw[i, model.geolocator_.place_index_[p.places[0].place]] for i, p in enumerate(chunk_preds))
+        first = np.array([model.geolocator_.place_index_[p.places[0].place] for p in chunk_preds], dtype=np.int64)
+        raw_conf.extend(area_mass(raw, first, model.geolocator_.areas_, model.fusion_.decision_km).tolist())
         knn_classes.append(knn_vote(ev, model.fusion_.geo_k))
         clf_classes.append(ev.place_probs.argmax(axis=1))
         clf_scores, _ = tag_scores(ev, clf_only)
@@ -118,7 +120,11 @@ def evaluate(model: TagAtlas, posts: list[Post], progress: bool = True) -> dict:
     errors = distance_km([preds[i].lat for i in geo_idx], [preds[i].lon for i in geo_idx], lat, lon) if geo_idx else np.zeros(0)
     radius_coverage = float(np.mean(errors <= np.array([preds[i].radius_km for i in geo_idx]))) if geo_idx else None
     tags_t5 = tags_from(ranked)
-    correct = np.array([preds[i].places[0].place == t for i, t in zip(geo_idx, true_place)], dtype=bool)
+    # The event a listed place's probability is about: the truth lay in its area (within area_km of it).
+    geo = model.geolocator_
+    reported = np.array([geo.place_index_[preds[i].places[0].place] for i in geo_idx], dtype=np.int64)
+    truth_cls = geo.class_of(list(true_place), np.asarray(lat, float), np.asarray(lon, float))
+    correct = within(geo.areas_, model.fusion_.decision_km, reported)[np.arange(len(reported)), truth_cls] if geo_idx else np.zeros(0, bool)
     calibration = {
         "n": len(geo_idx), "temperature": model.fusion_.place_temperature,
         "place_ece": expected_calibration_error([preds[i].places[0].prob for i in geo_idx], correct),

@@ -9,8 +9,6 @@ import numpy as np
 from tagatlas.recommender.fusion import Evidence, FusionParams
 from tagatlas.recommender.schema import Decisions, PlaceScore, Prediction, TagScore
 
-TOP_PLACES = 5  # places reported per post: the decision's, then the most probable others
-
 
 def decide(ev: Evidence, p: FusionParams, geolocator, hashtags, n_candidates: int) -> Decisions:
     """Every decision for a batch, as arrays: the place (`Geolocator.decide`) and the tags (`HashtagRecommender.decide`);
@@ -18,22 +16,16 @@ def decide(ev: Evidence, p: FusionParams, geolocator, hashtags, n_candidates: in
     where = geolocator.decide(ev, p)
     tags = hashtags.decide(ev, p, n_candidates)
     clusters = ev.assigned_clusters[0] if ev.assigned_clusters is not None else np.full(len(where.label), -1)
-    return Decisions(label=where.label, probs=where.probs, coords=where.coords, radius=np.round(where.radius, 1), source=where.source,
+    return Decisions(label=where.label, probs=where.probs, listed=where.listed, listed_prob=where.listed_prob, coords=where.coords,
+                     radius=np.round(where.radius, 1), source=where.source,
                      order=tags.order, scores=tags.scores, n_keep=tags.n_keep, parts=tags.parts, tags=ev.tags,
-                     places=geolocator.places_, place_names=geolocator.place_names_, photo_gps=ev.photo_gps, clusters=np.asarray(clusters))
+                     places=geolocator.places_, place_names=geolocator.place_names_, photo_gps=ev.photo_gps, clusters=np.asarray(clusters),
+                     area_km=float(p.decision_km))
 
 
 def rounded(a: np.ndarray, digits: int = 6) -> list[list[float]]:
     """Rows of Python floats rounded to `digits` decimals (in float64: float32 inputs would print as 0.07999999821)."""
     return np.round(np.asarray(a, dtype=np.float64), digits).tolist()
-
-
-def _ranked_places(probs: np.ndarray) -> list[list[int]]:
-    """Per post, its most probable place classes, by probability then class index."""
-    n_top = min(TOP_PLACES + 1, probs.shape[1])
-    top = np.argpartition(-probs, n_top - 1, axis=1)[:, :n_top] if n_top < probs.shape[1] else np.tile(np.arange(n_top), (len(probs), 1))
-    top_p = np.take_along_axis(probs, top, 1)
-    return np.take_along_axis(top, np.lexsort((top, -top_p), axis=1), 1).tolist()
 
 
 def _carriers(ev: Evidence, i: int) -> dict[int, list[str]]:
@@ -52,23 +44,20 @@ def _carriers(ev: Evidence, i: int) -> dict[int, list[str]]:
 def to_predictions(posts, ev: Evidence, d: Decisions, place_coords: list[list[float]]) -> list[Prediction]:
     """One `Prediction` per post from a batch's decisions; everything per post reads plain Python lists taken from
     the arrays in one go."""
-    probs = d.probs
-    top = _ranked_places(probs)
-    label_l = d.label.tolist()
+    listed_l, listed_prob_l = d.listed.tolist(), rounded(d.listed_prob)
     cand_parts = {name: rounded(v) for name, v in d.parts.items()}
     order_l, scores_l = d.order.tolist(), rounded(d.scores)
     positive = (d.scores > 0).sum(axis=1).tolist()  # scores are ranked: candidates stop at the first score <= 0
     coords_l, radius_l, keep_l, source_l = d.coords.tolist(), d.radius.tolist(), d.n_keep.tolist(), d.source.tolist()
 
-    def place(i, c):
+    def place(c, prob):
         lat, lon = place_coords[c]
-        return PlaceScore(place=d.places[c], name=d.place_names[c], prob=round(float(probs[i, c]), 6), lat=lat, lon=lon)
+        return PlaceScore(place=d.places[c], name=d.place_names[c], prob=prob, lat=lat, lon=lon, area_km=d.area_km)
 
     preds = []
     for i, post in enumerate(posts):
-        # The decision's place first (the most probable place in the chosen area), then the most probable others.
-        first = label_l[i]
-        places = [place(i, first)] + [place(i, c) for c in top[i] if c != first][: TOP_PLACES - 1]
+        # The places listed (`place_list`): the decision first, each with its area's probability, decreasing.
+        places = [place(c, prob) for c, prob in zip(listed_l[i], listed_prob_l[i]) if c >= 0]
         carriers = _carriers(ev, i)
         candidates = [TagScore(tag=ev.tags[order_l[i][j]], score=scores_l[i][j], from_posts=carriers.get(order_l[i][j], []),
                                sources={name: v[i][j] for name, v in cand_parts.items() if v[i][j] > 0}) for j in range(positive[i])]

@@ -18,8 +18,9 @@ import numpy as np
 from tagatlas.core import write_text_atomic
 from tagatlas.data import P2CLabeler, Post, city, geodesic_medoid
 from tagatlas.recommender.evidence import photo_gps
-from tagatlas.recommender.fusion import (Evidence, FusionParams, PlaceAreas, calibrate, coordinates, decide_place, decision_confidence,
-                                         hedge_coordinates, label_in_area, place_distribution)
+from tagatlas.recommender.fusion import (Evidence, FusionParams, PlaceAreas, calibrate, coordinates, decide_place, hedge_coordinates,
+                                         label_in_area, place_distribution)
+from tagatlas.recommender.place_list import calibrated_masses, place_list
 from tagatlas.recommender.schema import PHOTO_COARSE_RADIUS_KM
 
 PLACES_FILE = "places.json"
@@ -31,6 +32,8 @@ class PlaceDecisions:
 
     label: np.ndarray  # (n,) the place class reported first
     probs: np.ndarray  # (n, C) calibrated place probabilities
+    listed: np.ndarray  # (n, LISTED) the places listed, the label first (-1: none)
+    listed_prob: np.ndarray  # (n, LISTED) each listed place's area probability (calibrated), decreasing
     coords: np.ndarray  # (n, 2) lat, lon
     radius: np.ndarray  # (n,) km
     source: np.ndarray  # (n,) location_source: "place", "hedge" or "photo_gps"
@@ -110,21 +113,27 @@ class Geolocator:
 
     # -- deciding -------------------------------------------------------------------------------------
     def decide(self, ev: Evidence, p: FusionParams) -> PlaceDecisions:
-        """Fused place distribution → the area decided within `decision_km` (as tuned) and the most probable place in it
-        reported, probabilities calibrated, coordinates at that place (hedged when unsure), the radius for the
-        decision's confidence, photo GPS overruling."""
+        """Fused place distribution → the places listed (`place_list`: areas within `decision_km`, the decided area's
+        most probable place among the candidates, the most massive area first), the first reported with coordinates
+        at it (hedged when unsure), the radius for its calibrated area probability, photo GPS overruling."""
         raw = place_distribution(ev, p)
-        chosen = decide_place(raw, p, self.areas_)
+        first = label_in_area(raw, decide_place(raw, p, self.areas_), p, self.areas_)
+        listed, masses = place_list(raw, first, self.areas_, p.decision_km)
+        label, listed_prob = listed[:, 0], calibrated_masses(masses, p.area_calibration)
         probs = calibrate(raw, p.place_temperature)
-        confidence = decision_confidence(probs, chosen, p, self.areas_)
-        label = label_in_area(probs, chosen, p, self.areas_)  # the place reported: the most probable one in the area decided
+        confidence = listed_prob[:, 0]
         coords, hedged = hedge_coordinates(coordinates(ev, p, raw, self.place_coords_, label), confidence, ev, probs, p,
                                            self.place_coords_)  # in or near the place reported, not the area's centre
         radius = p.radius_for(confidence)
         source = np.where(hedged, "hedge", "place").astype(object)
         probs, label, coords, radius, source = photo_gps.overrule(ev.photo_gps, self.areas_, self.place_coords_, probs, label, coords,
                                                                   radius, source, PHOTO_COARSE_RADIUS_KM)
-        return PlaceDecisions(label=label, probs=probs, coords=coords, radius=radius, source=source)
+        certain = (source == "photo_gps") & (probs[np.arange(len(label)), label] >= 1.0)  # photo GPS named the place: it alone, certain
+        if certain.any():
+            listed, listed_prob = listed.copy(), listed_prob.copy()
+            listed[certain], listed_prob[certain] = -1, 0.0
+            listed[certain, 0], listed_prob[certain, 0] = label[certain], 1.0
+        return PlaceDecisions(label=label, probs=probs, listed=listed, listed_prob=listed_prob, coords=coords, radius=radius, source=source)
 
     # -- persistence ----------------------------------------------------------------------------------
     def save(self, folder: str | os.PathLike) -> None:

@@ -11,9 +11,11 @@ from pydantic import BaseModel, Field, PrivateAttr
 class PlaceScore(BaseModel):
     place: str = Field(description="GeoNames id of the P2C place")
     name: str
-    prob: float
+    prob: float = Field(description="probability that the post was written within area_km of this place (in no area of a place listed "
+                                    "above it): the places of a prediction are listed by this probability, the first is the decision")
     lat: float
     lon: float
+    area_km: float = Field(0.0, description="radius of the place's area, the decision radius tuned on validation (0: the place alone)")
 
 
 class TagScore(BaseModel):
@@ -65,6 +67,8 @@ class Decisions:
 
     label: np.ndarray  # (n,) the place class reported first
     probs: np.ndarray  # (n, C) calibrated place probabilities
+    listed: np.ndarray  # (n, L) the places listed (`place_list`), the label first; -1 pads
+    listed_prob: np.ndarray  # (n, L) their area probabilities, decreasing
     coords: np.ndarray  # (n, 2) lat, lon
     radius: np.ndarray  # (n,) km, rounded to 0.1
     source: np.ndarray  # (n,) location_source
@@ -77,13 +81,14 @@ class Decisions:
     place_names: list[str]
     photo_gps: np.ndarray | None  # (n, 2) EXIF positions (NaN: none), None when no photo had one
     clusters: np.ndarray  # (n,) cluster per post, -1: none
+    area_km: float = 0.0  # the radius of each listed place's area
 
     def records(self, photo_gps: bool = False) -> list[dict]:
         """Per post, the `pred_*` fields of an enriched record (what `tagatlas.enrich.enriched_record` takes
         from a `Prediction`); `photo_gps` reveals a photo's exact EXIF position as `Prediction.reveal_photo_gps`."""
         n = len(self.label)
         label = self.label.tolist()
-        prob = self.probs[np.arange(n), self.label].tolist()
+        prob = self.listed_prob[:, 0].tolist()
         coords, radius, source, clusters = self.coords.tolist(), self.radius.tolist(), self.source.tolist(), self.clusters.tolist()
         order, keep = self.order.tolist(), self.n_keep.tolist()
         scores = np.round(np.asarray(self.scores, dtype=np.float64), 6).tolist()

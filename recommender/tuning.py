@@ -17,10 +17,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from tagatlas.data import Post, distance_km
-from tagatlas.recommender.fusion import (Evidence, FusionParams, PlaceAreas, calibrate, coordinates, decide_place, decision_confidence, label_in_area,
-                                         fit_temperature, hedge_coordinates, place_distribution, select_tags, tag_scores)
+from tagatlas.recommender.fusion import (Evidence, FusionParams, PlaceAreas, calibrate, coordinates, decide_place, fit_temperature, hedge_coordinates, place_distribution, select_tags, tag_scores)
 from tagatlas.recommender.evidence import EvidenceSource
 from tagatlas.recommender.metrics import expected_calibration_error, tag_metrics
+from tagatlas.recommender.place_list import area_mass, calibrated_masses, decided_label, fit_area_calibration, within
 
 GEO_GRID = {"geo_k": (10, 25, 50), "geo_temperature": (0.02, 0.05, 0.2), "geo_alpha": tuple(np.round(np.linspace(0, 1, 11), 2)),
             "decision_km": (0.0, 50.0, 161.0)}
@@ -107,10 +107,10 @@ class _GeoTuning:
         if with_tags is not None:
             params = self.on(with_tags).plug_ins(params, [s for s in sources if "hashtags" in s.needs])
         probs = place_distribution(self.gev, params)
-        top = decide_place(probs, params, self.areas)
-        params, err, coords = self.coordinate_rule(params, probs, label_in_area(probs, top, params, self.areas))
+        label = decided_label(probs, params, self.areas)
+        params, err, coords = self.coordinate_rule(params, probs, label)
         params, calibrated = self.calibration(params, probs)
-        conf = decision_confidence(calibrated, top, params, self.areas)
+        params, conf = self.area_calibration(params, probs, label)
         params, err = self.hedge(params, coords, conf, calibrated, err, hedge_tolerance)
         acc, neg_med = float(np.mean(err <= 161)), -float(np.median(err))
         clf = replace(params, geo_alpha=1.0, decision_km=0.0, source_place={})
@@ -134,7 +134,7 @@ class _GeoTuning:
         """Acc@161 of the place reported (the most probable one in the area decided) plus the probability mass within 161 km of the truth (smooth: it keeps the choice
         stable on small validation sets), then minus the median error."""
         probs = place_distribution(self.gev, cand)
-        err = self.errors(label_in_area(probs, decide_place(probs, cand, self.areas), cand, self.areas))
+        err = self.errors(decided_label(probs, cand, self.areas))
         soft = float(np.asarray(self.near_truth.multiply(probs).sum(axis=1)).mean())
         return float(np.mean(err <= 161)) + soft, -float(np.median(err))
 
@@ -181,6 +181,19 @@ class _GeoTuning:
         self.report["calibration"] = {"temperature": temperature, "ece_before": _top_ece(probs, self.truth_cls),
                                       "ece_after": _top_ece(calibrated, self.truth_cls)}
         return replace(params, place_temperature=temperature), calibrated
+
+    def area_calibration(self, params: FusionParams, probs: np.ndarray, label: np.ndarray) -> tuple[FusionParams, np.ndarray]:
+        """Platt scaling of the reported place's area probability on whether the truth lay in that area; returns the
+        calibrated confidence of each validation query (what the hedge and the radius read)."""
+        nearest = self.areas.tree.query(np.radians(np.column_stack([self.lat, self.lon])), k=1)[1][:, 0]
+        truth = np.where(self.truth_cls >= 0, self.truth_cls, nearest)  # each truth's place class
+        inside = within(self.areas, params.decision_km, label)[np.arange(len(label)), truth]
+        masses = area_mass(probs, label, self.areas, params.decision_km)
+        calibration = fit_area_calibration(masses, inside)
+        conf = calibrated_masses(masses[:, None], calibration)[:, 0]
+        self.report["area_calibration"] = {"a": calibration[0], "b": calibration[1], "ece_before": expected_calibration_error(masses, inside),
+                                           "ece_after": expected_calibration_error(conf, inside)}
+        return replace(params, area_calibration=list(calibration)), conf
 
     def hedge(self, params: FusionParams, coords: np.ndarray, conf: np.ndarray, calibrated: np.ndarray, err: np.ndarray,
               tolerance: float) -> tuple[FusionParams, np.ndarray]:

@@ -1,0 +1,96 @@
+"""The places a prediction lists, most probable first, and the first one is the decision.
+
+Each place listed stands for its area: the place classes within `decision_km` of it that no place listed before it
+counted. Its probability is that area's mass, so the probabilities of a list never sum past one, a place's area is
+what "the post was written there" means at the decision's radius, and the most probable entry is the one named
+first by construction (New Orleans, p = 0.04, is never listed under a lone Long Island City, p = 0.037, that won
+only by a smaller area). The decided area's most probable place and the best other areas are the candidates; the
+one whose own area holds the most mass is reported (`decided_label`), in tuning and at prediction alike."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tagatlas.recommender.fusion import FusionParams, PlaceAreas, decide_place, label_in_area
+
+LISTED = 5  # places listed per post (the candidates weighed for the decision are the same ones)
+
+
+def within(areas: PlaceAreas, km: float, classes: np.ndarray) -> np.ndarray:
+    """(n, C) whether each place class lies within `km` of each post's given class (itself always)."""
+    if km <= 0:
+        out = np.zeros((len(classes), len(areas)), bool)
+        out[np.arange(len(classes)), classes] = True
+        return out
+    return areas.near(km)[classes].toarray() > 0
+
+
+def area_mass(probs: np.ndarray, classes: np.ndarray, areas: PlaceAreas, km: float) -> np.ndarray:
+    """(n,) each post's probability within `km` of its given place class."""
+    return (probs * within(areas, km, classes)).sum(axis=1)
+
+
+def place_list(probs: np.ndarray, first: np.ndarray, areas: PlaceAreas, km: float, n_top: int = LISTED) -> tuple[np.ndarray, np.ndarray]:
+    """(places (n, n_top), masses (n, n_top)) per post, most massive first; -1 / 0 pad a post with fewer places.
+    `first` is the decided area's most probable place; each later candidate is the most probable unclaimed place of
+    the area (centred anywhere) holding the most unclaimed mass. Areas never overlap."""
+    n, n_places = probs.shape
+    n_top = min(n_top, n_places)
+    places = np.full((n, n_top), -1, np.int64)
+    masses = np.zeros((n, n_top))
+    claimed = np.zeros((n, n_places), bool)
+    rows = np.arange(n)
+    near = areas.near(km) if km > 0 else None
+    for step in range(n_top):
+        free = np.where(claimed, 0.0, probs)
+        if step == 0:
+            current, alive = np.asarray(first, np.int64), np.ones(n, bool)
+        else:
+            mass_at = free if near is None else np.asarray(near @ free.T.astype(np.float32)).T
+            centre = mass_at.argmax(axis=1)
+            in_area = within(areas, km, centre) & ~claimed
+            current = np.where(in_area, probs, -1.0).argmax(axis=1)
+            alive = in_area.any(axis=1) & (mass_at[rows, centre] > 0)
+        area = within(areas, km, current) & ~claimed
+        places[alive, step] = current[alive]
+        masses[alive, step] = (free * area).sum(axis=1)[alive]
+        claimed |= area & alive[:, None]
+    order = np.argsort(-masses, axis=1, kind="stable")  # ties keep the greedy order (the decided area first)
+    return np.take_along_axis(places, order, 1), np.take_along_axis(masses, order, 1)
+
+
+def decided_label(probs: np.ndarray, p: FusionParams, areas: PlaceAreas) -> np.ndarray:
+    """The place reported first: of the listed candidates, the one whose area holds the most mass."""
+    first = label_in_area(probs, decide_place(probs, p, areas), p, areas)
+    return place_list(probs, first, areas, p.decision_km)[0][:, 0]
+
+
+def calibrated_masses(masses: np.ndarray, calibration: tuple[float, float] | list[float]) -> np.ndarray:
+    """Area masses mapped by the Platt calibration (a, b) fitted on validation, σ(a·logit(m) + b): monotone, so the
+    order is kept; rescaled where the calibrated masses of a list would sum past one. Padding stays 0."""
+    a, b = calibration
+    if (a, b) == (1.0, 0.0):
+        return masses
+    m = np.clip(masses, 1e-6, 1 - 1e-6)
+    out = np.where(masses > 0, 1.0 / (1.0 + np.exp(-(a * np.log(m / (1 - m)) + b))), 0.0)
+    total = out.sum(axis=1, keepdims=True)
+    return np.where(total > 1.0, out / np.maximum(total, 1e-12), out)
+
+
+def fit_area_calibration(masses: np.ndarray, correct: np.ndarray) -> tuple[float, float]:
+    """Platt scaling (a > 0, b) of the first place's area mass against whether the truth lay in that area, by
+    validation log-likelihood; identity when there are fewer than 20 cases or only one outcome."""
+    from scipy.optimize import minimize
+
+    correct = np.asarray(correct, float)
+    if len(correct) < 20 or correct.min() == correct.max():
+        return 1.0, 0.0
+    m = np.clip(np.asarray(masses, float), 1e-6, 1 - 1e-6)
+    x = np.log(m / (1 - m))
+
+    def nll(theta: np.ndarray) -> float:
+        z = np.exp(theta[0]) * x + theta[1]
+        return float(np.mean(np.logaddexp(0, z) - correct * z))
+
+    res = minimize(nll, np.zeros(2), method="L-BFGS-B", bounds=[(np.log(0.05), np.log(20.0)), (-10, 10)])
+    return float(np.round(np.exp(res.x[0]), 4)), float(np.round(res.x[1], 4))

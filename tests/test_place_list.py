@@ -1,0 +1,71 @@
+"""The places a prediction lists: each stands for its area, listed by the area's probability, the first is the decision
+(the issue's complaint: Long Island City, p = 0.037, named above New Orleans, p = 0.042). Places and probabilities here
+are synthetic, named so; the last test reads predictions of the model trained on the real tweet subset."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tagatlas.data import distance_km, read_posts
+from tagatlas.recommender import TagAtlas
+from tagatlas.recommender.fusion import FusionParams, PlaceAreas
+from tagatlas.recommender.place_list import calibrated_masses, decided_label, fit_area_calibration, place_list
+
+# Synthetic places: New Orleans, Metairie, Kenner (within 25 km of each other), Long Island City, Baton Rouge.
+COORDS = np.array([(29.95, -90.07), (29.98, -90.15), (29.99, -90.24), (40.74, -73.95), (30.45, -91.15)])
+AREAS = PlaceAreas(COORDS)
+
+
+def test_the_first_place_listed_is_the_decision_and_the_most_probable_shown():
+    probs = np.array([[0.042, 0.03, 0.02, 0.037, 0.01] + [0.0] * 0])
+    probs = probs / probs.sum() * 0.139  # the rest of the mass is spread over places not modelled here
+    p = FusionParams(decision_km=50)
+    label = decided_label(probs, p, AREAS)
+    places, masses = place_list(probs, label, AREAS, 50)
+    assert places[0, 0] == 0 == label[0]  # New Orleans, for its area
+    assert places[0, 1] == 3  # then Long Island City
+    shown = masses[0][places[0] >= 0]
+    assert np.all(np.diff(shown) <= 0) and shown.sum() <= probs.sum() + 1e-9
+    assert len(set(places[0][places[0] >= 0].tolist())) == len(shown)  # each place once: areas never overlap
+
+
+def test_a_candidate_whose_own_area_is_lighter_is_not_named_first():
+    """Synthetic line of places 0, 40 and 80 km apart and one far away: the area centred on the middle one holds the most
+    mass, but its best place (at 0 km) holds less within 50 km of itself than the far place: the far place is named."""
+    coords = np.array([(0.0, 0.0), (0.0, 0.36), (0.0, 0.72), (40.0, 40.0)])
+    areas = PlaceAreas(coords)
+    probs = np.array([[0.2, 0.05, 0.19, 0.3]])
+    p = FusionParams(decision_km=50)
+    places, masses = place_list(probs, np.array([0]), areas, 50)
+    assert places[0, 0] == 3 and decided_label(probs, p, areas)[0] == 3
+    assert np.all(np.diff(masses[0]) <= 0)
+    # Without an area the list is the places by probability.
+    assert place_list(probs, np.array([3]), areas, 0)[0][0].tolist() == [3, 0, 2, 1]
+
+
+def test_area_probabilities_are_calibrated_on_outcomes_and_keep_their_order():
+    rng = np.random.default_rng(0)
+    masses = rng.uniform(0.05, 0.95, 2000)
+    correct = rng.uniform(size=2000) < masses ** 2  # synthetic: overconfident masses
+    a, b = fit_area_calibration(masses, correct)
+    fixed = calibrated_masses(masses[:, None], (a, b))[:, 0]
+    for lo in (0.3, 0.6, 0.85):
+        sel = (masses > lo) & (masses < lo + 0.1)
+        assert abs(fixed[sel].mean() - correct[sel].mean()) < abs(masses[sel].mean() - correct[sel].mean())
+    listed = np.array([[0.5, 0.3, 0.2, 0.0]])
+    shown = calibrated_masses(listed, (0.5, 1.0))  # a calibration that inflates
+    assert np.all(np.diff(shown[0][:3]) <= 0) and shown.sum() <= 1 + 1e-9 and shown[0, 3] == 0
+    assert fit_area_calibration(masses[:10], correct[:10]) == (1.0, 0.0)  # too few cases: unchanged
+
+
+def test_predictions_list_places_by_area_probability_with_coordinates_at_the_first(model_dir, real_subset):
+    model = TagAtlas.load(model_dir)
+    posts = [p.model_copy(update={"lat": None, "lon": None}) for p in list(read_posts(real_subset))[:200]]
+    km = model.fusion_.decision_km
+    for pred in model.predict(posts):
+        probs = [pl.prob for pl in pred.places]
+        assert probs == sorted(probs, reverse=True) and sum(probs) <= 1 + 1e-6
+        assert all(pl.area_km == km for pl in pred.places)
+        first = pred.places[0]
+        if pred.location_source == "place":
+            assert distance_km([pred.lat], [pred.lon], [first.lat], [first.lon])[0] <= max(km, 1.0)
