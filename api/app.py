@@ -8,6 +8,7 @@ process died before saving it.
 
 from __future__ import annotations
 
+import math
 import os
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -50,6 +51,31 @@ async def name_the_body(request: Request, exc: StarletteHTTPException):
     return await http_exception_handler(request, exc)
 
 
+MAX_ERRORS, MAX_INPUT_CHARS = 10, 100  # a validation answer names at most this many fields, echoing this much of each input
+
+
+def _shown(value) -> str | int | float | bool | None:
+    """An input as a validation answer may echo it: short, finite, and encodable (a lone surrogate escaped)."""
+    if value is None or isinstance(value, bool) or (isinstance(value, int) and abs(value) < 2**53):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    text = value if isinstance(value, str) else repr(value)
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text if len(text) <= MAX_INPUT_CHARS else f"{text[:MAX_INPUT_CHARS]}… ({len(text)} characters)"
+
+
+async def small_validation_errors(request: Request, exc: RequestValidationError):
+    """422 naming each bad field with a short, encodable echo of what was sent (FastAPI's own answer echoes the
+    whole input: 10 MB back for a 10 MB text, and a 500 when the input holds NaN or a lone surrogate)."""
+    errors = exc.errors()
+    detail = [{"type": e.get("type"), "loc": [str(p)[:MAX_INPUT_CHARS] for p in e.get("loc", ())],
+               "msg": _shown(str(e.get("msg", ""))), **({"input": _shown(e["input"])} if "input" in e else {})} for e in errors[:MAX_ERRORS]]
+    if len(errors) > MAX_ERRORS:
+        detail.append({"type": "more_errors", "loc": [], "msg": f"{len(errors) - MAX_ERRORS} more errors not shown"})
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
 def create_app(model_dir: str | os.PathLike, api_keys: dict[str, str | None] | set[str] | None = None, rate: float | None = None,
                burst: float | None = None, encoder_threads: int | None = None, background_slots: int = 1) -> FastAPI:
     """An app serving the model folder `model_dir`; writes need one of `api_keys` (None: TAGATLAS_API_KEYS /
@@ -75,8 +101,10 @@ def create_app(model_dir: str | os.PathLike, api_keys: dict[str, str | None] | s
                   description="Places and hashtags for social posts. Writes and personalised requests need `X-API-Key`.")
     app.state.service = service
     app.add_exception_handler(StarletteHTTPException, name_the_body)
-    app.add_middleware(MeasureAndLimit, limiter=RateLimiter(settings.rate_limit, settings.rate_burst), requests=service.requests,
-                       latency=service.latency)
+    app.add_exception_handler(RequestValidationError, small_validation_errors)
+    app.add_middleware(MeasureAndLimit, limiter=RateLimiter(settings.rate_limit, settings.rate_burst, settings.rate_clients),
+                       requests=service.requests, latency=service.latency,
+                       auth_failures=RateLimiter(settings.auth_failure_rate, settings.auth_failure_burst, settings.rate_clients))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for router in ROUTERS:
         app.include_router(router)

@@ -16,6 +16,7 @@ from fastapi import Depends, HTTPException, Request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from tagatlas.api.batching import MicroBatcher
+from tagatlas.api.images import ImageFetcher
 from tagatlas.api.concurrency import ReadWriteLock
 from tagatlas.api.security import configured_keys
 from tagatlas.core.settings import Settings
@@ -38,6 +39,9 @@ class Service:
         self.keys = configured_keys(settings) if api_keys is None else (dict(api_keys) if isinstance(api_keys, dict)
                                                                          else dict.fromkeys(api_keys))
         self.model: TagAtlas | None = None
+        self.fetcher = ImageFetcher(settings.image_prefixes, settings.image_fetch_private, timeout_s=settings.image_fetch_timeout,
+                                    slots=settings.image_fetch_slots)
+        self.fetch_limiter = None  # threads of their own for image fetches (created in `open`, inside the event loop)
         self.searcher = None  # OpenSearch backend (TAGATLAS_SEARCH_BACKEND=opensearch)
         self.lock = ReadWriteLock()  # concurrent suggest/search; ingest and delete one at a time, alone
         self.background = threading.BoundedSemaphore(background_slots)
@@ -53,6 +57,9 @@ class Service:
 
     # -- life -------------------------------------------------------------------------------------
     def open(self) -> None:
+        import anyio
+
+        self.fetch_limiter = anyio.CapacityLimiter(self.settings.image_fetch_slots)
         model = TagAtlas.load(self.model_dir, writable_store=True)
         model.encoder.set_threads(self.settings.encoder_threads)
         model.warm_up()

@@ -23,13 +23,20 @@ class Settings(BaseSettings):
 
     api_keys: str = Field(default="", description="API keys, comma-separated: `key` (a service key) or `key=user_id` (that user's own)")
     api_key_file: Path | None = Field(default=None, description="a file of API keys, one a line (as api_keys); `#` starts a comment")
-    rate_limit: float = Field(default=200.0, gt=0, description="requests a second per client before 429")
-    rate_burst: float = Field(default=400.0, ge=1, description="requests a client may make at once before the rate applies")
+    rate_limit: float = Field(default=200.0, gt=0, description="requests a second per client address before 429")
+    rate_burst: float = Field(default=400.0, ge=1, description="requests a client address may make at once before the rate applies")
+    auth_failure_rate: float = Field(default=0.2, gt=0, description="failed authentications a second an address may make on average before 429")
+    auth_failure_burst: float = Field(default=20.0, ge=1, description="failed authentications an address may make at once")
+    rate_clients: int = Field(default=10_000, ge=1, description="client addresses the rate limiters remember (least recent forgotten first)")
     encoder_threads: int = Field(default=1, ge=1, le=1024, description="threads the server's text encoder uses per batch")
     search_backend: Literal["embedded", "opensearch"] = Field(default="embedded",
                                                               description="where /v1/search looks: the model folder's index, or OpenSearch")
     opensearch_index: str = Field(default="posts", min_length=1, description="the OpenSearch index searched with search_backend=opensearch")
-    image_url_prefixes: str = Field(default="", description="comma-separated URL prefixes /v1/enrich may fetch images from (none: no fetching)")
+    image_url_prefixes: str = Field(default="", description="comma-separated URL prefixes /v1/enrich may fetch images from: scheme, host and port "
+                                    "must match exactly, the path on a segment boundary (none: no fetching)")
+    image_fetch_private: bool = Field(default=False, description="let /v1/enrich fetch from hosts resolving to private, loopback or link-local addresses")
+    image_fetch_timeout: float = Field(default=5.0, gt=0, le=60, description="seconds one image fetch may take in all")
+    image_fetch_slots: int = Field(default=4, ge=1, le=64, description="image fetches at once; more are answered at once with a note")
     cache_dir: Path | None = Field(default=None, description="folder of the embedding cache (default: $XDG_CACHE_HOME/tagatlas or ~/.cache/tagatlas)")
     opensearch_url: str | None = Field(default=None, validation_alias=AliasChoices("OPENSEARCH_URL", "opensearch_url"),
                                        description="the OpenSearch cluster, e.g. https://localhost:9200")

@@ -72,6 +72,11 @@ def _segmenter():
     return segmenter
 
 
+MAX_SEGMENTED = 40  # longer runs stay whole: segmentation recurses per letter (a 1,000-letter tag overflowed the stack)
+
+
 @functools.lru_cache(maxsize=65536)
 def _segment(word: str) -> tuple[str, ...]:
+    if len(word) > MAX_SEGMENTED:
+        return (word,)
     return tuple(_segmenter().segment(word)) or (word,)

@@ -65,6 +65,8 @@ def read_photo_metadata(image: Any) -> PhotoMetadata:
             with Image.open(io.BytesIO(image)) as handle:
                 exif = handle.getexif()
         elif isinstance(image, (str, Path)) and not str(image).startswith(("http://", "https://")):
+            if not Path(image).is_file():  # a FIFO or device would block or never end
+                return PhotoMetadata()
             with Image.open(image) as handle:
                 exif = handle.getexif()
         else:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -78,4 +78,7 @@ class Post(BaseModel):
     @property
     def timestamp(self) -> float:
         """Seconds since the epoch (0 when unknown), for ordering a user's posts."""
-        return self.created_at.timestamp() if self.created_at is not None else 0.0
+        if self.created_at is None:
+            return 0.0
+        when = self.created_at if self.created_at.tzinfo is not None else self.created_at.replace(tzinfo=timezone.utc)
+        return when.timestamp()  # a naive time is read as UTC: local-time conversion fails for years such as 1

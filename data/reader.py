@@ -32,11 +32,18 @@ class ReadReport:
     skipped: int = 0
     reasons: list[str] = field(default_factory=list)
     keep: int = 20
+    images_refused: int = 0  # image paths outside the image root (or not regular files): the post is read without its image
+    image_reasons: list[str] = field(default_factory=list)
 
     def skip(self, reason: str) -> None:
         self.skipped += 1
         if len(self.reasons) < self.keep:
             self.reasons.append(reason)
+
+    def refuse_image(self, reason: str) -> None:
+        self.images_refused += 1
+        if len(self.image_reasons) < self.keep:
+            self.image_reasons.append(reason)
 
 
 def _describe(error: ValidationError) -> str:
@@ -55,14 +62,25 @@ def _open_text(path: Path):
     return open(path, encoding="utf-8")
 
 
-def _resolve_image(image: str | None, base: Path) -> str | None:
-    if not image or "://" in image or os.path.isabs(image):
+def _resolve_image(image: str | None, base: Path, root: Path, where: str, report: ReadReport) -> str | None:
+    """The post's image as an absolute path when it is a regular file under `root` (symlinks resolved); else None,
+    counted in the report (a path such as ../../etc/passwd, or a FIFO that would block, is never opened)."""
+    if not image or "://" in image:
         return image
-    return str((base / image).resolve())
+    path = (base / image).resolve()
+    if not path.is_relative_to(root):
+        report.refuse_image(f"{where}: image {image[:200]!r} lies outside {root} (give --image-root to allow another folder)")
+        return None
+    if not path.is_file():
+        report.refuse_image(f"{where}: image {image[:200]!r} is not a regular file")
+        return None
+    return str(path)
 
 
-def read_posts(path: str | os.PathLike, *, skip_invalid: bool = False, report: ReadReport | None = None) -> Iterator[Post]:
-    """Yield the posts of a `.jsonl` or `.jsonl.gz` file; relative image paths resolve against its folder."""
+def read_posts(path: str | os.PathLike, *, skip_invalid: bool = False, report: ReadReport | None = None,
+               image_root: str | os.PathLike | None = None) -> Iterator[Post]:
+    """Yield the posts of a `.jsonl` or `.jsonl.gz` file; relative image paths resolve against its folder, and only
+    regular files under `image_root` (default: that folder) are kept as images."""
     path = Path(path)
     if not path.exists():
         raise PostFileError(f"{path}: no such file")
@@ -70,6 +88,7 @@ def read_posts(path: str | os.PathLike, *, skip_invalid: bool = False, report: R
         raise PostFileError(f"{path}: is a folder; give a posts.jsonl(.gz) file")
     report = report if report is not None else ReadReport(str(path))
     base = path.parent
+    root = Path(image_root).resolve() if image_root is not None else base.resolve()
     try:
         handle = _open_text(path)
         with handle:
@@ -89,7 +108,7 @@ def read_posts(path: str | os.PathLike, *, skip_invalid: bool = False, report: R
                 except PostFileError as exc:
                     message = str(exc)
                 else:
-                    post.image = _resolve_image(post.image, base)
+                    post.image = _resolve_image(post.image, base, root, f"{path}:{lineno}", report)
                     report.posts += 1
                     yield post
                     continue

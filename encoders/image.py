@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,27 +13,73 @@ import numpy as np
 
 from tagatlas.encoders.base import ImageEncoder, batched
 
-MAX_IMAGE_PIXELS = 64_000_000  # refuse decompression bombs before decoding
+MAX_IMAGE_PIXELS = 40_000_000  # refused from the header, before decoding (decompression bombs): 8,000 × 5,000
+IMAGE_FORMATS = frozenset({"JPEG", "MPO", "PNG", "GIF", "WEBP", "BMP", "TIFF"})  # what is decoded at all
+DRAFT_SIZE = (448, 448)  # a JPEG is decoded at the smallest scale at least this large (the backbones read 224 px)
 
 
 class ImageLoadError(ValueError):
-    """An image could not be read; the message says which and why."""
+    """An image could not be read; the message says which and why (`reason` alone, `too_large` for a bomb)."""
+
+    def __init__(self, message: str, reason: str | None = None, too_large: bool = False):
+        super().__init__(message)
+        self.reason = reason or message
+        self.too_large = too_large
+
+
+def _opened(image: Any):
+    """A PIL image opened lazily (header only) from a path or bytes, its format and pixel count checked."""
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = 2 * MAX_IMAGE_PIXELS  # PIL's own guard (it warns past the limit): ours below is tighter
+    if isinstance(image, (bytes, bytearray)):
+        source = io.BytesIO(image)
+    else:
+        source = os.fspath(image)
+        if not os.path.isfile(source):  # a FIFO or device would block or never end
+            raise ImageLoadError(f"image {source[:200]!r}: not a regular file", "not a regular file")
+    with warnings.catch_warnings():  # PIL warns of a large header; the pixel check below refuses it by our own limit
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        handle = Image.open(source)
+    if handle.format not in IMAGE_FORMATS:
+        handle.close()
+        raise ImageLoadError(f"image format {handle.format} is not read", f"format {handle.format} is not read "
+                             f"(read: {', '.join(sorted(IMAGE_FORMATS))})")
+    width, height = handle.size
+    if width * height > MAX_IMAGE_PIXELS:
+        handle.close()
+        raise ImageLoadError(f"image of {width} × {height} pixels", f"{width} × {height} pixels; the limit is {MAX_IMAGE_PIXELS:,}",
+                             too_large=True)
+    if handle.format == "JPEG":
+        handle.draft("RGB", DRAFT_SIZE)
+    return handle
+
+
+def check_image(image: Any) -> tuple[int, int]:
+    """(width, height) of an image TagAtlas reads: a known format, not too many pixels, decodable to the end
+    (a truncated file fails here). Raises ImageLoadError with the reason."""
+    try:
+        with _opened(image) as handle:
+            handle.load()
+            return handle.size
+    except ImageLoadError:
+        raise
+    except Exception as exc:  # PIL raises many types for unreadable or hostile files
+        raise ImageLoadError(f"unreadable image: {type(exc).__name__}: {str(exc)[:200]}", f"{type(exc).__name__}: {str(exc)[:200]}") from exc
 
 
 def load_image(image: Any):
     """A PIL RGB image from a path, bytes or a PIL image. URLs are not fetched here (offline; SSRF)."""
     from PIL import Image
 
-    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = 2 * MAX_IMAGE_PIXELS  # PIL's own guard, behind the header check of `_opened`
     try:
         if isinstance(image, Image.Image):
             return image.convert("RGB")
-        if isinstance(image, (bytes, bytearray)):
-            return Image.open(io.BytesIO(image)).convert("RGB")
-        if isinstance(image, (str, os.PathLike)):
-            if "://" in str(image):
-                raise ImageLoadError(f"image {image!r}: URLs are not fetched; download it and pass a path or bytes")
-            with Image.open(image) as handle:
+        if isinstance(image, (str, os.PathLike)) and "://" in str(image):
+            raise ImageLoadError(f"image {image!r}: URLs are not fetched; download it and pass a path or bytes")
+        if isinstance(image, (bytes, bytearray, str, os.PathLike)):
+            with _opened(image) as handle:
                 return handle.convert("RGB")
     except ImageLoadError:
         raise

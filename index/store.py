@@ -68,15 +68,26 @@ def _row(r) -> StoredPost:
     return StoredPost(r[0], r[1], r[2], r[3] or 0.0, r[4], r[5], r[6], json.loads(r[7]), r[8], r[9])
 
 
+class StoreError(ValueError):
+    """A store file that SQLite cannot read or write (damaged, not a database, or read-only)."""
+
+
+def _store_error(path: str, exc: sqlite3.Error) -> StoreError:
+    return StoreError(f"{path}: the post store cannot be opened ({exc}); restore the model folder from a copy or retrain it")
+
+
 class PostStore:
     """Add, fetch, delete and list posts; `role` records why a post is there (fit, val, online)."""
 
     def __init__(self, path: str | os.PathLike = ":memory:", dim: int | None = None):
         self.path = str(path)
-        self._db = sqlite3.connect(self.path, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL" if self.path != ":memory:" else "PRAGMA journal_mode=MEMORY")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(SCHEMA)
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL" if self.path != ":memory:" else "PRAGMA journal_mode=MEMORY")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            raise _store_error(self.path, exc) from exc
         if dim is not None:
             self.set_meta("dim", str(dim))
         stored = self.get_meta("dim")
@@ -87,10 +98,13 @@ class PostStore:
         """An in-memory copy of a store file, for work that must not change the saved model (evaluation)."""
         if not Path(path).is_file():
             raise FileNotFoundError(f"{path}: no store file")
-        source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         copy = cls(":memory:")
-        source.backup(copy._db)
-        source.close()
+        try:
+            source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            source.backup(copy._db)
+            source.close()
+        except sqlite3.Error as exc:
+            raise _store_error(str(path), exc) from exc
         copy._db.executescript(SCHEMA)  # a store written by an older version gains the tables added since (e.g. clusters)
         copy.dim = int(copy.get_meta("dim")) if copy.get_meta("dim") else None
         return copy

@@ -101,7 +101,7 @@ def load_part(folder: Path, parts: dict[str, Path], name: str, load):
     """A part loaded by `load(path)`; a damaged one is a ModelFolderError naming it."""
     try:
         return load(parts[name])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:  # RuntimeError: FAISS reading a damaged index
         raise ModelFolderError(f"{folder}/{parts[name].name}: unreadable part {name!r} ({type(exc).__name__}: {exc})") from exc
 
 
@@ -132,3 +132,63 @@ def write_folder(folder: str | os.PathLike, write_parts: Callable[[Path], dict])
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return folder
+
+
+# What TagAtlas itself writes into a model folder (beside the parts) and into a training checkpoint folder: the only
+# files it may replace or remove there.
+MODEL_FOLDER_EXTRAS = {"model.json", "index.json", "store.sqlite-wal", "store.sqlite-shm", "store.sqlite-journal"}
+CHECKPOINT_FILES = {"embeddings.sqlite", "embeddings.sqlite-wal", "embeddings.sqlite-shm", "embeddings.sqlite-journal",
+                    "head-fit.pt", "head-refit.pt"}
+
+
+def _foreign(folder: Path, ours: set[str]) -> list[str]:
+    """Entries of `folder` TagAtlas did not write (its atomic writes' temporary files count as its own)."""
+    return sorted(e.name for e in folder.iterdir() if e.name not in ours and not (e.name.startswith(".") and e.name.endswith(".tmp")))
+
+
+def check_model_out(out: str | os.PathLike, overwrite: bool, inputs=()) -> None:
+    """Refuse a training output that would destroy what is not a model: an existing file, a folder holding other
+    files, an input file; an existing model folder only with `overwrite` (and only when it holds nothing else)."""
+    out = Path(out)
+    for source in inputs:
+        if Path(source).exists() and out.exists() and (out.resolve() == Path(source).resolve() or out.resolve() in Path(source).resolve().parents):
+            raise ModelFolderError(f"--out {out}: holds the training data {source}; write the model elsewhere")
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ModelFolderError(f"--out {out}: exists and is not a folder; give a new folder")
+    if not any(out.iterdir()):
+        return
+    if not (out / "model.json").is_file():
+        raise ModelFolderError(f"--out {out}: a folder that is not a TagAtlas model folder and not empty; give a new folder")
+    foreign = _foreign(out, {spec.path for spec in PARTS.values()} | MODEL_FOLDER_EXTRAS)
+    if foreign:
+        raise ModelFolderError(f"--out {out}: a model folder that also holds files TagAtlas did not write ({', '.join(foreign[:5])}); "
+                               "move them or give a new folder")
+    if not overwrite:
+        raise ModelFolderError(f"--out {out}: a model folder exists there; give --overwrite to replace it")
+
+
+def check_checkpoint(folder: str | os.PathLike) -> None:
+    """Refuse a checkpoint folder holding files TagAtlas did not write (they would be removed with it)."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ModelFolderError(f"--checkpoint-dir {folder}: exists and is not a folder")
+    if folder.is_dir():
+        foreign = _foreign(folder, CHECKPOINT_FILES)
+        if foreign:
+            raise ModelFolderError(f"--checkpoint-dir {folder}: holds files TagAtlas did not write ({', '.join(foreign[:5])}); "
+                                   "give an empty or new folder")
+
+
+def remove_checkpoint(folder: str | os.PathLike) -> None:
+    """Remove the files a training checkpoint wrote, then the folder if nothing else is left in it."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return
+    for name in CHECKPOINT_FILES:
+        (folder / name).unlink(missing_ok=True)
+    try:
+        folder.rmdir()
+    except OSError:
+        pass  # something else is in it: not ours to remove

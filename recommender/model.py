@@ -420,8 +420,7 @@ class TagAtlas:
             self.graph_ = load_part(folder, parts, "graph", GraphClusterer.load)
         if "imputer" in parts:
             self.reader.imputer_ = load_part(folder, parts, "imputer", CrossModalImputer.load)
-        store = folder / parts["store"]
-        self.attach_index(FaissIndex.load(folder / parts["index"]), PostStore(store) if writable_store else PostStore.open_copy(store))
+        self.attach_index(load_part(folder, parts, "index", FaissIndex.load), load_part(folder, parts, "store", PostStore if writable_store else PostStore.open_copy))
         if self.posts_.index_is_stale(folder):
             # Writes were committed to the store after the index was saved (e.g. a killed server): replay them.
             log.warning("index is stale; rebuilding it from the store", extra={"folder": str(folder), "index_posts": self.index_.count(),

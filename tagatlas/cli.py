@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import shutil
+import os
 import sys
 import time
 from pathlib import Path
@@ -13,6 +13,12 @@ import typer
 
 from tagatlas import logs
 from tagatlas.cli_common import CacheOption, CachePathOption, guard
+
+HELP_WIDTH = 120  # --help piped to a file or a pager is not cut at 80 columns (a terminal keeps its own width)
+if not sys.stdout.isatty() and not os.environ.get("TERMINAL_WIDTH"):
+    import typer.rich_utils
+
+    typer.rich_utils.MAX_WIDTH = HELP_WIDTH
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="TagAtlas: where a post was posted and which hashtags it should carry.")
@@ -39,7 +45,7 @@ def _load_training(data: list[Path], skip_invalid: bool, test_fraction: float, s
 @app.command()
 def train(
     data: Annotated[list[Path], typer.Option("--data", help="posts.jsonl(.gz) file; repeat for several")],
-    out: Annotated[Path, typer.Option("--out", help="model folder to write (replaced atomically)")],
+    out: Annotated[Path, typer.Option("--out", help="model folder to write (a new folder; an existing model folder only with --overwrite)")],
     test_fraction: Annotated[float, typer.Option(help="users held out by hash for `evaluate` on the same file")] = 0.1,
     val_fraction: Annotated[float, typer.Option(help="training users used to tune fusion and stop early; 0: 10 %, at least 300 users")] = 0.0,
     seed: Annotated[int, typer.Option(help="seed for splits and training")] = 0,
@@ -56,18 +62,21 @@ def train(
     checkpoint_dir: Annotated[Optional[Path], typer.Option(help="where post vectors and per-epoch training state are kept until the model "
                                                                  "is saved (default: .<out>.checkpoint beside --out); a rerun resumes from it")] = None,
     restart: Annotated[bool, typer.Option("--restart", help="discard an existing checkpoint and train from scratch")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="replace the model folder --out if one exists")] = False,
     evidence: Annotated[Optional[list[str]], typer.Option("--evidence", help="plug-in evidence source fusion may weigh (repeat for "
                                                                             "several; default: the model's default set)")] = None,
 ):
     """Train a model folder (config + weights + FAISS index + SQLite store) on real posts; resumable."""
     from tagatlas.encoders import EncoderConfig
     from tagatlas.recommender import HeadConfig, ModelConfig, TagAtlas
+    from tagatlas.recommender.folder import check_checkpoint, check_model_out, remove_checkpoint
 
     def run():
         if not 0 <= test_fraction < 1:
             raise ValueError(f"--test-fraction must be in [0, 1), got {test_fraction}")
         if not 0 <= val_fraction < 1:
             raise ValueError(f"--val-fraction must be in [0, 1), got {val_fraction}")
+        check_model_out(out, overwrite, data)
         posts, test, _ = _load_training(data, skip_invalid, test_fraction, seed, max_posts)
         typer.echo(f"training on {len(posts)} posts ({len(test)} posts of held-out users kept for evaluation)", err=True)
         head = HeadConfig(seed=seed, coord_loss_weight=coord_loss_weight, char_dim=char_dim, coattn_dim=coattn_dim)
@@ -75,13 +84,14 @@ def train(
                              index_factory=index_factory, val_fraction=val_fraction, seed=seed, cluster_k=cluster_k,
                              **({"evidence": list(evidence)} if evidence else {}))
         ckpt = checkpoint_dir or out.resolve().with_name(f".{out.resolve().name}.checkpoint")
-        if restart and ckpt.exists():
-            shutil.rmtree(ckpt)
+        check_checkpoint(ckpt)
+        if restart:
+            remove_checkpoint(ckpt)
         if ckpt.exists():
             typer.echo(f"resuming from checkpoint {ckpt} (--restart to start over)", err=True)
         model = TagAtlas(config).fit(posts, checkpoint_dir=ckpt)
         folder = model.save(out)
-        shutil.rmtree(ckpt, ignore_errors=True)  # the model folder is the result now
+        remove_checkpoint(ckpt)  # the model folder is the result now
         typer.echo(json.dumps({"model": str(folder), **model.train_info_, "validation": {k: v for k, v in model.tuning_.items() if k != "params"}}))
     guard(run)
 
@@ -90,8 +100,10 @@ def train(
 def enrich(
     model: Annotated[Path, typer.Option("--model", help="model folder")],
     source: Annotated[Path, typer.Option("--in", help="posts.jsonl(.gz) to enrich")],
-    out: Annotated[Path, typer.Option("--out", help="output JSONL (resumed if it exists)")],
+    out: Annotated[Path, typer.Option("--out", help="output JSONL (an earlier run's output is resumed; any other file is refused)")],
     batch_size: Annotated[int, typer.Option(min=1, max=10_000)] = 256,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="replace an existing --out instead of resuming it")] = False,
+    image_root: Annotated[Optional[Path], typer.Option("--image-root", help="folder images may be read from (default: the input's folder)")] = None,
     skip_invalid: Annotated[bool, typer.Option(help="skip and count invalid lines instead of stopping")] = False,
     cache: CacheOption = True,
     cache_path: CachePathOption = None,
@@ -106,7 +118,8 @@ def enrich(
         m.warm_up()  # before the cache opens: the warm-up post is not one of the user's posts
         if cache:
             m.encoder.use_cache(cache_path)
-        result = enrich_file(m, source, out, batch_size=batch_size, skip_invalid=skip_invalid, photo_gps=photo_gps)
+        result = enrich_file(m, source, out, batch_size=batch_size, skip_invalid=skip_invalid, photo_gps=photo_gps, overwrite=overwrite,
+                             image_root=image_root)
         if m.encoder.cache is not None:
             result["embedding_cache"] = {"path": str(m.encoder.cache.path), "hits": m.encoder.cache.hits, "misses": m.encoder.cache.misses}
         # Images read by the encoder (cache hits excluded) and how many the noisy-image gate down-weighted.
@@ -125,13 +138,22 @@ def suggest(
 ):
     """Suggest a place (with coordinates and radius) and hashtags for one post."""
     from tagatlas.data import Post
+    from tagatlas.encoders.image import ImageLoadError, check_image
     from tagatlas.recommender import TagAtlas
+    from tagatlas.recommender.reader import cleaned
 
     def run():
         if not text and not image:
             raise ValueError("give --text, --image or both")
-        if image is not None and not image.is_file():
-            raise ValueError(f"--image {image}: no such file")
+        if image is not None:
+            if not image.exists():
+                raise ValueError(f"--image {image}: no such file")
+            try:
+                check_image(image)
+            except ImageLoadError as exc:
+                raise ValueError(f"--image {image}: not a readable image ({exc.reason})") from exc
+        if not image and not cleaned(text):
+            raise ValueError(f"--text {text!r}: nothing to go on once its hashtags are set aside; write some words or give --image")
         m = TagAtlas.load(model)
         post = Post(id="query", user_id=user, text=text, image=str(image) if image else None)
         pred = m.predict([post])[0]
@@ -254,10 +276,48 @@ def serve(
     from tagatlas.api import create_app
     from tagatlas.recommender import TagAtlas
 
+    class Announcing(uvicorn.Server):
+        """Says where it serves once it listens (with log_level=warning uvicorn itself says nothing)."""
+
+        async def startup(self, sockets=None) -> None:
+            await super().startup(sockets)
+            if self.started:
+                service = app.state.service
+                writes = "enabled" if service.keys else "disabled (no TAGATLAS_API_KEYS)"
+                typer.echo(f"TagAtlas serving {model} ({service.model.store_.count()} posts) at http://{host}:{port} "
+                           f"— API docs at /docs; writes {writes}", err=True)
+
     def run():
+        nonlocal app
         TagAtlas.load(model)  # fail now, with a clear message, if the folder is not a usable model
-        uvicorn.run(create_app(model, encoder_threads=encoder_threads, background_slots=background_slots), host=host, port=port, log_level="warning")
+        unwritable = [p for p in (model, model / "store.sqlite") if p.exists() and not os.access(p, os.W_OK)]
+        if unwritable:
+            raise ValueError(f"{unwritable[0]}: read-only; the service commits ingested posts to the model folder: "
+                             "serve a writable copy (cp -r) or fix its permissions")
+        app = create_app(model, encoder_threads=encoder_threads, background_slots=background_slots)
+        Announcing(uvicorn.Config(app, host=host, port=port, log_level="warning")).run()
+
+    app = None
     guard(run)
+
+
+DEMO_DATASET = "users2015"  # real users, hashtags and text: every part of the product runs, in minutes
+
+
+def demo_files(data_root: Path, names: list[str] | None, every: bool) -> list[Path]:
+    """The posts files the demo runs: every dataset, the ones named, or the default one (else the smallest)."""
+    files = sorted(p for p in data_root.glob("*/posts.jsonl*"))
+    if not files:
+        raise ValueError(f"{data_root}: no */posts.jsonl(.gz) files")
+    if every:
+        return files
+    by_name = {p.parent.name: p for p in files}
+    if names:
+        unknown = [n for n in names if n not in by_name]
+        if unknown:
+            raise ValueError(f"--dataset {', '.join(unknown)}: not in {data_root} (there: {', '.join(by_name)})")
+        return [by_name[n] for n in names]
+    return [by_name.get(DEMO_DATASET) or min(files, key=lambda p: p.stat().st_size)]
 
 
 @app.command()
@@ -265,18 +325,21 @@ def demo(
     data_root: Annotated[Path, typer.Option(help="folder of datasets, each with a posts.jsonl(.gz)")] = SHARED_DATA,
     out: Annotated[Path, typer.Option(help="where models, enriched samples and evaluations go")] = Path("runs"),
     max_posts: Annotated[Optional[int], typer.Option(help="train on at most this many posts per dataset")] = None,
+    datasets: Annotated[Optional[list[str]], typer.Option("--dataset", help="a dataset (folder name) to run; repeat for several "
+                                                                             f"(default: {DEMO_DATASET} when present, else the smallest)")] = None,
+    all_datasets: Annotated[bool, typer.Option("--all", help="run every dataset of --data-root (hours on 2 cores)")] = False,
 ):
-    """The main job: for every dataset, train, enrich held-out posts, evaluate against baselines, print tables."""
+    """The main job: train, enrich held-out posts, evaluate against baselines and print the tables, on a
+    representative dataset (or the ones named, or --all)."""
     from tagatlas.enrich import enrich_file
     from tagatlas.evaluation import evaluate as run_evaluation
     from tagatlas.evaluation import format_table
     from tagatlas.core import write_text_atomic
     from tagatlas.recommender import ModelConfig, TagAtlas
+    from tagatlas.recommender.folder import check_model_out
 
     def run():
-        files = sorted(p for p in data_root.glob("*/posts.jsonl*"))
-        if not files:
-            raise ValueError(f"{data_root}: no */posts.jsonl(.gz) files")
+        files = demo_files(data_root, datasets, all_datasets)
         tables = []
         for path in files:
             name = path.parent.name
@@ -287,13 +350,13 @@ def demo(
             if m.graph_ is None:  # training clusters (ModelConfig.cluster_k); a model without them is clustered here
                 typer.echo(f"== {name}: clustering {m.store_.count()} indexed posts", err=True)
                 m.cluster(progress=True)
+            check_model_out(out / name / "model", overwrite=True)  # an earlier demo's model, never a folder of the user's
             folder = m.save(out / name / "model")
             sample = out / name / "heldout_sample.jsonl"
             write_text_atomic(sample, "".join(p.model_dump_json() + "\n" for p in test[:200]))
             enriched = out / name / "enriched_sample.jsonl"
-            enriched.unlink(missing_ok=True)
             typer.echo(f"== {name}: enriching {min(200, len(test))} held-out posts → {enriched}", err=True)
-            enrich_file(TagAtlas.load(folder), sample, enriched)
+            enrich_file(TagAtlas.load(folder), sample, enriched, overwrite=True)  # the demo's own output of an earlier run
             typer.echo(f"== {name}: evaluating", err=True)
             result = run_evaluation(TagAtlas.load(folder), all_posts)
             write_text_atomic(out / name / "eval.json", json.dumps(result, indent=1))

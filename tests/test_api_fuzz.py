@@ -63,7 +63,8 @@ def accepted_invalid(case, response: requests.Response) -> str | None:
 def fuzz_server(model_dir, tmp_path):
     folder = tmp_path / "fuzzed"
     shutil.copytree(model_dir, folder)
-    proc, url = start(folder, TAGATLAS_RATE_LIMIT="1000000", TAGATLAS_RATE_BURST="1000000")
+    proc, url = start(folder, TAGATLAS_RATE_LIMIT="1000000", TAGATLAS_RATE_BURST="1000000", TAGATLAS_AUTH_FAILURE_RATE="1000000",
+                      TAGATLAS_AUTH_FAILURE_BURST="1000000")
     yield url
     proc.terminate()
     proc.wait(timeout=60)
@@ -113,3 +114,44 @@ def test_fuzz_openapi_10k_requests(fuzz_server):
     # the fuzzing really reached the model: valid suggestions, searches and ingests succeeded
     for route in ("POST /v1/suggest positive 2", "GET /v1/search positive 2", "POST /v1/posts positive 2"):
         assert sent[tuple(route.split()[:3]) + (2,)] > 50, summary
+
+
+# Values no schema generator sends but an attacker does: the JSON text of each replaces one field of a valid request.
+HOSTILE_NUMBERS = ("NaN", "Infinity", "-Infinity", "1e309")
+HOSTILE_STRINGS = ('"\\ud800"', '"synthetic \\udfff tail"', json.dumps("a" * 100_000), json.dumps("#" + "b" * 5_000))
+
+
+def test_fuzz_hostile_values_in_every_body_field(fuzz_server):
+    """Schemathesis's valid requests, each field in turn replaced by a non-finite number, a lone surrogate or an
+    over-long token (raw JSON): never a 5xx, every 4xx names a field and stays small."""
+    url = fuzz_server
+    schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
+    session = requests.Session()
+    problems, sent = [], 0
+    for op in (result.ok() for result in schema.get_all_operations()):
+        if op.method.upper() != "POST":
+            continue
+        names = field_names(op)
+        bodies = []
+
+        @settings(max_examples=15, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck),
+                  phases=[Phase.generate])
+        @given(case=op.as_strategy(GenerationMode.POSITIVE))
+        def collect(case):
+            if isinstance(case.body, dict):
+                bodies.append(case.body)
+
+        collect()
+        for body in bodies[:10]:
+            for field in body:
+                for hostile in HOSTILE_NUMBERS + HOSTILE_STRINGS:
+                    raw = json.dumps({**body, field: "__HOSTILE__"}).replace('"__HOSTILE__"', hostile)
+                    response = session.post(f"{url}{op.path}", data=raw.encode(), timeout=120,
+                                            headers={"content-type": "application/json", "X-API-Key": KEY})
+                    sent += 1
+                    where = f"POST {op.path} {field}={hostile[:20]} -> {response.status_code}: {response.text[:200]}"
+                    if response.status_code >= 500:
+                        problems.append(f"server error: {where}")
+                    elif response.status_code >= 400 and (len(response.content) > 4000 or not names_a_field(response, names)):
+                        problems.append(f"4xx too long or naming no field: {where}")
+    assert sent > 100 and not problems, f"{len(problems)} problems in {sent} requests, e.g.:\n" + "\n".join(problems[:10])

@@ -6,11 +6,11 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 
+import anyio
 from fastapi import APIRouter, HTTPException
-from starlette.concurrency import run_in_threadpool
 
-from tagatlas.api.images import fetch_image
-from tagatlas.api.schemas import EnrichRequest, EnrichResponse
+from tagatlas.api.images import BUSY
+from tagatlas.api.schemas import EARLIEST, LATEST, EnrichRequest, EnrichResponse
 from tagatlas.api.security import KeyUserDep
 from tagatlas.api.service import ServiceDep
 from tagatlas.data import Post
@@ -32,10 +32,15 @@ async def enrich(body: EnrichRequest, key_user: KeyUserDep,
             created = datetime.fromisoformat(body.created_at.replace("Z", "+00:00"))
         except ValueError as exc:
             raise HTTPException(422, f"'created_at': not an ISO 8601 time: {body.created_at[:40]!r}") from exc
+        if not EARLIEST <= created.replace(tzinfo=None) < LATEST:
+            raise HTTPException(422, f"'created_at': must lie between {EARLIEST.year} and {LATEST.year}")
     notes: list[str] = []
     image_path = None
     if body.image_url:
-        image_path, note = await run_in_threadpool(fetch_image, body.image_url, service.settings.image_prefixes)
+        if service.fetch_limiter.available_tokens < 1:  # every fetch slot taken: answer now instead of queueing
+            image_path, note = None, BUSY
+        else:  # on threads of its own: a slow host holds a fetch slot, never the request pool
+            image_path, note = await anyio.to_thread.run_sync(service.fetcher.fetch, body.image_url, limiter=service.fetch_limiter)
         if note:
             notes.append(note)
     if not (body.text and body.text.strip()) and image_path is None:

@@ -26,7 +26,7 @@ def ingest(body: PostIn, key_user: KeyUserDep, service: ServiceDep) -> IngestRes
     return IngestResponse(post=post, prediction=service.ingest(post))
 
 
-@router.delete("/v1/posts/{post_id}", response_model=Deleted)
+@router.delete("/v1/posts/{post_id:path}", response_model=Deleted)  # ":path": an id holding "/" can be deleted too
 def delete(key_user: KeyUserDep, service: ServiceDep,
            post_id: str = PathParam(min_length=1, max_length=200, description="the post's id")) -> Deleted:
     service.delete(post_id, key_user)

@@ -14,6 +14,7 @@ from tagatlas.api.security import CallerDep
 from tagatlas.api.service import ServiceDep
 from tagatlas.data import Post
 from tagatlas.recommender import Prediction
+from tagatlas.recommender.reader import cleaned
 
 router = APIRouter(tags=["suggest"])
 
@@ -26,6 +27,8 @@ async def suggest(body: SuggestRequest, who: CallerDep, service: ServiceDep) -> 
         who.may_read_history_of("user_id", body.user_id)
     if not (body.text and body.text.strip()) and not body.image_base64:
         raise HTTPException(422, "give 'text', 'image_base64' or both")
+    if not body.image_base64 and not cleaned(body.text):
+        raise HTTPException(422, "'text': nothing to go on once its hashtags are set aside; write some words or add 'image_base64'")
     image_path = await run_in_threadpool(image_file, body.image_base64) if body.image_base64 else None
     try:
         pred = await service.suggest_batcher(Post(id=f"suggest-{uuid.uuid4().hex}", user_id=body.user_id, text=body.text, image=image_path))
