@@ -362,10 +362,10 @@ def test_a_failing_batch_in_a_stream_is_reported_and_the_stream_goes_on(model_di
     model = TagAtlas.load(model_dir)
     real = model.reader.features
 
-    def features(batch):
+    def features(batch, **kwargs):
         if any(p.id == "boom" for p in batch):
             raise RuntimeError("synthetic encoder failure")
-        return real(batch)
+        return real(batch, **kwargs)
 
     monkeypatch.setattr(model.reader, "features", features)
     batches = [[Post(id="a", text="snow in boston")], [Post(id="boom", text="x")], [Post(id="c", text="istanbul")]]
