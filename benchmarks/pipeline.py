@@ -70,9 +70,10 @@ def calibration(result: dict) -> str:
     c = result.get("calibration") or {}
     if c.get("place_ece") is None:
         return ""
-    return (f"Place ECE (15 bins, the reported place's probability) {c['place_ece']:.3f}, {c['place_ece_uncalibrated']:.3f} before "
-            f"temperature scaling (T = {c['temperature']:.2f}, fitted on validation); {c['hedged']} of {c['n']} located queries were "
-            f"unsure enough to get hedged coordinates.")
+    a, b = c.get("area_calibration", (1.0, 0.0))
+    return (f"Place ECE (15 bins; the first place's probability, of the event that the truth lies within {c.get('area_km', 0):.0f} km "
+            f"of it) {c['place_ece']:.3f}, {c['place_ece_uncalibrated']:.3f} before calibration (Platt a = {a:.2f}, b = {b:.2f}, "
+            f"fitted on validation); {c['hedged']} of {c['n']} located queries were unsure enough to get hedged coordinates.")
 
 
 def cluster_evidence(state: dict) -> str:

@@ -126,7 +126,8 @@ def evaluate(model: TagAtlas, posts: list[Post], progress: bool = True) -> dict:
     truth_cls = geo.class_of(list(true_place), np.asarray(lat, float), np.asarray(lon, float))
     correct = within(geo.areas_, model.fusion_.decision_km, reported)[np.arange(len(reported)), truth_cls] if geo_idx else np.zeros(0, bool)
     calibration = {
-        "n": len(geo_idx), "temperature": model.fusion_.place_temperature,
+        "n": len(geo_idx), "temperature": model.fusion_.place_temperature, "area_km": model.fusion_.decision_km,
+        "area_calibration": list(model.fusion_.area_calibration),
         "place_ece": expected_calibration_error([preds[i].places[0].prob for i in geo_idx], correct),
         "place_ece_uncalibrated": expected_calibration_error([raw_conf[i] for i in geo_idx], correct),
         "hedged": sum(preds[i].location_source == "hedge" for i in geo_idx),
@@ -204,7 +205,8 @@ def format_table(result: dict, title: str = "") -> str:
                      f"{m['median_km']:>11.0f}{m['mean_km']:>9.0f}")
     c = result.get("calibration") or {}
     if c.get("place_ece") is not None:
-        lines.append(f"place ECE {c['place_ece']:.3f} (before temperature scaling {c['place_ece_uncalibrated']:.3f}, T={c['temperature']:.2f}); "
+        lines.append(f"place ECE {c['place_ece']:.3f} (truth within {c.get('area_km', 0):.0f} km of the first place; before calibration "
+                     f"{c['place_ece_uncalibrated']:.3f}); "
                      f"{c['hedged']} of {c['n']} posts unsure enough to get hedged coordinates")
     h = result["hashtags"]
     lines.append(f"{'hashtags (n=' + str(h['tagatlas']['n']) + ')':<18}{'F1@5':>10}{'P@5':>8}{'R@5':>8}{'HR@5':>8}{'MRR':>8}{'newHR@10':>9}")

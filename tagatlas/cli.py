@@ -15,9 +15,9 @@ from tagatlas import logs
 from tagatlas.cli_common import CacheOption, CachePathOption, guard
 
 HELP_WIDTH = 120  # --help piped to a file or a pager is not cut at 80 columns (a terminal keeps its own width)
-if not sys.stdout.isatty() and not os.environ.get("TERMINAL_WIDTH"):
-    import typer.rich_utils
+import typer.rich_utils  # noqa: E402
 
+if not sys.stdout.isatty() and typer.rich_utils.MAX_WIDTH is None:  # typer's own TERMINAL_WIDTH still wins
     typer.rich_utils.MAX_WIDTH = HELP_WIDTH
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,

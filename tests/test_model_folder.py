@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import pytest
@@ -158,3 +159,27 @@ def test_fit_validates_without_changing_the_callers_config():
     before = config.to_dict()
     assert ModelConfig.from_dict(before).validated() == ModelConfig.from_dict(before)
     assert config.to_dict() == before
+
+
+@pytest.mark.parametrize("damage", ["truncated store", "garbage store", "garbage index"])
+def test_a_damaged_store_or_index_is_one_line_naming_the_file(model_dir, tmp_path, damage):
+    folder = _copy(model_dir, tmp_path)
+    name = "index.faiss" if "index" in damage else "store.sqlite"
+    target = folder / name
+    target.write_bytes(target.read_bytes()[:5000] if damage.startswith("truncated") else b"synthetic garbage " * 300)
+    for command in (("suggest", "--model", folder, "--text", "snow day"), ("serve", "--model", folder, "--port", "1")):
+        r = cli(*command, check=False)
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-500:]
+        assert name in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root may write into a read-only folder")
+def test_serving_a_read_only_folder_is_one_line(model_dir, tmp_path):
+    folder = _copy(model_dir, tmp_path)
+    for path in [folder / "store.sqlite", folder]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    try:
+        r = cli("serve", "--model", folder, "--port", "1", check=False)
+        assert r.returncode == 2 and "read-only" in r.stderr and "Traceback" not in r.stderr
+    finally:
+        folder.chmod(0o755)
