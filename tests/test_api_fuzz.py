@@ -137,7 +137,7 @@ def test_fuzz_hostile_values_in_every_body_field(fuzz_server):
         @settings(max_examples=15, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck),
                   phases=[Phase.generate])
         @given(case=op.as_strategy(GenerationMode.POSITIVE))
-        def collect(case):
+        def collect(case, bodies=bodies):
             if isinstance(case.body, dict):
                 bodies.append(case.body)
 
