@@ -121,6 +121,21 @@ HOSTILE_NUMBERS = ("NaN", "Infinity", "-Infinity", "1e309")
 HOSTILE_STRINGS = ('"\\ud800"', '"synthetic \\udfff tail"', json.dumps("a" * 100_000), json.dumps("#" + "b" * 5_000))
 
 
+def _valid_bodies(op) -> list[dict]:
+    """JSON bodies of valid requests schemathesis generates for `op`."""
+    bodies: list[dict] = []
+
+    @settings(max_examples=15, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck),
+              phases=[Phase.generate])
+    @given(case=op.as_strategy(GenerationMode.POSITIVE))
+    def collect(case):
+        if isinstance(case.body, dict):
+            bodies.append(case.body)
+
+    collect()
+    return bodies
+
+
 def test_fuzz_hostile_values_in_every_body_field(fuzz_server):
     """Schemathesis's valid requests, each field in turn replaced by a non-finite number, a lone surrogate or an
     over-long token (raw JSON): never a 5xx, every 4xx names a field and stays small."""
@@ -132,17 +147,7 @@ def test_fuzz_hostile_values_in_every_body_field(fuzz_server):
         if op.method.upper() != "POST":
             continue
         names = field_names(op)
-        bodies = []
-
-        @settings(max_examples=15, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck),
-                  phases=[Phase.generate])
-        @given(case=op.as_strategy(GenerationMode.POSITIVE))
-        def collect(case, bodies=bodies):
-            if isinstance(case.body, dict):
-                bodies.append(case.body)
-
-        collect()
-        for body in bodies[:10]:
+        for body in _valid_bodies(op)[:10]:
             for field in body:
                 for hostile in HOSTILE_NUMBERS + HOSTILE_STRINGS:
                     raw = json.dumps({**body, field: "__HOSTILE__"}).replace('"__HOSTILE__"', hostile)
