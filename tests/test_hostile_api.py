@@ -86,3 +86,37 @@ def test_the_rate_limiters_forget_the_least_recent_addresses():
         limiter.allow(f"10.0.{i // 256}.{i % 256}")
     assert len(limiter) == 100
     assert limiter.allow("a") == 0 and limiter.allow("a") == 0 and limiter.allow("a") > 0
+
+
+def test_a_slow_image_host_does_not_stall_the_service(model_dir, tmp_path):
+    """Many enrichments waiting on a host that answers after 3 s: /health and suggestions still answer at once."""
+    import http.server
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from test_hostile_images import _Host
+
+    host = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Host)
+    threading.Thread(target=host.serve_forever, daemon=True).start()
+    folder = tmp_path / "served"
+    shutil.copytree(model_dir, folder)
+    proc, url = start(folder, TAGATLAS_IMAGE_URL_PREFIXES=f"http://127.0.0.1:{host.server_port}/img", TAGATLAS_IMAGE_FETCH_PRIVATE="1",
+                      TAGATLAS_IMAGE_FETCH_SLOTS="2", TAGATLAS_IMAGE_FETCH_TIMEOUT="10")
+    try:
+        body = {"text": "synthetic: harbour at dusk", "image_url": f"http://127.0.0.1:{host.server_port}/img/slow.png"}
+        with ThreadPoolExecutor(24) as pool:
+            waiting = [pool.submit(httpx.post, f"{url}/v1/enrich", json=body, headers={"X-API-Key": KEY}, timeout=120) for _ in range(24)]
+            time.sleep(1.0)
+            started = time.monotonic()
+            assert httpx.get(f"{url}/health", timeout=30).status_code == 200
+            assert httpx.post(f"{url}/v1/suggest", json={"text": "synthetic harbour"}, timeout=30).status_code == 200
+            assert time.monotonic() - started < 2.5
+            answers = [f.result() for f in waiting]
+        assert all(a.status_code == 200 for a in answers)
+        notes = [n for a in answers for n in a.json()["notes"]]
+        assert any("too many image fetches" in n for n in notes)  # answered at once, not queued behind the slow host
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+        host.shutdown()
