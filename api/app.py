@@ -32,7 +32,8 @@ async def no_unknown_query(request: Request) -> None:
     """Reject query parameters a route does not declare (a typo must not be silently ignored); async: no
     worker-thread hop per request."""
     route = request.scope.get("route")
-    operation = request.app.openapi()["paths"].get(getattr(route, "path", None), {}).get(request.method.lower())
+    path = getattr(route, "path_format", None) or getattr(route, "path", None)  # as OpenAPI names it (no ":path" converter)
+    operation = request.app.openapi()["paths"].get(path, {}).get(request.method.lower())
     if operation is None:
         return
     known = {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}

@@ -98,6 +98,7 @@ class MeasureAndLimit:
         finally:
             if status == 401 and self.auth_failures is not None:
                 self.auth_failures.spend(client)  # the router records the matched route in the shared scope
-            name = getattr(scope.get("route"), "path", "unmatched")
+            route = scope.get("route")  # its path without converters ("/v1/posts/{post_id}", not "{post_id:path}")
+            name = getattr(route, "path_format", None) or getattr(route, "path", "unmatched")
             self.requests.labels(name, str(status)).inc()
             self.latency.labels(name).observe(time.perf_counter() - started)

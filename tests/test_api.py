@@ -107,7 +107,7 @@ def test_image_suggestion(served, tmp_path):
     r = httpx.post(f"{url}/v1/suggest", json={"image_base64": base64.b64encode(photo.read_bytes()).decode()}, timeout=60)
     assert r.status_code == 200 and r.json()["places"]
     r = httpx.post(f"{url}/v1/suggest", json={"image_base64": base64.b64encode(b"not an image").decode()}, timeout=60)
-    assert r.status_code == 200  # an unreadable photo is a missing modality, not a server error
+    assert r.status_code == 422 and "image_base64" in r.text  # the client is told its photo was unreadable, not a 500
 
 
 def test_photo_gps_is_used_but_returned_exactly_only_on_request(served, tmp_path):
