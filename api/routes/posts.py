@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
+from starlette.convertors import Convertor, register_url_convertor
 
 from tagatlas.api.schemas import Deleted, IngestResponse, PostIn
 from tagatlas.api.security import KeyUserDep
@@ -12,6 +13,21 @@ from tagatlas.api.service import ServiceDep
 from tagatlas.data import Post
 
 router = APIRouter(tags=["posts"])
+
+
+class AnyPostId(Convertor):
+    """A post id in the path, "/" and line breaks included (Starlette's own "path" stops at a line break)."""
+
+    regex = r"[\s\S]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return str(value)
+
+
+register_url_convertor("post_id", AnyPostId())
 
 
 @router.post("/v1/posts", response_model=IngestResponse)
@@ -26,7 +42,7 @@ def ingest(body: PostIn, key_user: KeyUserDep, service: ServiceDep) -> IngestRes
     return IngestResponse(post=post, prediction=service.ingest(post))
 
 
-@router.delete("/v1/posts/{post_id:path}", response_model=Deleted)  # ":path": an id holding "/" can be deleted too
+@router.delete("/v1/posts/{post_id:post_id}", response_model=Deleted)  # an id holding "/" can be deleted too
 def delete(key_user: KeyUserDep, service: ServiceDep,
            post_id: str = PathParam(min_length=1, max_length=200, description="the post's id")) -> Deleted:
     service.delete(post_id, key_user)
