@@ -59,10 +59,13 @@ def test_duplicate_ids_across_files_are_not_silently_dropped(tmp_path):
 
 def test_images_resolve_relative_to_the_file(tmp_path):
     (tmp_path / "img").mkdir()
-    path = write_jsonl(tmp_path / "p.jsonl", [{**GOOD, "image": "img/a.jpg"}, {**GOOD, "id": "2", "image": "https://x/y.jpg"}])
+    (tmp_path / "img" / "a.jpg").write_bytes(b"synthetic")
+    path = write_jsonl(tmp_path / "p.jsonl", [{**GOOD, "image": "img/a.jpg"}, {**GOOD, "id": "2", "image": "https://x/y.jpg"},
+                                              {**GOOD, "id": "3", "image": "img/missing.jpg"}])
     posts = list(read_posts(path))
-    assert posts[0].image == str(tmp_path / "img" / "a.jpg")
+    assert posts[0].image == str((tmp_path / "img" / "a.jpg").resolve())
     assert posts[1].image == "https://x/y.jpg"
+    assert posts[2].image is None  # no such file: the post is read without its image
 
 
 def test_missing_file_is_a_clear_error(tmp_path):
