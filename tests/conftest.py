@@ -72,9 +72,8 @@ def model_dir(tmp_path_factory, real_subset):
     return out
 
 
-@pytest.fixture
-def package_photos(tmp_path) -> list[Path]:
-    """Four real photographs that packages ship (scikit-image, scikit-learn), written as PNG files."""
+def write_package_photos(folder: Path) -> list[Path]:
+    """Four real photographs that packages ship (scikit-image, scikit-learn), written as PNG files into `folder`."""
     skimage_data = pytest.importorskip("skimage.data")
     from PIL import Image
     from sklearn.datasets import load_sample_image
@@ -82,6 +81,12 @@ def package_photos(tmp_path) -> list[Path]:
     arrays = [skimage_data.coffee(), skimage_data.chelsea(), load_sample_image("china.jpg"), load_sample_image("flower.jpg")]
     paths = []
     for i, array in enumerate(arrays):
-        paths.append(tmp_path / f"photo{i}.png")
+        paths.append(folder / f"photo{i}.png")
         Image.fromarray(array).save(paths[-1])
     return paths
+
+
+@pytest.fixture
+def package_photos(tmp_path) -> list[Path]:
+    """The package photos in a test's own folder (`write_package_photos`)."""
+    return write_package_photos(tmp_path)

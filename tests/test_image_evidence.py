@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from conftest import write_package_photos
 from tagatlas.data import Post
 from tagatlas.index import ImageGallery, PostStore
 from tagatlas.recommender import HeadConfig, ModelConfig, TagAtlas
@@ -51,16 +52,8 @@ def test_the_gallery_follows_the_store_and_skips_posts_without_a_photo(tmp_path)
 @pytest.fixture(scope="module")
 def photo_model(tmp_path_factory):
     """Synthetic posts with real photos: photo k is always taken in city k, users post two photos each."""
-    skimage_data = pytest.importorskip("skimage.data")
-    from PIL import Image
-    from sklearn.datasets import load_sample_image
-
     folder = tmp_path_factory.mktemp("photos")
-    arrays = [skimage_data.coffee(), skimage_data.chelsea(), load_sample_image("china.jpg"), load_sample_image("flower.jpg")]
-    paths = []
-    for i, array in enumerate(arrays):
-        paths.append(folder / f"photo{i}.png")
-        Image.fromarray(array).save(paths[-1])
+    paths = write_package_photos(folder)
     rng = np.random.default_rng(0)
     posts = [Post(id=f"s{i}", user_id=f"synthetic-u{i // 2}", text="synthetic: out and about", image=str(paths[i % 4]),
                   hashtags=[f"synthtag{i % 4}"], lat=CITIES[i % 4][0] + rng.normal() * 0.01, lon=CITIES[i % 4][1] + rng.normal() * 0.01,
