@@ -100,6 +100,30 @@ def test_incremental_assignment_agrees_with_the_full_clustering():
     assert (none == -1).all()
 
 
+@pytest.mark.parametrize("fusion", ["late", "early"])
+@pytest.mark.parametrize("missing", ["image", "text"])
+def test_a_new_post_without_one_view_is_assigned_as_a_full_rebuild_would_cluster_it(fusion, missing):
+    """Seed 002's setting on synthetic posts (named so): three views of planted clusters, some fitted posts
+    already lack a view; new posts arrive without their photo (or without text). Their incremental
+    assignment must agree with the clusters a rebuild on every post (the new ones missing that view) gives."""
+    rng = np.random.default_rng(11)
+    truth = np.repeat(np.arange(5), 60)
+    views = {name: np.eye(5, 24, k=3 * i)[truth] * 2 + 0.45 * rng.standard_normal((len(truth), 24))
+             for i, name in enumerate(("text", "image", "hashtags"))}
+    present = {name: rng.random(len(truth)) >= 0.3 for name in views}  # 30 % of each view missing already
+    new = rng.random(len(truth)) < 0.15
+    present[missing][new] = False  # the new posts come without this view
+    fitted = GraphClusterer(k=8, fusion=fusion).fit({n: Modality(v[~new], present[n][~new]) for n, v in views.items()})
+    assigned = fitted.assign({n: Modality(np.where(present[n][new, None], v[new], 0)) for n, v in views.items()})
+    rebuilt = GraphClusterer(k=8, fusion=fusion).fit({n: Modality(v, present[n]) for n, v in views.items()}).labels_
+    mapping = {c: np.bincount(rebuilt[~new][fitted.labels_ == c]).argmax() for c in np.unique(fitted.labels_)}
+    placeable = np.any(np.stack([present[n][new] for n in views]), axis=0)
+    assert (assigned[~placeable] == -1).all()
+    agree = np.mean([mapping.get(c, -2) == r for c, r in zip(assigned[placeable], rebuilt[new][placeable])])
+    assert agree >= 0.9, agree
+    assert nmi(truth[new][placeable], assigned[placeable]) > 0.8
+
+
 @pytest.mark.parametrize("fusion,options", [("late", {}), ("early", {}), ("late", {"edge_weights": "random-walk", "confidence": "node"})])
 def test_save_load_round_trip(tmp_path, fusion, options):
     truth, (a, b) = synthetic_views()
