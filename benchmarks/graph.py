@@ -196,7 +196,7 @@ def compare(runs: Runs, names: tuple[str, ...], reference: np.ndarray, rows: np.
 
 
 def header(drop_name: str) -> str:
-    return (f"| {drop_name} removed | **late fusion (confidence)** NMI / ARI / AMI (clusters) | early fusion (imputed) | "
+    return (f"| {drop_name} removed | **late fusion** (validation-chosen weighting) NMI / ARI / AMI (clusters) | early fusion (imputed) | "
             "naive concatenation | best single modality | late ÷ concat NMI |\n|---|---|---|---|---|---|")
 
 
