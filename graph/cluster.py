@@ -58,3 +58,16 @@ def modularity(graph: sp.spmatrix, labels: np.ndarray) -> float:
     degree = np.asarray(g.sum(axis=1)).ravel()
     per_cluster = np.bincount(labels, weights=degree)
     return float(inside / m2 - (per_cluster ** 2).sum() / m2 ** 2)
+
+
+def cross_view_agreement(graph: sp.spmatrix, others: list[sp.spmatrix]) -> float:
+    """Share of a node's edges in this view that some other view also draws, averaged over the nodes with edges
+    in both (1 with no other view; 0 when no node has both). Confirmation across views, not self-consistency."""
+    if not others:
+        return 1.0
+    edges = (sp.csr_matrix(graph) > 0).astype(np.float32)
+    union = (sum((sp.csr_matrix(o) > 0).astype(np.float32) for o in others) > 0).astype(np.float32).tocsr()
+    shared = np.asarray(edges.multiply(union).sum(axis=1)).ravel()
+    degree = np.asarray(edges.sum(axis=1)).ravel()
+    rows = (degree > 0) & (np.diff(union.indptr) > 0)
+    return float((shared[rows] / degree[rows]).mean()) if rows.any() else 0.0

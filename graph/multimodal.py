@@ -16,7 +16,7 @@ import scipy.sparse as sp
 
 from tagatlas.core import atomic_path, write_text_atomic
 from tagatlas.encoders.impute import CrossModalImputer
-from tagatlas.graph.cluster import leiden, modularity, node_confidence
+from tagatlas.graph.cluster import cross_view_agreement, leiden, modularity, node_confidence
 from tagatlas.graph.knn import knn_graph, neighbour_index
 from tagatlas.index import use_blas_for
 
@@ -51,7 +51,9 @@ class GraphClusterer:
     merge — "cosine" (raw similarities: a view whose neighbours are all near 1, like coordinates, weighs
     more), "mean" (divided by its mean edge), "random-walk" (each node's edges sum to 1, then symmetrised),
     "normalised" (D^-1/2 W D^-1/2); `confidence` scales a node's edges — "node*modularity" (as above),
-    "node" (per-node share only) or "none" (plain sum of the graphs).
+    "node" (per-node share only), "none" (plain sum of the graphs) or "agreement" (each view weighted by the share
+    of its kNN edges that another view also draws: a view whose neighbours no other view confirms, like photos
+    that look alike across places, weighs little however tidy its own clusters are).
     """
 
     k: int = 10
@@ -106,12 +108,16 @@ class GraphClusterer:
                 self.modality_confidence_[name] = 1.0
             return self
         fused = None
-        for name in self.names_:
-            graph = knn_graph(self._vectors[name], self._masks[name], self.k, min_similarity=self.min_similarity,
-                              progress=self.progress, name=name)
-            labels = leiden(graph, self.resolution, self.seed) if self.confidence != "none" else None
-            conf = node_confidence(graph, labels) if labels is not None else self._masks[name].astype(float)
-            quality = max(modularity(graph, labels), 0.0) if self.confidence == "node*modularity" else 1.0
+        graphs = {name: knn_graph(self._vectors[name], self._masks[name], self.k, min_similarity=self.min_similarity,
+                                  progress=self.progress, name=name) for name in self.names_}
+        for name, graph in graphs.items():
+            if self.confidence == "agreement":
+                conf = self._masks[name].astype(float)
+                quality = cross_view_agreement(graph, [g for other, g in graphs.items() if other != name])
+            else:
+                labels = leiden(graph, self.resolution, self.seed) if self.confidence != "none" else None
+                conf = node_confidence(graph, labels) if labels is not None else self._masks[name].astype(float)
+                quality = max(modularity(graph, labels), 0.0) if self.confidence == "node*modularity" else 1.0
             self.node_confidence_[name] = conf
             self.modality_confidence_[name] = quality
             scale = sp.diags(np.sqrt(conf * quality))
@@ -291,7 +297,7 @@ def _mean_scaled(graph: sp.csr_matrix) -> sp.csr_matrix:
 
 
 EDGE_WEIGHTS = {"cosine": lambda graph: graph, "mean": _mean_scaled, "random-walk": _random_walk, "normalised": _symmetric_normalised}
-CONFIDENCES = ("node*modularity", "node", "none")
+CONFIDENCES = ("node*modularity", "node", "none", "agreement")
 
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:

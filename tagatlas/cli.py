@@ -203,7 +203,7 @@ def cluster(
     fusion: Annotated[str, typer.Option(help="late (confidence-weighted), early (imputed) or concat")] = "late",
     edge_weights: Annotated[str, typer.Option(help="late fusion: each modality graph's scale before the merge — cosine, mean, "
                                                    "random-walk or normalised (docs/benchmarks.md compares them)")] = "cosine",
-    confidence: Annotated[str, typer.Option(help="late fusion: node*modularity, node or none")] = "node*modularity",
+    confidence: Annotated[str, typer.Option(help="late fusion: node*modularity, node, none or agreement (views weighted by how far other views confirm their neighbours)")] = "node*modularity",
 ):
     """Cluster every indexed post from scratch (graph module); new posts then join clusters incrementally."""
     import time

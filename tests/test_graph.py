@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import normalized_mutual_info_score as nmi
 
-from tagatlas.graph import GraphClusterer, Modality, knn_graph, leiden, node_confidence
+from tagatlas.graph import GraphClusterer, Modality, cross_view_agreement, knn_graph, leiden, node_confidence
 
 
 def synthetic_views(n_per=40, n_clusters=4, dim=16, noise=0.35, seed=0):
@@ -80,6 +80,24 @@ def test_late_fusion_trusts_the_reliable_view_over_a_noisy_one():
     late = GraphClusterer(k=8, fusion="late").fit({"good": Modality(a), "noise": Modality(noise)})
     assert late.modality_confidence_["good"] > late.modality_confidence_["noise"]
     assert nmi(truth, late.labels_) > 0.8
+
+
+def test_agreement_confidence_weighs_a_view_no_other_confirms_least():
+    """Synthetic (named so): two views of the same planted clusters and a third with tidy clusters of its own
+    that cut across them (photos alike across places). Modularity trusts the tidy third view; cross-view
+    agreement does not, and the fused clustering follows the two views that agree."""
+    truth, (a, b) = synthetic_views(n_per=50, noise=1.0)
+    rng = np.random.default_rng(3)
+    other = rng.permutation(truth)  # a different, equally clean partition
+    tidy = np.eye(4, 16)[other] * 3 + 0.2 * rng.standard_normal((len(truth), 16))
+    views = {"a": Modality(a), "b": Modality(b), "tidy": Modality(tidy)}
+    agree = GraphClusterer(k=8, confidence="agreement").fit(views)
+    modular = GraphClusterer(k=8).fit(views)
+    conf = agree.modality_confidence_
+    assert conf["tidy"] < 0.5 * min(conf["a"], conf["b"])
+    assert modular.modality_confidence_["tidy"] >= max(modular.modality_confidence_["a"], modular.modality_confidence_["b"])
+    assert nmi(truth, agree.labels_) > 0.9 > 0.5 > nmi(truth, modular.labels_)
+    assert cross_view_agreement(knn_graph(a, k=8), []) == 1.0
 
 
 def test_incremental_assignment_agrees_with_the_full_clustering():
@@ -177,7 +195,7 @@ def test_bad_input_is_refused_with_a_reason():
     with pytest.raises(ValueError, match="edge_weights"):
         GraphClusterer(edge_weights="softmax").fit({"a": Modality(a)})
     with pytest.raises(ValueError, match="confidence"):
-        GraphClusterer(confidence="agreement").fit({"a": Modality(a)})
+        GraphClusterer(confidence="trust-me").fit({"a": Modality(a)})
     with pytest.raises(ValueError, match="not seen"):
         GraphClusterer(k=5).fit({"a": Modality(a)}).assign({"z": Modality(a)})
 
