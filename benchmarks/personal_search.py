@@ -94,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     for p in split.test:
         by_user[p.user_key].append(p)
     users = {u: sorted(ps, key=lambda p: (p.timestamp or 0, p.id)) for u, ps in by_user.items() if len(ps) >= args.min_posts}
+    if not users:
+        raise SystemExit(f"no held-out user of {args.data} has {args.min_posts} posts or more: lower --min-posts")
     history = [p for ps in users.values() for p in ps[: len(ps) // 2]]
     later = {u: ps[len(ps) // 2:] for u, ps in users.items()}
     model.add(history, progress=True)

@@ -48,11 +48,12 @@ def test_image_rows_for_the_dataset_with_photos_only(tmp_path):
     root = synthetic_root(tmp_path / "data")
     doc = tmp_path / "doc.md"
     assert image_ablation.main(["--data-root", str(root), "--min-image-posts", "10", "--only",
-                                "fused (all items),-coattention (1)", "--doc", str(doc)]) == 0
+                                "fused (all items),-coattention (1),shipped: fused,shipped: -tag_places evidence",
+                                "--doc", str(doc)]) == 0
     text = doc.read_text()
     assert "### synthetic_images" in text and "### synthetic_text" not in text
-    rows = [line for line in text.splitlines() if line.startswith("| fused") or line.startswith("| -coattention")]
-    assert len(rows) == 2 and all(len(r.split("|")) == 10 for r in rows)
+    rows = [line for line in text.splitlines() if line.startswith(("| fused", "| -coattention", "| shipped"))]
+    assert len(rows) == 4 and all(len(r.split("|")) == 11 for r in rows)
     assert "synthetic_text/posts.jsonl` (0 posts with a photo)" in text
 
 
@@ -61,25 +62,34 @@ def test_graph_benchmark_removes_each_content_view_when_a_dataset_has_photos(tmp
 
     root = synthetic_root(tmp_path / "data")
     doc = tmp_path / "doc.md"
-    assert graph.main(["--data-root", str(root), "--scale", "0", "--min-image-posts", "10", "--doc", str(doc)]) == 0
+    assert graph.main(["--data-root", str(root), "--scale", "0", "--min-image-posts", "10", "--seeds", "2",
+                       "--doc", str(doc)]) == 0
     text = doc.read_text()
     photos, text_only = text.split("### synthetic_images")[1].split("### synthetic_text")
     assert "modalities: text + image + hashtags" in photos and "modalities: text + image + location" in photos
     assert photos.count("| image removed |") == 2 and photos.count("| text removed |") == 2
-    assert "image" not in text_only.split("\n\n", 2)[2] and text_only.count("| text removed |") == 2
+    assert photos.count("| hashtags removed |") == 1  # tags are removed against places only: they make the other reference
+    assert "image" not in text_only.split("no image view)", 1)[1] and text_only.count("| text removed |") == 2
     assert "(0 with a photo; under 10, so no image view)" in text_only
+    for part in (photos, text_only):  # the weighting is chosen once per dataset, from the variants' table
+        (chosen,) = re.findall(r"Chosen: \*\*(.+?)\*\*", part)
+        (row,) = [line for line in part.splitlines() if line.startswith(f"| {chosen}")]
+        assert "**chosen**" in row and part.count("**chosen**") == 1
     tables = [t for part in (photos, text_only) for t in part.split("Against **")[1:]]
-    assert len(tables) == 6
-    for table in tables:  # three fractions, then the goal's headroom computed from the same rows
+    assert len(tables) == 8
+    for table in tables:  # three fractions, then the goal's headroom and verdict computed from the same rows
         lines = table.splitlines()
         rows = {line.split(" | ")[0]: line.split(" | ") for line in lines if line.startswith(("| 0 %", "| 30 %", "| 60 %"))}
         assert set(rows) == {"| 0 %", "| 30 %", "| 60 %"}
-        nmi = lambda cell: float(cell.strip("* ").split(" / ")[0])  # noqa: E731
+        nmi = lambda cell: float(cell.strip("* ").split(" ± ")[0])  # noqa: E731
         (headroom,) = [line for line in lines if line.startswith("Headroom:")]
         goal = float(re.search(r"NMI ≥ (\d+\.\d{3})", headroom)[1])
         reached = float(re.search(r"reaches (\d\.\d{3})", headroom)[1])
         assert goal == pytest.approx(1.15 * nmi(rows["| 30 %"][3]), abs=2e-3)
         assert reached == pytest.approx(max(nmi(c) for c in rows["| 0 %"][1:5]), abs=1e-3)
+        (verdict,) = [line for line in lines if line.startswith("Goal (")]
+        ratio = float(rows["| 30 %"][5].split(" ± ")[0])
+        assert ("**met**" in verdict) == (ratio >= 1.15 - 0.005) and f"{ratio:.2f} ±" in verdict
 
 
 def test_graph_weighting_benchmark_chooses_on_the_validation_half(tmp_path):
