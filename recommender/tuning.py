@@ -87,6 +87,16 @@ def tune_fusion(ev: Evidence, queries: list[Post], areas: PlaceAreas, progress: 
     return params, report
 
 
+def earned_weight(scores: dict[float, float], n_queries: int) -> float:
+    """The weight with the best validation score (the smaller on a tie), or 0 when it beats weight 0 by no more than
+    one validation query's worth (1 / n_queries of Acc@161): a gain that small is noise, and a source given weight on
+    noise moves held-out answers for nothing."""
+    best = max(scores, key=lambda w: (scores[w], -w))
+    if 0.0 in scores and scores[best] - scores[0.0] <= 1.0 / max(n_queries, 1):
+        return 0.0
+    return best
+
+
 class _GeoTuning:
     """The geolocation half of `tune_fusion`, one step a method, on the validation queries that have a location."""
 
@@ -157,10 +167,11 @@ class _GeoTuning:
                 continue
             by_weight = {w: self.score(replace(params, source_place={**params.source_place, source.name: float(w)}))
                          for w in source.place_weights}
-            weight = max(source.place_weights, key=lambda w: (by_weight[w], -w))
+            weight = earned_weight({w: v[0] for w, v in by_weight.items()}, len(self.lat))
             params = replace(params, source_place={**params.source_place, source.name: float(weight)})
             self.report.setdefault("geo_sources", {})[source.name] = {
-                "chosen_weight": float(weight), "acc_plus_soft": {str(w): round(v[0], 4) for w, v in by_weight.items()}}
+                "chosen_weight": float(weight), "min_gain": round(1 / max(len(self.lat), 1), 4),
+                "acc_plus_soft": {str(w): round(v[0], 4) for w, v in by_weight.items()}}
         return params
 
     def coordinate_rule(self, params: FusionParams, probs: np.ndarray, top: np.ndarray):

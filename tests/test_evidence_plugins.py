@@ -81,3 +81,14 @@ def test_unknown_or_reserved_sources_are_refused_by_name():
 
     with pytest.raises(ValueError, match="unknown post field"):
         register_source(Odd)
+
+
+def test_a_source_earns_place_weight_only_for_a_gain_above_one_validation_query():
+    from tagatlas.recommender.tuning import earned_weight
+
+    scores = {0.0: 0.300, 0.1: 0.3030, 0.2: 0.3010}
+    assert earned_weight(scores, n_queries=100) == 0.0  # +0.003 < one query in 100: noise
+    assert earned_weight(scores, n_queries=1000) == 0.1  # +0.003 > one query in 1000
+    assert earned_weight({0.0: 0.30, 0.1: 0.35, 0.2: 0.35}, n_queries=100) == 0.1  # a tie goes to the smaller weight
+    assert earned_weight({0.0: 0.40, 0.1: 0.35}, n_queries=100) == 0.0
+    assert earned_weight({0.1: 0.35, 0.2: 0.36}, n_queries=100) == 0.2  # no zero to compare with: the best
