@@ -226,10 +226,11 @@ def imputation_recovery(views: dict[str, Modality], validation: np.ndarray, k: i
     view's k nearest posts (all posts with that view, itself excluded) by the imputed vector, against the
     neighbours the source view finds by itself (what a post missing the view is clustered by otherwise) and
     chance."""
+    from tagatlas.encoders.base import l2_normalize
     from tagatlas.encoders.impute import CrossModalImputer
     from tagatlas.graph.knn import neighbour_index
 
-    unit = {n: _unit(m.vectors) for n, m in views.items()}
+    unit = {n: l2_normalize(np.asarray(m.vectors, np.float32)) for n, m in views.items()}
     masks = {n: m.mask() for n, m in views.items()}
     imputer = CrossModalImputer(seed=0).fit({n: (unit[n], masks[n] & validation) for n in views})
     lines = ["| imputed view ← from | test posts | recall@10: imputed | source view's own neighbours | chance | "
@@ -254,11 +255,6 @@ def imputation_recovery(views: dict[str, Modality], validation: np.ndarray, k: i
 
 def _recall(found: list, truth: list, k: int) -> float:
     return float(np.mean([len(set(a) & set(b)) / k for a, b in zip(found, truth)]))
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def _nearest(index, queries: np.ndarray, pool: np.ndarray, query_ids: np.ndarray, k: int) -> list[np.ndarray]:
