@@ -22,9 +22,10 @@ over users. Each effect is a paired difference per user with a 95 % bootstrap in
 from __future__ import annotations
 
 import argparse
+import inspect
 import subprocess
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import tagatlas  # noqa: F401 - before numpy: numpy's BLAS threads must read tagatlas.core.native's setting
@@ -34,11 +35,12 @@ from tqdm.auto import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DOC, REPO, provenance, shown, write_block  # noqa: E402
 
+from tagatlas.data import history_and_queries  # noqa: E402
 from tagatlas.evaluation.split import training_split  # noqa: E402
 from tagatlas.recommender import TagAtlas  # noqa: E402
 from tagatlas.recommender.search import search  # noqa: E402
 
-SHIPPED = {"tag_weight": 0.3, "place_weight": 0.2, "cluster_weight": 0.15}  # search()'s defaults
+SHIPPED = {name: inspect.signature(search).parameters[name].default for name in ("tag_weight", "place_weight", "cluster_weight")}
 RANKINGS = {
     "plain similarity": None,
     "cluster profile only": {"tag_weight": 0.0, "place_weight": 0.0, "cluster_weight": SHIPPED["cluster_weight"]},
@@ -90,14 +92,13 @@ def main(argv: list[str] | None = None) -> int:
     model = TagAtlas.load(args.model)
     if model.store_.rowids([p.id for p in split.test]):
         raise SystemExit(f"{args.model} holds held-out posts: train it with --test-fraction {args.test_fraction}")
-    by_user = defaultdict(list)
-    for p in split.test:
-        by_user[p.user_key].append(p)
-    users = {u: sorted(ps, key=lambda p: (p.timestamp or 0, p.id)) for u, ps in by_user.items() if len(ps) >= args.min_posts}
-    if not users:
+    counts = Counter(p.user_key for p in split.test)
+    history, queries = history_and_queries([p for p in split.test if counts[p.user_key] >= args.min_posts])
+    if not queries:
         raise SystemExit(f"no held-out user of {args.data} has {args.min_posts} posts or more: lower --min-posts")
-    history = [p for ps in users.values() for p in ps[: len(ps) // 2]]
-    later = {u: ps[len(ps) // 2:] for u, ps in users.items()}
+    later = defaultdict(list)
+    for p in queries:
+        later[p.user_key].append(p)
     model.add(history, progress=True)
     model.add([p.model_copy(update={"user_id": None}) for ps in later.values() for p in ps], progress=True)
 
