@@ -78,11 +78,11 @@ def hashtag_communities(posts, seed: int = 0) -> np.ndarray:
     """-1 for posts without tags; else the Leiden community (tag co-occurrence graph) most of its tags share."""
     import scipy.sparse as sp
 
-    counts = Counter(t for p in posts for t in set(p.hashtags))
+    counts = Counter(t for p in posts for t in sorted(set(p.hashtags)))
     vocab = {t: i for i, t in enumerate(sorted(t for t, c in counts.items() if c >= 2))}
     rows, cols = [], []
     for i, p in enumerate(posts):
-        for t in set(p.hashtags):
+        for t in sorted(set(p.hashtags)):
             if t in vocab:
                 rows.append(i)
                 cols.append(vocab[t])
@@ -93,7 +93,7 @@ def hashtag_communities(posts, seed: int = 0) -> np.ndarray:
     community = leiden(cooc, seed=seed)
     labels = np.full(len(posts), -1)
     for i, p in enumerate(posts):
-        found = [community[vocab[t]] for t in set(p.hashtags) if t in vocab]
+        found = [community[vocab[t]] for t in sorted(set(p.hashtags)) if t in vocab]
         if found:
             labels[i] = Counter(found).most_common(1)[0][0]
     return labels

@@ -104,3 +104,20 @@ def test_graph_weighting_benchmark_chooses_on_the_validation_half(tmp_path):
     assert all(len(r.split("|")) == 2 + 1 + 4 * 3 for r in rows)  # 2 datasets × 2 references × 3 fractions
     (verdict,) = [line for line in text.splitlines() if line.startswith("Chosen on validation")]
     assert verdict.count("×") == 4
+
+
+def test_hashtag_communities_do_not_depend_on_the_hash_seed(tmp_path):
+    """A post whose tags fall in two communities equally takes one by a fixed rule, not by set iteration order
+    (which follows PYTHONHASHSEED): the reference must be the same in every process."""
+    import os
+    import subprocess
+
+    script = ("import sys; sys.path.insert(0, 'benchmarks'); from graph import hashtag_communities; "
+              "from tagatlas.data import Post; "
+              "posts = [Post(id=str(i), text='x', hashtags=tags) for i, tags in enumerate("
+              "[['a', 'b'], ['a', 'b'], ['c', 'd'], ['c', 'd'], ['b', 'c'], ['a', 'd'], ['b', 'c'], ['a', 'd']] * 3)]; "
+              "print(hashtag_communities(posts).tolist())")
+    root = Path(__file__).resolve().parent.parent
+    runs = {subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout for seed in range(6)}
+    assert len(runs) == 1, runs
