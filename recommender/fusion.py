@@ -30,7 +30,7 @@ class FusionParams:
     tag_k: int = 25
     tag_temperature: float = 0.05
     habit_gamma: float = 1.0  # weight of the user's own similar past posts
-    text_gamma: float = 0.0  # weight of known tags written as plain words in the text (prior: tag popularity)
+    text_gamma: float = 0.0  # weight of known tags written as plain words in the text (prior: how often posts writing one carry it)
     habit_temperature: float = 0.1
     habit_half_life_days: float = 0.0  # a past post's habit weight halves every this many days before the new post (0: no decay)
     embed_gamma: float = 0.0  # weight of tags whose words are nearest the post in the text encoder's space (new tags too)
@@ -72,7 +72,7 @@ class Evidence:
     tags: list[str]  # batch vocabulary: classifier vocabulary first, then tags only seen in the index
     n_vocab: int  # how many of `tags` the classifier knows
     text_tags: list[list[int]] = field(default_factory=list)  # per post: known tags its text spells out as words
-    text_prior: list[np.ndarray] = field(default_factory=list)  # their popularity prior in (0, 1]
+    text_prior: list[np.ndarray] = field(default_factory=list)  # their prior in [0, 1]: P(tagged | written), WrittenTagRates
     reg_coords: np.ndarray | None = None  # (n, 2) the head's regressed lat/lon (None: a head without regression)
     photo_gps: np.ndarray | None = None  # (n, 2) the photo's EXIF lat/lon, NaN where a post has none (None: no photo has one)
     embed_tags: list[list[int]] = field(default_factory=list)  # per post: indexed tags nearest it in the text space

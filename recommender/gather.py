@@ -33,7 +33,7 @@ def gather_evidence(model: "TagAtlas", posts: list[Post], features: Features,
     nb = retrieve(model.search_index, table, q, [p.id for p in posts], k_max)
     habits = user_habits(model.store_, table, posts, q)
     tag_counts = model.posts_.tag_counts()
-    text_tags, text_prior = written_tags(clean, tag_counts, table)
+    text_tags, text_prior = written_tags(clean, tag_counts, table, model.posts_.written_rates())
     embed_tags, embed_sims = model.hashtags_.matched(dense, tag_counts, model.posts_.tags_version, table, model.encoder.text)
     clusters = model.assign_clusters(posts, q, found=nb.found)  # reported: from every view the post has
     fusion = model.fusion_

@@ -13,7 +13,9 @@ from tagatlas.core import write_text_atomic
 from tagatlas.data import Post
 from tagatlas.index import FaissIndex, ImageGallery, PostStore, reranked_search
 from tagatlas.recommender.clusters import ClusterProfiles
+from tagatlas.recommender.evidence.written_tags import WrittenTagRates
 from tagatlas.recommender.neighbours import NeighbourTable
+from tagatlas.recommender.reader import cleaned
 
 ClassOf = Callable[[list, np.ndarray, np.ndarray], np.ndarray]
 
@@ -29,6 +31,7 @@ class PostIndex:
         self._table: NeighbourTable | None = None
         self._profiles: ClusterProfiles | None = None
         self._tag_counts: dict[str, int] | None = None
+        self._written: WrittenTagRates | None = None
         self._gallery: ImageGallery | None = None
         self.tags_version = 0  # bumped by every add and delete (caches keyed on the set of indexed tags read it)
 
@@ -69,6 +72,24 @@ class PostIndex:
             self._tag_counts = self.store.tag_counts()
         return self._tag_counts
 
+    def written_rates(self) -> WrittenTagRates:
+        """How often indexed posts that spell a tag out carry it, (re)counted from the store when it moved on without it."""
+        if self._written is None or self._written.generation != self.store.generation():
+            known = self.tag_counts()
+            self._written = WrittenTagRates.from_posts(
+                (([cleaned(p.text) for p in rows], [p.hashtags for p in rows]) for _, rows in self.store.iter_meta()), known)
+            self._written.generation = self.store.generation()
+        return self._written
+
+    def _written_follow(self, before: int, texts: list[str | None], tag_lists: list[list[str]], sign: int) -> None:
+        """The written-tag counts follow a write they were in step with, else are recounted when next read."""
+        written = self._written
+        if written is not None and written.generation == before:
+            written.update([cleaned(t) for t in texts], tag_lists, self._tag_counts or {}, sign)
+            written.generation = self.store.generation()
+        else:
+            self._written = None
+
     # -- writes -----------------------------------------------------------------------------------
     def add(self, posts: list[Post], vectors: np.ndarray, labels: list[str | None], role: str,
             clusters: tuple[np.ndarray, list[dict]], image_features: np.ndarray | None = None) -> list[int]:
@@ -77,11 +98,7 @@ class PostIndex:
         before = self.store.generation()
         rowids = self.store.add(posts, vectors, labels, role, image_features)
         self.index.add(np.array(rowids), vectors)
-        gallery = self._gallery
-        if gallery is not None and gallery.generation == before:
-            if image_features is not None:
-                gallery.add(rowids, np.asarray(image_features, np.float16).astype(np.float32))  # as stored
-            gallery.generation = self.store.generation()
+        self._gallery_follow_add(before, rowids, image_features)
         table = self._table
         if table is not None and table.generation == before:  # in step with the store: follow this write
             self._table_follow_add(table, rowids, posts, labels)
@@ -91,7 +108,15 @@ class PostIndex:
                                     [clusters[1][i] for i in assigned])
         self._profiles_follow_add(before, table, [rowids[i] for i in assigned], [int(clusters[0][i]) for i in assigned])
         self._count_tags([p.hashtags for p in posts], +1)
+        self._written_follow(before, [p.text for p in posts], [p.hashtags for p in posts], +1)
         return rowids
+
+    def _gallery_follow_add(self, before: int, rowids: list[int], image_features: np.ndarray | None) -> None:
+        gallery = self._gallery
+        if gallery is not None and gallery.generation == before:
+            if image_features is not None:
+                gallery.add(rowids, np.asarray(image_features, np.float16).astype(np.float32))  # as stored
+            gallery.generation = self.store.generation()
 
     def _table_follow_add(self, table: NeighbourTable, rowids: list[int], posts: list[Post], labels: list[str | None]) -> None:
         table.add(rowids, [p.id for p in posts], [p.lat for p in posts], [p.lon for p in posts], labels, [p.hashtags for p in posts])
@@ -126,6 +151,7 @@ class PostIndex:
             gallery.delete(rowids)
             gallery.generation = self.store.generation()
         self._count_tags([p.hashtags for p in found.values()], -1)
+        self._written_follow(before, [p.text for p in found.values()], [p.hashtags for p in found.values()], -1)
         return len(rowids)
 
     def _count_tags(self, tag_lists: list[list[str]], sign: int) -> None:
