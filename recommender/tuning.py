@@ -87,12 +87,18 @@ def tune_fusion(ev: Evidence, queries: list[Post], areas: PlaceAreas, progress: 
     return params, report
 
 
+def one_query(n_queries: int) -> float:
+    """One validation query's worth of a mean score (1 / n), a hair above so a gain of exactly one query, which
+    floating-point sums may put a rounding error over 1 / n, counts as one query and not more."""
+    return 1.0 / max(n_queries, 1) + 1e-9
+
+
 def earned_weight(scores: dict[float, float], n_queries: int) -> float:
     """The weight with the best validation score (the smaller on a tie), or 0 when it beats weight 0 by no more than
     one validation query's worth (1 / n_queries of Acc@161): a gain that small is noise, and a source given weight on
     noise moves held-out answers for nothing."""
     best = max(scores, key=lambda w: (scores[w], -w))
-    if 0.0 in scores and scores[best] - scores[0.0] <= 1.0 / max(n_queries, 1):
+    if 0.0 in scores and scores[best] - scores[0.0] <= one_query(n_queries):
         return 0.0
     return best
 
@@ -303,16 +309,20 @@ def _tag_grid(tev: Evidence, truth: list[list[str]], params: FusionParams, progr
 
 def _tag_plug_ins(best: tuple[float, FusionParams], tev: Evidence, truth: list[list[str]],
                   sources: Sequence[EvidenceSource]) -> tuple[tuple[float, FusionParams], dict]:
-    """Stage 2: each plug-in source's tag weight in turn (with the threshold), and F1 without and with it."""
+    """Stage 2: each plug-in source's tag weight in turn (with the threshold), and F1 without and with it. As for
+    place weights (`earned_weight`), a source keeps its weight only when it lifts validation F1@5 by more than one
+    query's worth (1 / n): a smaller gain is noise that would move held-out suggestions for nothing."""
     by_source = {}
     for source in sources:
         given = tev.sources.get(source.name)
         if given is None or not any(len(t) for t in given.tag_ids):
             continue
-        without = best[0]
-        best = _ascend(best, tev, truth, ({"source_tags": {**best[1].source_tags, source.name: float(w)}, "tag_threshold": float(th)}
-                                          for w, th in itertools.product([w for w in source.tag_weights if w > 0], THRESHOLDS)))
-        by_source[source.name] = {"f1_without": without, "f1_with": best[0]}
+        without = best
+        tried = _ascend(best, tev, truth, ({"source_tags": {**best[1].source_tags, source.name: float(w)}, "tag_threshold": float(th)}
+                                           for w, th in itertools.product([w for w in source.tag_weights if w > 0], THRESHOLDS)))
+        earned = tried[0] - without[0] > one_query(len(truth))
+        best = tried if earned else without
+        by_source[source.name] = {"f1_without": without[0], "f1_with": tried[0], "kept": earned}
     return best, by_source
 
 

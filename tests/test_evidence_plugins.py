@@ -92,3 +92,37 @@ def test_a_source_earns_place_weight_only_for_a_gain_above_one_validation_query(
     assert earned_weight({0.0: 0.30, 0.1: 0.35, 0.2: 0.35}, n_queries=100) == 0.1  # a tie goes to the smaller weight
     assert earned_weight({0.0: 0.40, 0.1: 0.35}, n_queries=100) == 0.0
     assert earned_weight({0.1: 0.35, 0.2: 0.36}, n_queries=100) == 0.2  # no zero to compare with: the best
+
+
+def _tag_evidence(n: int, helped: int):
+    """Synthetic evidence for n queries: the classifier says #t0 for all; a plug-in source proposes #t1 to the first
+    `helped` queries, whose true tag it is (the others' is #t0)."""
+    from tagatlas.recommender.fusion import Evidence
+
+    ev = Evidence(place_probs=np.ones((n, 1)), tag_probs=np.tile([[0.6, 0.0]], (n, 1)), nb_sims=np.full((n, 1), -np.inf),
+                  nb_class=np.full((n, 1), -1), nb_lat=np.zeros((n, 1)), nb_lon=np.zeros((n, 1)), nb_ids=[[] for _ in range(n)],
+                  nb_tags=[[[]] for _ in range(n)], habit_sims=[np.zeros(0)] * n, habit_tags=[[]] * n, habit_ids=[[]] * n,
+                  tags=["t0", "t1"], n_vocab=2,
+                  sources={"synthetic_tags": SourceEvidence(tag_ids=[[1] if i < helped else [] for i in range(n)],
+                                                            tag_values=[np.ones(1) if i < helped else np.zeros(0) for i in range(n)])})
+    truth = [["t1"] if i < helped else ["t0"] for i in range(n)]
+    return ev, truth
+
+
+def test_a_source_earns_tag_weight_only_for_a_gain_above_one_validation_query():
+    from tagatlas.recommender.fusion import FusionParams
+    from tagatlas.recommender.tuning import _f1, _tag_plug_ins
+
+    class SyntheticTags(EvidenceSource):
+        name = "synthetic_tags"
+        tag_weights = (0.0, 1.0)
+
+    start = FusionParams(tag_beta=1.0, habit_gamma=0.0)
+    for helped, kept in ((1, False), (4, True)):
+        ev, truth = _tag_evidence(40, helped)
+        best, by_source = _tag_plug_ins((_f1(ev, start, truth), start), ev, truth, [SyntheticTags()])
+        report = by_source["synthetic_tags"]
+        assert report["f1_with"] > report["f1_without"]  # the source helps in both cases ...
+        assert report["kept"] is kept  # ... but one query of 40 is not enough to give it weight
+        assert (best[1].source_tags.get("synthetic_tags", 0.0) > 0) is kept
+        assert best[0] == (report["f1_with"] if kept else report["f1_without"])
