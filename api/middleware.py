@@ -23,13 +23,20 @@ class RateLimiter:
     def __len__(self) -> int:
         return len(self._buckets)
 
-    def _take(self, client: str, now: float, cost: float) -> float:
+    def _refilled(self, client: str, now: float) -> float:
+        """The client's tokens at `now`; its bucket leaves the recency order until `_put` puts it back, newest."""
         tokens, last = self._buckets.pop(client, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - last) * self.rate)
-        wait = 0.0 if tokens >= cost else (cost - tokens) / self.rate
-        self._buckets[client] = (tokens - cost if wait == 0 else tokens, now)
+        return min(self.burst, tokens + (now - last) * self.rate)
+
+    def _put(self, client: str, tokens: float, now: float) -> None:
+        self._buckets[client] = (tokens, now)
         while len(self._buckets) > self.max_clients:
             self._buckets.popitem(last=False)
+
+    def _take(self, client: str, now: float, cost: float) -> float:
+        tokens = self._refilled(client, now)
+        wait = 0.0 if tokens >= cost else (cost - tokens) / self.rate
+        self._put(client, tokens - cost if wait == 0 else tokens, now)
         return wait
 
     def allow(self, client: str) -> float:
@@ -50,10 +57,7 @@ class RateLimiter:
         """Take a token whatever is left (a failed authentication counts against its address)."""
         with self._lock:
             now = time.monotonic()
-            tokens, last = self._buckets.pop(client, (self.burst, now))
-            self._buckets[client] = (min(self.burst, tokens + (now - last) * self.rate) - 1, now)
-            while len(self._buckets) > self.max_clients:
-                self._buckets.popitem(last=False)
+            self._put(client, self._refilled(client, now) - 1, now)
 
 
 def _too_many(wait: float, why: str) -> JSONResponse:
