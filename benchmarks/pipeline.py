@@ -66,6 +66,19 @@ def source_weights(state: dict) -> str:
     return "Evidence plug-ins and their weights chosen on validation users: " + ", ".join(parts) + "."
 
 
+def decision(state: dict) -> str:
+    """The decision radius validation chose, and the weakest lead it reached over TagAtlas's single-source answers."""
+    tuning = state.get("tuning", {})
+    chosen, reference, geo = tuning.get("decision"), tuning.get("geo_reference"), tuning.get("geo", {})
+    if not chosen or not reference:
+        return ""
+    best = reference["best"]
+    return (f"Decision radius chosen on validation users: {chosen['chosen_km']:.0f} km, the weakest of the Acc@161, Acc@25 and "
+            f"median leads over the best single-source answer (Acc@161 {best['acc_at_161']:.3f}, Acc@25 {best['acc_at_25']:.3f}, "
+            f"median {best['median_km']:.0f} km) being ×{geo.get('weakest_lead', 0):.2f} there "
+            f"(validation Acc@161 {geo.get('acc_at_161', 0):.3f}, median {geo.get('median_km', 0):.0f} km).")
+
+
 def calibration(result: dict) -> str:
     c = result.get("calibration") or {}
     if c.get("place_ece") is None:
@@ -154,7 +167,7 @@ def main() -> int:
             f"evaluate {result['seconds']['evaluate']:.0f} s, wall {time.perf_counter() - started:.0f} s. "
             f"The predicted radius (meant as a 50 % radius) contains the true location for "
             f"{100 * (result['details']['radius_coverage'] or 0):.0f} % of held-out queries. {calibration(result)} {cluster_evidence(state)} "
-            f"{source_weights(state)}\n\n" + table(result) + "\n\n" + ratios(result, name)
+            f"{source_weights(state)} {decision(state)}\n\n" + table(result) + "\n\n" + ratios(result, name)
             + (f"\n\n{ingest_table(result)}" if ingest_table(result) else ""))
         command = f".venv/bin/python benchmarks/pipeline.py --datasets {name}"
         print(write_block(f"pipeline-{name}", provenance(command) + "\n\n" + section, args.doc, heading=f"### {name}"))
