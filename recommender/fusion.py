@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.neighbors import BallTree
 
-from tagatlas.data import geodesic_medoid
+from tagatlas.data import distance_km, geodesic_medoid
 from tagatlas.data.geo import EARTH_RADIUS_KM
 from tagatlas.recommender.evidence import SourceEvidence
 
@@ -234,7 +234,10 @@ def decision_confidence(probs: np.ndarray, top: np.ndarray, p: FusionParams, are
 
 
 def coordinates(ev: Evidence, p: FusionParams, probs: np.ndarray, place_coords: np.ndarray, top: np.ndarray | None = None) -> np.ndarray:
-    """(lat, lon) per post: weighted geodesic medoid of the neighbours in the chosen place, else the place's medoid."""
+    """(lat, lon) per post: weighted geodesic medoid of the neighbours in the chosen place, else the place's medoid.
+    With a decision radius, only neighbours within it of the place count: a place's posts can lie far from it (a
+    post is labelled with its nearest city), and the coordinates must stay in the area the place's probability
+    speaks of."""
     top = probs.argmax(axis=1) if top is None else top
     out = place_coords[top].astype(float).copy()
     if not p.neighbour_coords:
@@ -242,6 +245,10 @@ def coordinates(ev: Evidence, p: FusionParams, probs: np.ndarray, place_coords: 
     w = _neighbour_weights(ev.nb_sims, p.geo_k, p.geo_temperature)
     for i in range(len(top)):
         members = np.flatnonzero(ev.nb_class[i, : p.geo_k] == top[i])
+        if members.size and p.decision_km > 0:
+            near = distance_km(ev.nb_lat[i, members], ev.nb_lon[i, members], np.full(members.size, out[i, 0]),
+                               np.full(members.size, out[i, 1])) <= p.decision_km
+            members = members[near]
         if members.size:
             j = members[geodesic_medoid(ev.nb_lat[i, members], ev.nb_lon[i, members], w[i, members])]
             out[i] = (ev.nb_lat[i, j], ev.nb_lon[i, j])

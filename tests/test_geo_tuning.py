@@ -73,3 +73,23 @@ def test_tuning_reports_the_single_source_references():
     # No neighbours here: the neighbour vote names nothing better than the classifier, which names B or C.
     assert np.isclose(reference.acc_161, 0.40)
     assert set(tuning.report["geo_reference"]) == {"classifier", "neighbours", "best"}
+
+
+def test_neighbour_coordinates_stay_in_the_decided_area():
+    """A neighbour of the chosen place lying 470 km from it (labelled with its nearest city) gives no coordinates at
+    a decision radius of 300 km; one within it does, and without a radius class membership alone counts."""
+    from tagatlas.recommender.fusion import coordinates
+
+    place = np.array([[48.0, 2.0], [40.7, -74.0]])
+    ev = _evidence(np.array([[0.9, 0.1]]))
+    ev.nb_sims, ev.nb_class = np.array([[0.9, 0.8]]), np.array([[0, 0]])
+    ev.nb_lat, ev.nb_lon = np.array([[52.2, 48.0]]), np.array([[2.0, 2.1]])  # 467 km north of the place, then 7 km east
+    far_only = _evidence(np.array([[0.9, 0.1]]))
+    far_only.nb_sims, far_only.nb_class = np.array([[0.9]]), np.array([[0]])
+    far_only.nb_lat, far_only.nb_lon = np.array([[52.2]]), np.array([[2.0]])
+    top = np.array([0])
+    at_300 = FusionParams(geo_k=2, neighbour_coords=True, decision_km=300.0)
+    assert np.allclose(coordinates(far_only, at_300, far_only.place_probs, place, top), place[[0]])  # the place itself
+    assert np.allclose(coordinates(ev, at_300, ev.place_probs, place, top), [[48.0, 2.1]])  # the near neighbour
+    no_radius = FusionParams(geo_k=1, neighbour_coords=True, decision_km=0.0)
+    assert np.allclose(coordinates(far_only, no_radius, far_only.place_probs, place, top), [[52.2, 2.0]])
