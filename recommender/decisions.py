@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from tagatlas.recommender.fusion import Evidence, FusionParams
-from tagatlas.recommender.schema import Decisions, PlaceScore, Prediction, TagScore
+from tagatlas.recommender.schema import Decisions, PlaceScore, Prediction, TagScore, shown_probabilities
 
 
 def decide(ev: Evidence, p: FusionParams, geolocator, hashtags, n_candidates: int) -> Decisions:
@@ -26,10 +26,9 @@ def decide(ev: Evidence, p: FusionParams, geolocator, hashtags, n_candidates: in
 def rounded(a: np.ndarray, digits: int = 6, down: bool = False) -> list[list[float]]:
     """Rows of Python floats rounded to `digits` decimals (in float64: float32 inputs would print as 0.07999999821);
     `down` rounds toward zero, so probabilities that sum to at most one still do once shown."""
-    a = np.asarray(a, dtype=np.float64)
     if down:
-        return (np.floor(a * 10.0 ** digits + 1e-6) / 10.0 ** digits).tolist()
-    return np.round(a, digits).tolist()
+        return shown_probabilities(a, digits).tolist()
+    return np.round(np.asarray(a, dtype=np.float64), digits).tolist()
 
 
 def _carriers(ev: Evidence, i: int) -> dict[int, list[str]]:

@@ -55,6 +55,13 @@ class Prediction(BaseModel):
         return self
 
 
+def shown_probabilities(a, digits: int = 6) -> np.ndarray:
+    """Probabilities as shown to a user: rounded toward zero to `digits` decimals, so a list that sums to at most
+    one still does (the tiny epsilon keeps 0.25 from flooring to 0.249999 through float error)."""
+    scale = 10.0 ** digits
+    return np.floor(np.asarray(a, dtype=np.float64) * scale + 1e-6) / scale
+
+
 PHOTO_GPS_RADIUS_KM = 0.1  # a phone's GPS fix is good to tens of metres
 PHOTO_COARSE_RADIUS_KM = 25.0  # a photo position coarsened to its place: city level
 
@@ -88,7 +95,7 @@ class Decisions:
         from a `Prediction`); `photo_gps` reveals a photo's exact EXIF position as `Prediction.reveal_photo_gps`."""
         n = len(self.label)
         label = self.label.tolist()
-        prob = self.listed_prob[:, 0].tolist()
+        prob = shown_probabilities(self.listed_prob[:, 0]).tolist()  # as `Prediction.places` shows them
         coords, radius, source, clusters = self.coords.tolist(), self.radius.tolist(), self.source.tolist(), self.clusters.tolist()
         order, keep = self.order.tolist(), self.n_keep.tolist()
         scores = np.round(np.asarray(self.scores, dtype=np.float64), 6).tolist()
@@ -98,7 +105,7 @@ class Decisions:
             if photo_gps and source[i] == "photo_gps":
                 lat, lon, r = float(self.photo_gps[i, 0]), float(self.photo_gps[i, 1]), PHOTO_GPS_RADIUS_KM
             out.append({"pred_place": self.places[label[i]], "pred_place_name": self.place_names[label[i]],
-                        "pred_place_prob": round(prob[i], 6), "pred_lat": lat, "pred_lon": lon, "pred_radius_km": r,
+                        "pred_place_prob": prob[i], "pred_lat": lat, "pred_lon": lon, "pred_radius_km": r,
                         "pred_location_source": source[i], "pred_hashtags": [self.tags[t] for t in order[i][:k]],
                         "pred_hashtag_scores": scores[i][:k], "pred_cluster": str(clusters[i]) if clusters[i] >= 0 else None})
         return out
