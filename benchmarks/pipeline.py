@@ -84,8 +84,10 @@ def calibration(result: dict) -> str:
     if c.get("place_ece") is None:
         return ""
     a, b = c.get("area_calibration", (1.0, 0.0))
+    method = ("isotonic regression, chosen over Platt scaling by its ECE on the validation half it was not fitted on"
+              if c.get("area_calibration_method") == "isotonic" else f"Platt a = {a:.2f}, b = {b:.2f}")
     return (f"Place ECE (15 bins; the first place's probability, of the event that the truth lies within {c.get('area_km', 0):.0f} km "
-            f"of it) {c['place_ece']:.3f}, {c['place_ece_uncalibrated']:.3f} before calibration (Platt a = {a:.2f}, b = {b:.2f}, "
+            f"of it) {c['place_ece']:.3f}, {c['place_ece_uncalibrated']:.3f} before calibration ({method}, "
             f"fitted on validation); {c['hedged']} of {c['n']} located queries were unsure enough to get hedged coordinates.")
 
 

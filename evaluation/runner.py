@@ -128,6 +128,7 @@ def evaluate(model: TagAtlas, posts: list[Post], progress: bool = True) -> dict:
     calibration = {
         "n": len(geo_idx), "temperature": model.fusion_.place_temperature, "area_km": model.fusion_.decision_km,
         "area_calibration": list(model.fusion_.area_calibration),
+        "area_calibration_method": "isotonic" if model.fusion_.area_isotonic else "platt",
         "place_ece": expected_calibration_error([preds[i].places[0].prob for i in geo_idx], correct),
         "place_ece_uncalibrated": expected_calibration_error([raw_conf[i] for i in geo_idx], correct),
         "hedged": sum(preds[i].location_source == "hedge" for i in geo_idx),

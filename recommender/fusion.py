@@ -42,6 +42,7 @@ class FusionParams:
     tag_quota: dict[str, int] = field(default_factory=dict)  # per source, its n best tags are recommended (DESIGN); {}: threshold
     place_temperature: float = 1.0  # temperature scaling of the fused place distribution (fitted on validation NLL)
     area_calibration: list[float] = field(default_factory=lambda: [1.0, 0.0])  # Platt (a, b) of the listed areas' masses (place_list)
+    area_isotonic: list[list[float]] = field(default_factory=list)  # isotonic knots [xs, ys] of those masses; used instead of Platt when set
     hedge: str = "none"  # coordinates of unsure posts: "regression" (the head's), "expected" (least expected distance), "none"
     hedge_below: float = 0.0  # decision confidence under which the hedge replaces the chosen place's coordinates
     radius_edges: list[float] = field(default_factory=list)  # confidence bin edges

@@ -20,7 +20,8 @@ from tagatlas.data import P2CLabeler, Post, city, geodesic_medoid
 from tagatlas.recommender.evidence import photo_gps
 from tagatlas.recommender.fusion import (Evidence, FusionParams, PlaceAreas, calibrate, coordinates, decide_place, hedge_coordinates,
                                          label_in_area, place_distribution)
-from tagatlas.recommender.place_list import calibrated_masses, place_list
+from tagatlas.recommender.area_calibration import calibrated_masses
+from tagatlas.recommender.place_list import place_list
 from tagatlas.recommender.schema import PHOTO_COARSE_RADIUS_KM
 
 PLACES_FILE = "places.json"
@@ -119,7 +120,7 @@ class Geolocator:
         raw = place_distribution(ev, p)
         first = label_in_area(raw, decide_place(raw, p, self.areas_), p, self.areas_)
         listed, masses = place_list(raw, first, self.areas_, p.decision_km)
-        label, listed_prob = listed[:, 0], calibrated_masses(masses, p.area_calibration)
+        label, listed_prob = listed[:, 0], calibrated_masses(masses, p.area_calibration, p.area_isotonic)
         probs = calibrate(raw, p.place_temperature)
         confidence = listed_prob[:, 0]
         coords, hedged = hedge_coordinates(coordinates(ev, p, raw, self.place_coords_, label), confidence, ev, probs, p,

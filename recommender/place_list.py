@@ -63,34 +63,3 @@ def decided_label(probs: np.ndarray, p: FusionParams, areas: PlaceAreas) -> np.n
     """The place reported first: of the listed candidates, the one whose area holds the most mass."""
     first = label_in_area(probs, decide_place(probs, p, areas), p, areas)
     return place_list(probs, first, areas, p.decision_km)[0][:, 0]
-
-
-def calibrated_masses(masses: np.ndarray, calibration: tuple[float, float] | list[float]) -> np.ndarray:
-    """Area masses mapped by the Platt calibration (a, b) fitted on validation, σ(a·logit(m) + b): monotone, so the
-    order is kept; rescaled where the calibrated masses of a list would sum past one. Padding stays 0."""
-    a, b = calibration
-    if (a, b) == (1.0, 0.0):
-        return masses
-    m = np.clip(masses, 1e-6, 1 - 1e-6)
-    out = np.where(masses > 0, 1.0 / (1.0 + np.exp(-(a * np.log(m / (1 - m)) + b))), 0.0)
-    total = out.sum(axis=1, keepdims=True)
-    return np.where(total > 1.0, out / np.maximum(total, 1e-12), out)
-
-
-def fit_area_calibration(masses: np.ndarray, correct: np.ndarray) -> tuple[float, float]:
-    """Platt scaling (a > 0, b) of the first place's area mass against whether the truth lay in that area, by
-    validation log-likelihood; identity when there are fewer than 20 cases or only one outcome."""
-    from scipy.optimize import minimize
-
-    correct = np.asarray(correct, float)
-    if len(correct) < 20 or correct.min() == correct.max():
-        return 1.0, 0.0
-    m = np.clip(np.asarray(masses, float), 1e-6, 1 - 1e-6)
-    x = np.log(m / (1 - m))
-
-    def nll(theta: np.ndarray) -> float:
-        z = np.exp(theta[0]) * x + theta[1]
-        return float(np.mean(np.logaddexp(0, z) - correct * z))
-
-    res = minimize(nll, np.zeros(2), method="L-BFGS-B", bounds=[(np.log(0.05), np.log(20.0)), (-10, 10)])
-    return float(np.round(np.exp(res.x[0]), 4)), float(np.round(res.x[1], 4))

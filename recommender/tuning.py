@@ -22,7 +22,8 @@ from tagatlas.data import Post, distance_km
 from tagatlas.recommender.fusion import (Evidence, FusionParams, PlaceAreas, calibrate, coordinates, decide_place, fit_temperature, hedge_coordinates, place_distribution, select_tags, tag_scores)
 from tagatlas.recommender.evidence import EvidenceSource
 from tagatlas.recommender.metrics import expected_calibration_error, tag_metrics
-from tagatlas.recommender.place_list import area_mass, calibrated_masses, decided_label, fit_area_calibration, within
+from tagatlas.recommender.area_calibration import calibrated_masses, choose_area_calibration
+from tagatlas.recommender.place_list import area_mass, decided_label, within
 
 GEO_GRID = {"geo_k": (10, 25, 50), "geo_temperature": (0.02, 0.05, 0.2), "geo_alpha": tuple(np.round(np.linspace(0, 1, 11), 2)),
             "decision_km": (0.0, 50.0, 161.0, 300.0, 500.0, 1000.0)}
@@ -252,17 +253,19 @@ class _GeoTuning:
         return replace(params, place_temperature=temperature), calibrated
 
     def area_calibration(self, params: FusionParams, probs: np.ndarray, label: np.ndarray) -> tuple[FusionParams, np.ndarray]:
-        """Platt scaling of the reported place's area probability on whether the truth lay in that area; returns the
-        calibrated confidence of each validation query (what the hedge and the radius read)."""
+        """Platt or isotonic calibration of the reported place's area probability on whether the truth lay in that
+        area (area_calibration.py); returns the calibrated confidence of each validation query (what the hedge and the
+        radius read)."""
         nearest = self.areas.tree.query(np.radians(np.column_stack([self.lat, self.lon])), k=1)[1][:, 0]
         truth = np.where(self.truth_cls >= 0, self.truth_cls, nearest)  # each truth's place class
         inside = within(self.areas, params.decision_km, label)[np.arange(len(label)), truth]
         masses = area_mass(probs, label, self.areas, params.decision_km)
-        calibration = fit_area_calibration(masses, inside)
-        conf = calibrated_masses(masses[:, None], calibration)[:, 0]
-        self.report["area_calibration"] = {"a": calibration[0], "b": calibration[1], "ece_before": expected_calibration_error(masses, inside),
+        fitted = choose_area_calibration(masses, inside)
+        conf = calibrated_masses(masses[:, None], fitted.platt, fitted.isotonic)[:, 0]
+        self.report["area_calibration"] = {"a": fitted.platt[0], "b": fitted.platt[1], **fitted.report,
+                                           "ece_before": expected_calibration_error(masses, inside),
                                            "ece_after": expected_calibration_error(conf, inside)}
-        return replace(params, area_calibration=list(calibration)), conf
+        return replace(params, area_calibration=list(fitted.platt), area_isotonic=fitted.isotonic), conf
 
     def hedge(self, params: FusionParams, coords: np.ndarray, conf: np.ndarray, calibrated: np.ndarray, err: np.ndarray,
               tolerance: float) -> tuple[FusionParams, np.ndarray]:

@@ -9,7 +9,7 @@ import numpy as np
 from tagatlas.data import distance_km, read_posts
 from tagatlas.recommender import TagAtlas
 from tagatlas.recommender.fusion import FusionParams, PlaceAreas
-from tagatlas.recommender.place_list import calibrated_masses, decided_label, fit_area_calibration, place_list
+from tagatlas.recommender.place_list import decided_label, place_list
 
 # Synthetic places: New Orleans, Metairie, Kenner (within 25 km of each other), Long Island City, Baton Rouge.
 COORDS = np.array([(29.95, -90.07), (29.98, -90.15), (29.99, -90.24), (40.74, -73.95), (30.45, -91.15)])
@@ -41,21 +41,6 @@ def test_a_candidate_whose_own_area_is_lighter_is_not_named_first():
     assert np.all(np.diff(masses[0]) <= 0)
     # Without an area the list is the places by probability.
     assert place_list(probs, np.array([3]), areas, 0)[0][0].tolist() == [3, 0, 2, 1]
-
-
-def test_area_probabilities_are_calibrated_on_outcomes_and_keep_their_order():
-    rng = np.random.default_rng(0)
-    masses = rng.uniform(0.05, 0.95, 2000)
-    correct = rng.uniform(size=2000) < masses ** 2  # synthetic: overconfident masses
-    a, b = fit_area_calibration(masses, correct)
-    fixed = calibrated_masses(masses[:, None], (a, b))[:, 0]
-    for lo in (0.3, 0.6, 0.85):
-        sel = (masses > lo) & (masses < lo + 0.1)
-        assert abs(fixed[sel].mean() - correct[sel].mean()) < abs(masses[sel].mean() - correct[sel].mean())
-    listed = np.array([[0.5, 0.3, 0.2, 0.0]])
-    shown = calibrated_masses(listed, (0.5, 1.0))  # a calibration that inflates
-    assert np.all(np.diff(shown[0][:3]) <= 0) and shown.sum() <= 1 + 1e-9 and shown[0, 3] == 0
-    assert fit_area_calibration(masses[:10], correct[:10]) == (1.0, 0.0)  # too few cases: unchanged
 
 
 def test_predictions_list_places_by_area_probability_with_coordinates_at_the_first(model_dir, real_subset):
