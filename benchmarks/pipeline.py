@@ -66,6 +66,16 @@ def source_weights(state: dict) -> str:
     return "Evidence plug-ins and their weights chosen on validation users: " + ", ".join(parts) + "."
 
 
+def coordinate_rule(state: dict) -> str:
+    """Where validation chose to take the coordinates from."""
+    fusion = state["fusion"]
+    named = fusion.get("coordinate_sources") or []
+    where = "the neighbours in the chosen place" if fusion.get("neighbour_coords", True) else "the chosen place itself"
+    return (f"Coordinates chosen on validation users: {where}"
+            + (f", or the city the post names ({', '.join(named)}) where it lies in the chosen area." if named else
+               "; named cities were not used for coordinates."))
+
+
 def decision(state: dict) -> str:
     """The decision radius validation chose, and the weakest lead it reached over TagAtlas's single-source answers."""
     tuning = state.get("tuning", {})
@@ -169,7 +179,7 @@ def main() -> int:
             f"evaluate {result['seconds']['evaluate']:.0f} s, wall {time.perf_counter() - started:.0f} s. "
             f"The predicted radius (meant as a 50 % radius) contains the true location for "
             f"{100 * (result['details']['radius_coverage'] or 0):.0f} % of held-out queries. {calibration(result)} {cluster_evidence(state)} "
-            f"{source_weights(state)} {decision(state)}\n\n" + table(result) + "\n\n" + ratios(result, name)
+            f"{source_weights(state)} {decision(state)} {coordinate_rule(state)}\n\n" + table(result) + "\n\n" + ratios(result, name)
             + (f"\n\n{ingest_table(result)}" if ingest_table(result) else ""))
         command = f".venv/bin/python benchmarks/pipeline.py --datasets {name}"
         print(write_block(f"pipeline-{name}", provenance(command) + "\n\n" + section, args.doc, heading=f"### {name}"))

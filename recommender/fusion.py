@@ -26,6 +26,7 @@ class FusionParams:
     geo_temperature: float = 0.05  # neighbour weight exp((s - s_max) / T)
     decision_km: float = 0.0  # 0: the most probable place; > 0: the place with most probability within this radius
     neighbour_coords: bool = True  # coordinates from neighbours in the chosen place (else the place's medoid)
+    coordinate_sources: list[str] = field(default_factory=list)  # plug-ins whose named point, in the decided area, gives the coordinates
     tag_beta: float = 0.5  # weight of the classifier against neighbour tags
     tag_k: int = 25
     tag_temperature: float = 0.05

@@ -38,7 +38,8 @@ def gather_evidence(model: "TagAtlas", posts: list[Post], features: Features,
     clusters = model.assign_clusters(posts, q, found=nb.found)  # reported: from every view the post has
     fusion = model.fusion_
     wanted = (lambda name: True) if fusion is None else (
-        lambda name: fusion.source_place.get(name, 0.0) > 0 or fusion.source_tags.get(name, 0.0) > 0)
+        lambda name: fusion.source_place.get(name, 0.0) > 0 or fusion.source_tags.get(name, 0.0) > 0
+        or name in fusion.coordinate_sources)
     plugged = gather_all(model.sources, BatchContext(posts, q, dense, clean, nb.found, table, model, clusters, image), wanted)
     batch_tags = model.hashtags_.batch_vocabulary(table, nb, habits, [text_tags, embed_tags] + [s.tag_ids for s in plugged.values()], k_max)
     remap = batch_tags.remap

@@ -21,6 +21,7 @@ from tagatlas.recommender.evidence import photo_gps
 from tagatlas.recommender.fusion import (Evidence, FusionParams, PlaceAreas, calibrate, coordinates, decide_place, hedge_coordinates,
                                          label_in_area, place_distribution)
 from tagatlas.recommender.area_calibration import calibrated_masses
+from tagatlas.recommender.named_coords import named_coordinates
 from tagatlas.recommender.place_list import place_list
 from tagatlas.recommender.schema import PHOTO_COARSE_RADIUS_KM
 
@@ -37,7 +38,7 @@ class PlaceDecisions:
     listed_prob: np.ndarray  # (n, LISTED) each listed place's area probability (calibrated), decreasing
     coords: np.ndarray  # (n, 2) lat, lon
     radius: np.ndarray  # (n,) km
-    source: np.ndarray  # (n,) location_source: "place", "hedge" or "photo_gps"
+    source: np.ndarray  # (n,) location_source: "place", "place_name", "hedge" or "photo_gps"
 
 
 class Geolocator:
@@ -123,10 +124,10 @@ class Geolocator:
         label, listed_prob = listed[:, 0], calibrated_masses(masses, p.area_calibration, p.area_isotonic)
         probs = calibrate(raw, p.place_temperature)
         confidence = listed_prob[:, 0]
-        coords, hedged = hedge_coordinates(coordinates(ev, p, raw, self.place_coords_, label), confidence, ev, probs, p,
-                                           self.place_coords_)  # in or near the place reported, not the area's centre
+        coords, named = named_coordinates(ev, p, coordinates(ev, p, raw, self.place_coords_, label), self.areas_, label)
+        coords, hedged = hedge_coordinates(coords, confidence, ev, probs, p, self.place_coords_)  # in or near the place reported
         radius = p.radius_for(confidence)
-        source = np.where(hedged, "hedge", "place").astype(object)
+        source = np.where(hedged, "hedge", np.where(named, "place_name", "place")).astype(object)
         probs, label, coords, radius, source = photo_gps.overrule(ev.photo_gps, self.areas_, self.place_coords_, probs, label, coords,
                                                                   radius, source, PHOTO_COARSE_RADIUS_KM)
         certain = (source == "photo_gps") & (probs[np.arange(len(label)), label] >= 1.0)  # photo GPS named the place: it alone, certain

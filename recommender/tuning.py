@@ -23,6 +23,7 @@ from tagatlas.recommender.fusion import (Evidence, FusionParams, PlaceAreas, cal
 from tagatlas.recommender.evidence import EvidenceSource
 from tagatlas.recommender.metrics import expected_calibration_error, tag_metrics
 from tagatlas.recommender.area_calibration import calibrated_masses, choose_area_calibration
+from tagatlas.recommender.named_coords import named_coordinates
 from tagatlas.recommender.place_list import area_mass, decided_label, within
 
 GEO_GRID = {"geo_k": (10, 25, 50), "geo_temperature": (0.02, 0.05, 0.2), "geo_alpha": tuple(np.round(np.linspace(0, 1, 11), 2)),
@@ -233,16 +234,20 @@ class _GeoTuning:
         return params
 
     def coordinate_rule(self, params: FusionParams, probs: np.ndarray, top: np.ndarray):
-        """Coordinates from the neighbours in the chosen place, or the place's medoid: whichever validates better."""
+        """Coordinates from the neighbours in the chosen place or the place's medoid, each with or without the points
+        plug-ins name in the decided area (named_coords.py): whichever validates best (ties: the simpler rule)."""
+        naming = [name for name, s in self.gev.sources.items() if s.position is not None and np.isfinite(s.position).any()]
         scored = []
-        for use_neighbours in (True, False):
-            cand = replace(params, neighbour_coords=use_neighbours)
-            coords = coordinates(self.gev, cand, probs, self.place_coords, top)
-            err = distance_km(coords[:, 0], coords[:, 1], self.lat, self.lon)
-            score = GeoScore.of(err)
-            scored.append(((weakest_lead(score, self.reference, len(err)), score.acc_161, -score.median_km), use_neighbours, err, coords))
-        _, use_neighbours, err, coords = max(scored, key=lambda s: s[0])
-        return replace(params, neighbour_coords=use_neighbours), err, coords
+        for names in ([], naming) if naming else ([],):
+            for use_neighbours in (True, False):
+                cand = replace(params, neighbour_coords=use_neighbours, coordinate_sources=list(names))
+                coords = named_coordinates(self.gev, cand, coordinates(self.gev, cand, probs, self.place_coords, top), self.areas, top)[0]
+                err = distance_km(coords[:, 0], coords[:, 1], self.lat, self.lon)
+                score = GeoScore.of(err)
+                scored.append(((weakest_lead(score, self.reference, len(err)), score.acc_161, -score.median_km), cand, err, coords))
+        _, chosen, err, coords = max(scored, key=lambda s: s[0])  # max keeps the first of equals
+        self.report["coordinates"] = {"neighbours": chosen.neighbour_coords, "named_sources": chosen.coordinate_sources}
+        return chosen, err, coords
 
     def calibration(self, params: FusionParams, probs: np.ndarray) -> tuple[FusionParams, np.ndarray]:
         """The temperature that calibrates the place probabilities on the true classes."""

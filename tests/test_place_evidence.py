@@ -104,8 +104,12 @@ def test_a_written_place_name_points_to_its_place_class(place_model):
     k = int(np.argmax([city(p).population for p in geo.places_]))  # the largest city among the classes
     name = city(geo.places_[k]).name
     query = Post(id="synthetic-q", text=f"synthetic: greetings from {name}")
-    row = m.evidence([query]).sources["place_names"].place[0]
-    assert _km(geo.place_coords_[row.argmax()], geo.place_coords_[k]) < 161
+    named = m.evidence([query]).sources["place_names"]
+    assert _km(geo.place_coords_[named.place[0].argmax()], geo.place_coords_[k]) < 161
+    assert _km(named.position[0], (city(geo.places_[k]).lat, city(geo.places_[k]).lon)) < 25  # the city itself: its coordinates
+    # "day" is an alternate name of Dayton that training posts write far from it: it points nowhere precise.
+    unnamed = m.evidence([Post(id="synthetic-none", text="synthetic: what a day"), query]).sources["place_names"]
+    assert np.isnan(unnamed.position[0]).all() and np.isfinite(unnamed.position[1]).all()
 
 
 def test_text_baselines_fall_back_when_posts_have_no_text():

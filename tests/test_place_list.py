@@ -9,6 +9,7 @@ import numpy as np
 from tagatlas.data import distance_km, read_posts
 from tagatlas.recommender import TagAtlas
 from tagatlas.recommender.fusion import FusionParams, PlaceAreas
+from tagatlas.recommender.named_coords import NEAR_KM as NAMED_NEAR_KM
 from tagatlas.recommender.place_list import decided_label, place_list
 
 # Synthetic places: New Orleans, Metairie, Kenner (within 25 km of each other), Long Island City, Baton Rouge.
@@ -55,3 +56,5 @@ def test_predictions_list_places_by_area_probability_with_coordinates_at_the_fir
         if pred.location_source == "place" and (km > 0 or not model.fusion_.neighbour_coords):
             # In the area the first probability speaks of (at the place itself without a radius or neighbours).
             assert distance_km([pred.lat], [pred.lon], [first.lat], [first.lon])[0] <= max(km, 1.0)
+        if pred.location_source == "place_name":  # a city the post names, in that area or nearest the place
+            assert distance_km([pred.lat], [pred.lon], [first.lat], [first.lon])[0] <= max(km, NAMED_NEAR_KM)

@@ -28,19 +28,23 @@ class SourceEvidence:
     place: np.ndarray | None = None  # (n, places) a distribution per post; a row of zeros: no opinion
     tag_ids: list[list[int]] = field(default_factory=list)  # per post: tag ids (the neighbour table's, then the batch's)
     tag_values: list[np.ndarray] = field(default_factory=list)  # per post: a score per tag in tag_ids, in [0, 1]
+    position: np.ndarray | None = None  # (n, 2) a point the source names per post (a city it writes), NaN: none
 
     def take(self, idx: Sequence[int]) -> "SourceEvidence":
         """The evidence of the posts at `idx` (a validation subset)."""
-        return SourceEvidence(None if self.place is None else self.place[np.asarray(idx, dtype=int)],
+        idx = np.asarray(idx, dtype=int)
+        return SourceEvidence(None if self.place is None else self.place[idx],
                               [self.tag_ids[i] for i in idx] if self.tag_ids else [],
-                              [self.tag_values[i] for i in idx] if self.tag_values else [])
+                              [self.tag_values[i] for i in idx] if self.tag_values else [],
+                              None if self.position is None else self.position[idx])
 
     def drop(self, rows: np.ndarray) -> "SourceEvidence":
         """The same evidence with the posts at boolean `rows` silenced (they lack what the source needs)."""
         place = None if self.place is None else np.where(rows[:, None], 0.0, self.place)
         tag_ids = [[] if r else t for r, t in zip(rows.tolist(), self.tag_ids)] if self.tag_ids else []
         tag_values = [np.zeros(0) if r else v for r, v in zip(rows.tolist(), self.tag_values)] if self.tag_values else []
-        return SourceEvidence(place, tag_ids, tag_values)
+        position = None if self.position is None else np.where(rows[:, None], np.nan, self.position)
+        return SourceEvidence(place, tag_ids, tag_values, position)
 
 
 @dataclass

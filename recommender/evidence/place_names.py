@@ -14,6 +14,7 @@ from tagatlas.recommender.evidence.base import BatchContext, EvidenceSource, Sou
 
 NEAR_KM = 161.0  # a candidate city farther than this from every place class points to none; a name "hits" within it
 COUNTRY_SHARE = 0.5  # a country named alone counts this much of a city's trust
+POSITION_TRUST = 0.5  # a name training posts show to miss more often than hit ("day" for Dayton) never pins coordinates
 TRAINING_ROLES = ("fit", "val", "val-history")
 MAX_TRAINING_POSTS = 50_000  # trust is learned on at most this many located training posts
 
@@ -76,9 +77,24 @@ class PlaceNames(EvidenceSource):
         placed = table.cls[table.valid & (table.cls >= 0)]
         prior = (np.bincount(placed, minlength=n_places) + 1.0) / (len(placed) + n_places)
         place = np.zeros((len(ctx.posts), n_places))
+        position = np.full((len(ctx.posts), 2), np.nan)
         for i, (post, clean) in enumerate(zip(ctx.posts, ctx.clean)):
-            place[i] = self._row(gaz, gaz.find(clean, post.hashtags), city_class, class_country, prior)
-        return SourceEvidence(place=place)
+            mentions = gaz.find(clean, post.hashtags)
+            place[i] = self._row(gaz, mentions, city_class, class_country, prior)
+            position[i] = self._named_city(gaz, mentions)
+        return SourceEvidence(place=place, position=position)
+
+    def _named_city(self, gaz: Gazetteer, mentions: list[Mention]) -> tuple[float, float]:
+        """Where the post's most trusted city name points: the candidate with the highest trust × resolution
+        probability among names trusted at least POSITION_TRUST (NaN when none). Fusion uses it as the coordinates
+        when it lies in the decided area."""
+        best, best_score = -1, 0.0
+        for mention, cand, prob in gaz.resolve(mentions):
+            j, trust = int(np.argmax(prob)), self._trust(mention.key)
+            score = trust * float(prob[j])
+            if trust >= POSITION_TRUST and score > best_score:
+                best, best_score = int(cand[j]), score
+        return (float(gaz.lat[best]), float(gaz.lon[best])) if best >= 0 else (np.nan, np.nan)
 
     def _row(self, gaz: Gazetteer, mentions: list[Mention], city_class: np.ndarray, class_country: np.ndarray,
              prior: np.ndarray) -> np.ndarray:
