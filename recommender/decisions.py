@@ -23,11 +23,8 @@ def decide(ev: Evidence, p: FusionParams, geolocator, hashtags, n_candidates: in
                      area_km=float(p.decision_km))
 
 
-def rounded(a: np.ndarray, digits: int = 6, down: bool = False) -> list[list[float]]:
-    """Rows of Python floats rounded to `digits` decimals (in float64: float32 inputs would print as 0.07999999821);
-    `down` rounds toward zero, so probabilities that sum to at most one still do once shown."""
-    if down:
-        return shown_probabilities(a, digits).tolist()
+def rounded(a: np.ndarray, digits: int = 6) -> list[list[float]]:
+    """Rows of Python floats rounded to `digits` decimals (in float64: float32 inputs would print as 0.07999999821)."""
     return np.round(np.asarray(a, dtype=np.float64), digits).tolist()
 
 
@@ -47,7 +44,7 @@ def _carriers(ev: Evidence, i: int) -> dict[int, list[str]]:
 def to_predictions(posts, ev: Evidence, d: Decisions, place_coords: list[list[float]]) -> list[Prediction]:
     """One `Prediction` per post from a batch's decisions; everything per post reads plain Python lists taken from
     the arrays in one go."""
-    listed_l, listed_prob_l = d.listed.tolist(), rounded(d.listed_prob, down=True)
+    listed_l, listed_prob_l = d.listed.tolist(), shown_probabilities(d.listed_prob).tolist()
     cand_parts = {name: rounded(v) for name, v in d.parts.items()}
     order_l, scores_l = d.order.tolist(), rounded(d.scores)
     positive = (d.scores > 0).sum(axis=1).tolist()  # scores are ranked: candidates stop at the first score <= 0

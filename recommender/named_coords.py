@@ -10,9 +10,8 @@ import numpy as np
 
 from tagatlas.data import distance_km
 from tagatlas.data.geo import EARTH_RADIUS_KM
+from tagatlas.recommender.evidence.place_names import NEAR_KM
 from tagatlas.recommender.fusion import Evidence, FusionParams, PlaceAreas
-
-NEAR_KM = 161.0  # without a wider decision radius, a named point counts for the place nearest it within this distance
 
 
 def named_points(ev: Evidence, names: list[str]) -> np.ndarray:
@@ -29,7 +28,7 @@ def named_points(ev: Evidence, names: list[str]) -> np.ndarray:
 
 def in_area(points: np.ndarray, top: np.ndarray, areas: PlaceAreas, decision_km: float) -> np.ndarray:
     """(n,) whether each point lies in its post's decided area: within `decision_km` of the decided place, or the
-    decided place is the place nearest it (within NEAR_KM). NaN points are in no area."""
+    decided place is the place nearest it (within NEAR_KM, the distance at which a named city points to a place). NaN points are in no area."""
     ok = np.isfinite(points[:, 0])
     out = np.zeros(len(points), bool)
     if not ok.any():
