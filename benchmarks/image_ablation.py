@@ -37,6 +37,7 @@ def _without_source(name: str):
     """After fit: the plug-in source `name` loses its place and tag weights (the other weights stay as tuned)."""
     def change(model):
         model.fusion_ = replace(model.fusion_, source_place={**model.fusion_.source_place, name: 0.0},
+                                source_place_tagged={**model.fusion_.source_place_tagged, name: 0.0},
                                 source_tags={**model.fusion_.source_tags, name: 0.0})
     return change
 

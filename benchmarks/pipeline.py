@@ -61,8 +61,10 @@ def source_weights(state: dict) -> str:
     named = state["config"].get("evidence", [])
     if not named:
         return ""
-    parts = [f"{n} (places {fusion.get('source_place', {}).get(n, 0.0):g}, tags {fusion.get('source_tags', {}).get(n, 0.0):g})"
-             for n in named]
+    tagged = fusion.get("source_place_tagged", {})
+    parts = [f"{n} (places {fusion.get('source_place', {}).get(n, 0.0):g}"
+             + (f", places for posts with hashtags {tagged[n]:g}" if n in tagged else "")
+             + f", tags {fusion.get('source_tags', {}).get(n, 0.0):g})" for n in named]
     return "Evidence plug-ins and their weights chosen on validation users: " + ", ".join(parts) + "."
 
 

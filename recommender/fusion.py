@@ -37,6 +37,7 @@ class FusionParams:
     embed_gamma: float = 0.0  # weight of tags whose words are nearest the post in the text encoder's space (new tags too)
     embed_temperature: float = 0.05  # their weight exp((s - s_max) / T) over the post's best matches
     source_place: dict[str, float] = field(default_factory=dict)  # per plug-in source (evidence/), its share of the place distribution
+    source_place_tagged: dict[str, float] = field(default_factory=dict)  # its share instead, for posts arriving with hashtags (ingest)
     source_tags: dict[str, float] = field(default_factory=dict)  # per plug-in source, the weight of its tag scores
     tag_threshold: float = 0.0  # keep tags scoring at least this fraction of the best one
     max_tags: int = 5
@@ -81,6 +82,7 @@ class Evidence:
     embed_sims: list[np.ndarray] = field(default_factory=list)  # their cosine similarity, best first
     habit_ages: list[np.ndarray] = field(default_factory=list)  # per post: days from each past post to it (0 when unknown)
     sources: dict[str, SourceEvidence] = field(default_factory=dict)  # the plug-in sources' evidence (evidence/), by name
+    tagged: np.ndarray | None = None  # (n,) whether each post came with its hashtags as input (None: none did)
     assigned_clusters: tuple | None = None  # (labels, per-modality contributions) of the batch's posts, reported with predictions
 
 
@@ -106,11 +108,20 @@ def place_distribution(ev: Evidence, p: FusionParams) -> np.ndarray:
     alpha = np.where(has_nb, p.geo_alpha, 1.0)[:, None]
     fused = alpha * ev.place_probs + (1 - alpha) * knn
     for name, source in ev.sources.items():  # each plug-in source takes its share where it has an opinion
-        weight = p.source_place.get(name, 0.0)
-        if weight > 0 and source.place is not None:
+        weight = source_share(p, name, ev.tagged, n)
+        if weight.any() and source.place is not None:
             share = np.where(source.place.sum(axis=1) > 0, weight, 0.0)[:, None]
             fused = (1 - share) * fused + share * source.place
     return fused
+
+
+def source_share(p: FusionParams, name: str, tagged: np.ndarray | None, n: int) -> np.ndarray:
+    """(n,) a plug-in source's share of each post's place distribution: its ingest-setting share for posts that came
+    with hashtags, where validation chose one (their tags already say much a source would otherwise have to)."""
+    weight = np.full(n, p.source_place.get(name, 0.0))
+    if tagged is not None and name in p.source_place_tagged:
+        weight[np.asarray(tagged, bool)] = p.source_place_tagged[name]
+    return weight
 
 
 def calibrate(probs: np.ndarray, temperature: float) -> np.ndarray:

@@ -38,7 +38,8 @@ def gather_evidence(model: "TagAtlas", posts: list[Post], features: Features,
     clusters = model.assign_clusters(posts, q, found=nb.found)  # reported: from every view the post has
     fusion = model.fusion_
     wanted = (lambda name: True) if fusion is None else (
-        lambda name: fusion.source_place.get(name, 0.0) > 0 or fusion.source_tags.get(name, 0.0) > 0
+        lambda name: fusion.source_place.get(name, 0.0) > 0 or fusion.source_place_tagged.get(name, 0.0) > 0
+        or fusion.source_tags.get(name, 0.0) > 0
         or name in fusion.coordinate_sources)
     plugged = gather_all(model.sources, BatchContext(posts, q, dense, clean, nb.found, table, model, clusters, image), wanted)
     batch_tags = model.hashtags_.batch_vocabulary(table, nb, habits, [text_tags, embed_tags] + [s.tag_ids for s in plugged.values()], k_max)
@@ -48,5 +49,11 @@ def gather_evidence(model: "TagAtlas", posts: list[Post], features: Features,
                   tags=batch_tags.tags, n_vocab=len(model.hashtags_), text_tags=[list(remap(tl)) for tl in text_tags], text_prior=text_prior,
                   reg_coords=reg_coords, embed_tags=[list(remap(tl)) for tl in embed_tags], embed_sims=embed_sims, habit_ages=habits.ages,
                   sources={name: replace(s, tag_ids=[list(remap(tl)) for tl in s.tag_ids]) for name, s in plugged.items()},
-                  assigned_clusters=clusters, photo_gps=photo_positions(photos))
+                  assigned_clusters=clusters, photo_gps=photo_positions(photos), tagged=_tagged(posts))
     return ev, q
+
+
+def _tagged(posts: list[Post]) -> np.ndarray | None:
+    """Which posts came with hashtags as input (None when none did: the posting form)."""
+    tagged = np.array([bool(p.hashtags) for p in posts], dtype=bool)
+    return tagged if tagged.any() else None

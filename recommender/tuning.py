@@ -46,7 +46,8 @@ def _subset(ev: Evidence, idx: np.ndarray) -> Evidence:
                     pick(ev.text_tags) if ev.text_tags else [], pick(ev.text_prior) if ev.text_prior else [],
                     None if ev.reg_coords is None else ev.reg_coords[idx], None if ev.photo_gps is None else ev.photo_gps[idx],
                     pick(ev.embed_tags) if ev.embed_tags else [], pick(ev.embed_sims) if ev.embed_sims else [],
-                    pick(ev.habit_ages) if ev.habit_ages else [], {name: s.take(idx) for name, s in ev.sources.items()})
+                    pick(ev.habit_ages) if ev.habit_ages else [], {name: s.take(idx) for name, s in ev.sources.items()},
+                    tagged=None if ev.tagged is None else ev.tagged[idx])
 
 
 HEDGE_QUANTILES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -151,7 +152,9 @@ class _GeoTuning:
         params = self.grid(params, progress)
         params = self.plug_ins(params, [s for s in sources if "hashtags" not in s.needs])
         if with_tags is not None:
-            params = self.on(with_tags).plug_ins(params, [s for s in sources if "hashtags" in s.needs])
+            tagged = self.on(with_tags)
+            params = tagged.plug_ins(params, [s for s in sources if "hashtags" in s.needs])
+            params = tagged.tagged_shares(params, [s for s in sources if "hashtags" not in s.needs])
         params = self.decision(params)
         probs = place_distribution(self.gev, params)
         label = decided_label(probs, params, self.areas)
@@ -160,7 +163,7 @@ class _GeoTuning:
         params, conf = self.area_calibration(params, probs, label)
         params, err = self.hedge(params, coords, conf, calibrated, err, hedge_tolerance)
         acc, neg_med = float(np.mean(err <= 161)), -float(np.median(err))
-        clf = replace(params, geo_alpha=1.0, decision_km=0.0, source_place={})
+        clf = replace(params, geo_alpha=1.0, decision_km=0.0, source_place={}, source_place_tagged={})
         clf_top = decide_place(place_distribution(self.gev, clf), clf, self.areas)
         self.report["geo_classifier_only"] = {"acc_at_161": float(np.mean(self.errors(clf_top) <= 161))}
         params = self.radius(params, conf, err)
@@ -191,7 +194,7 @@ class _GeoTuning:
         """TagAtlas's own single-source answers on the validation queries (the classifier alone, the neighbours'
         vote alone, each naming its most probable place) and the best figure either reaches on each measure: the
         bar every fused setting is held to, as the baselines hold the held-out figures."""
-        bare = replace(params, decision_km=0.0, source_place={})
+        bare = replace(params, decision_km=0.0, source_place={}, source_place_tagged={})
         alone = {name: GeoScore.of(self.errors(decide_place(place_distribution(self.gev, replace(bare, geo_alpha=alpha)), bare, self.areas)))
                  for name, alpha in (("classifier", 1.0), ("neighbours", 0.0))}
         best = GeoScore(max(a.acc_161 for a in alone.values()), max(a.acc_25 for a in alone.values()),
@@ -231,6 +234,24 @@ class _GeoTuning:
             self.report.setdefault("geo_sources", {})[source.name] = {
                 "chosen_weight": float(weight), "min_gain": round(1 / max(len(self.lat), 1), 4),
                 "acc_plus_soft": {str(w): round(v[1], 4) for w, v in by_weight.items()}}
+        return params
+
+    def tagged_shares(self, params: FusionParams, sources: Sequence[EvidenceSource]) -> FusionParams:
+        """On the ingest setting (hashtags as input): each other source's share for posts that carry hashtags, kept
+        only where it validates better than the share it has on the posting form by more than one query's worth."""
+        for source in sources:
+            given = self.gev.sources.get(source.name)
+            if given is None or given.place is None or not given.place.any():
+                continue
+            current = params.source_place.get(source.name, 0.0)
+            by_weight = {w: self.score(replace(params, source_place_tagged={**params.source_place_tagged, source.name: float(w)}))[1]
+                         for w in sorted({*source.place_weights, current})}
+            best = max(by_weight, key=lambda w: (by_weight[w], -w))
+            if by_weight[best] - by_weight[current] > one_query(len(self.lat)):
+                params = replace(params, source_place_tagged={**params.source_place_tagged, source.name: float(best)})
+            self.report.setdefault("geo_sources_tagged", {})[source.name] = {
+                "chosen_weight": float(params.source_place_tagged.get(source.name, current)),
+                "acc_plus_soft": {str(w): round(v, 4) for w, v in by_weight.items()}}
         return params
 
     def coordinate_rule(self, params: FusionParams, probs: np.ndarray, top: np.ndarray):

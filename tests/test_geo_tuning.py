@@ -5,6 +5,8 @@ beats one that wins Acc@161 by sending the rest across an ocean.
 All posts and probabilities here are synthetic (generated in the tests) and only pin behaviour down.
 """
 
+from dataclasses import replace
+
 import numpy as np
 
 from tagatlas.data import Post
@@ -93,3 +95,48 @@ def test_neighbour_coordinates_stay_in_the_decided_area():
     assert np.allclose(coordinates(ev, at_300, ev.place_probs, place, top), [[48.0, 2.1]])  # the near neighbour
     no_radius = FusionParams(geo_k=1, neighbour_coords=True, decision_km=0.0)
     assert np.allclose(coordinates(far_only, no_radius, far_only.place_probs, place, top), [[52.2, 2.0]])
+
+
+def _names_setting(n_tagged: int, source_right_when_tagged: bool):
+    """40 posts from B. A synthetic name source puts all its mass on B, except, when `source_right_when_tagged` is
+    False, for the first `n_tagged` posts (those that came with hashtags), where it names C. The classifier, which
+    has read those posts' hashtags, gives B 0.6 for them; for the rest it gives C 0.6, so only the source saves them."""
+    from tagatlas.recommender.evidence import SourceEvidence
+
+    n = 40
+    probs = np.zeros((n, len(COORDS)))
+    probs[:n_tagged, I_B], probs[:n_tagged, I_C] = 0.6, 0.4
+    probs[n_tagged:, I_C], probs[n_tagged:, I_B] = 0.6, 0.4
+    place = np.zeros_like(probs)
+    place[:, I_B] = 1.0
+    if not source_right_when_tagged:
+        place[:n_tagged] = 0.0
+        place[:n_tagged, I_C] = 1.0
+    ev = _evidence(probs)
+    ev.sources = {"synthetic_names": SourceEvidence(place=place)}
+    ev.tagged = np.arange(n) < n_tagged
+    posts = [Post(id=f"synthetic-{i}", text="x", lat=B[0], lon=B[1]) for i in range(n)]
+    return ev, posts
+
+
+def test_a_source_gets_its_own_share_for_posts_that_came_with_hashtags():
+    """Tuned on the ingest setting, a source that misleads the posts carrying hashtags loses its share for them only;
+    one that helps them keeps its posting-form share (no separate share is stored)."""
+    from types import SimpleNamespace
+
+    from tagatlas.recommender.fusion import place_distribution
+
+    source = SimpleNamespace(name="synthetic_names", place_weights=(0.0, 0.5, 0.9), needs=frozenset())
+    params = FusionParams(geo_alpha=1.0, source_place={"synthetic_names": 0.9})
+    for right, expected in ((False, {"synthetic_names": 0.0}), (True, {})):
+        ev, posts = _names_setting(20, source_right_when_tagged=right)
+        tuning = _GeoTuning(ev, posts, PlaceAreas(COORDS), np.full(len(posts), -1), {})
+        tuning.reference = tuning.references(params)
+        chosen = tuning.tagged_shares(params, [source])
+        assert chosen.source_place == params.source_place and chosen.source_place_tagged == expected
+        probs = place_distribution(ev, chosen)
+        assert (probs.argmax(axis=1) == I_B).all()  # every post placed right: the tagged by their classifier, the rest by the source
+    # Posts without hashtags keep the posting-form share whatever the tagged one is.
+    ev, _ = _names_setting(20, source_right_when_tagged=False)
+    probs = place_distribution(ev, replace(params, source_place_tagged={"synthetic_names": 0.0}))
+    assert np.allclose(probs[:20], ev.place_probs[:20]) and np.allclose(probs[20:, I_B], 0.1 * 0.4 + 0.9)
