@@ -124,13 +124,13 @@ def one_query(n_queries: int) -> float:
     return 1.0 / max(n_queries, 1) + 1e-9
 
 
-def earned_weight(scores: dict[float, float], n_queries: int) -> float:
-    """The weight with the best validation score (the smaller on a tie), or 0 when it beats weight 0 by no more than
-    one validation query's worth (1 / n_queries of Acc@161): a gain that small is noise, and a source given weight on
-    noise moves held-out answers for nothing."""
+def earned_weight(scores: dict[float, float], n_queries: int, baseline: float = 0.0) -> float:
+    """The weight with the best validation score (the smaller on a tie), or `baseline` when it beats the baseline by
+    no more than one validation query's worth (1 / n_queries of Acc@161): a gain that small is noise, and a source
+    given weight on noise moves held-out answers for nothing."""
     best = max(scores, key=lambda w: (scores[w], -w))
-    if 0.0 in scores and scores[best] - scores[0.0] <= one_query(n_queries):
-        return 0.0
+    if baseline in scores and scores[best] - scores[baseline] <= one_query(n_queries):
+        return baseline
     return best
 
 
@@ -224,8 +224,7 @@ class _GeoTuning:
     def plug_ins(self, params: FusionParams, sources: Sequence[EvidenceSource]) -> FusionParams:
         """Each plug-in source's place share in turn, kept only where it validates better."""
         for source in sources:
-            given = self.gev.sources.get(source.name)
-            if given is None or given.place is None or not given.place.any():
+            if not self.has_place_evidence(source.name):
                 continue
             by_weight = {w: self.score(replace(params, source_place={**params.source_place, source.name: float(w)}))
                          for w in source.place_weights}
@@ -236,21 +235,25 @@ class _GeoTuning:
                 "acc_plus_soft": {str(w): round(v[1], 4) for w, v in by_weight.items()}}
         return params
 
+    def has_place_evidence(self, name: str) -> bool:
+        """Whether the plug-in source `name` gave any of these queries a place opinion (else there is nothing to tune)."""
+        given = self.gev.sources.get(name)
+        return given is not None and given.place is not None and bool(given.place.any())
+
     def tagged_shares(self, params: FusionParams, sources: Sequence[EvidenceSource]) -> FusionParams:
         """On the ingest setting (hashtags as input): each other source's share for posts that carry hashtags, kept
         only where it validates better than the share it has on the posting form by more than one query's worth."""
         for source in sources:
-            given = self.gev.sources.get(source.name)
-            if given is None or given.place is None or not given.place.any():
+            if not self.has_place_evidence(source.name):
                 continue
             current = params.source_place.get(source.name, 0.0)
             by_weight = {w: self.score(replace(params, source_place_tagged={**params.source_place_tagged, source.name: float(w)}))[1]
                          for w in sorted({*source.place_weights, current})}
-            best = max(by_weight, key=lambda w: (by_weight[w], -w))
-            if by_weight[best] - by_weight[current] > one_query(len(self.lat)):
-                params = replace(params, source_place_tagged={**params.source_place_tagged, source.name: float(best)})
+            weight = earned_weight(by_weight, len(self.lat), baseline=current)
+            if weight != current:
+                params = replace(params, source_place_tagged={**params.source_place_tagged, source.name: float(weight)})
             self.report.setdefault("geo_sources_tagged", {})[source.name] = {
-                "chosen_weight": float(params.source_place_tagged.get(source.name, current)),
+                "chosen_weight": float(weight),
                 "acc_plus_soft": {str(w): round(v, 4) for w, v in by_weight.items()}}
         return params
 
