@@ -74,8 +74,8 @@ def coordinate_rule(state: dict) -> str:
     named = fusion.get("coordinate_sources") or []
     where = "the neighbours in the chosen place" if fusion.get("neighbour_coords", True) else "the chosen place itself"
     return (f"Coordinates chosen on validation users: {where}"
-            + (f", or the city the post names ({', '.join(named)}) where it lies in the chosen area." if named else
-               "; named cities were not used for coordinates."))
+            + (f", or the point a plug-in names ({', '.join(named)}: the city the post writes, the user's past post) where it "
+               "lies in the chosen area." if named else "; no plug-in's named point was used for coordinates."))
 
 
 def decision(state: dict) -> str:

@@ -21,6 +21,7 @@ CJK_LENGTHS = range(8, 1, -1)  # Japanese / Chinese names have no spaces: substr
 CONTEXT_BONUS = 100.0  # a candidate in a country or US state the post also names is worth this many times more
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _CJK_SUFFIXES = "市区町村都府県郡"  # 石巻市 is also written 石巻
+_HIRAGANA, _KATAKANA = re.compile(r"[\u3040-\u309f]"), re.compile(r"[\u30a0-\u30ff]")
 _NON_WORD = re.compile(r"[^0-9a-z]+")
 _MAX_TAG = 40  # longer hashtags are not segmented into words (segmentation grows with length)
 # Country aliases GeoNames lacks; common words that are also city names are handled by the reliability the
@@ -147,7 +148,7 @@ class Gazetteer:
                     continue
                 if piece in self.countries:
                     found.append(Mention(piece, "country", code=self.countries[piece]))
-                elif piece in self.cjk:
+                elif piece in self.cjk and _kana_bounded(run, i, i + n):
                     found.append(Mention(piece, "city", tuple(self.cjk[piece])))
                 else:
                     continue
@@ -174,6 +175,17 @@ class Gazetteer:
             weight *= np.where([(c == "US" and a in states) for c, a in zip(self.country[cand], self.admin1[cand])], CONTEXT_BONUS, 1.0)
             out.append((m, cand, weight / weight.sum()))
         return out
+
+
+def _kana_bounded(run: str, start: int, end: int) -> bool:
+    """Whether run[start:end] is a whole word at its kana ends: Japanese writes no spaces, but a kana word ends
+    where its script does (マン inside マンション, いの inside いのち are not names); kanji ends join freely (東京都内)."""
+    for inner, outer in ((start, start - 1), (end - 1, end)):
+        if 0 <= outer < len(run):
+            for script in (_HIRAGANA, _KATAKANA):
+                if script.match(run[inner]) and script.match(run[outer]):
+                    return False
+    return True
 
 
 @functools.lru_cache(maxsize=2)

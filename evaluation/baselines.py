@@ -1,6 +1,6 @@
 """Simple baselines that `tagatlas evaluate` runs in the same process, on the same split.
 
-Geolocation: most_frequent, tfidf_logreg, knn_vote, classifier_only. Hashtags: popularity,
+Geolocation: most_frequent, tfidf_logreg, knn_vote, classifier_only, user_last_place. Hashtags: popularity,
 user_top, tfidf_knn, classifier_only. Each is trained on the model's training posts (the store),
 and the retrieval ones also see the history posts added at evaluation time, as TagAtlas does.
 """
@@ -76,6 +76,21 @@ def knn_vote(ev: Evidence, k: int) -> np.ndarray:
         counts = Counter(row.tolist())
         top = max(counts.values())
         out[i] = next(c for c in row.tolist() if counts[c] == top)
+    return out
+
+
+def user_last_place(history: list[Post], queries: list[Post]) -> list[tuple[float, float] | None]:
+    """Where the user's located history post closest in time to each query was (None: the user has none): the peer
+    any personalised geolocation must beat, since a user's posts of one week are mostly in one region."""
+    by_user: dict[str, list[Post]] = defaultdict(list)
+    for post in history:
+        if post.has_location:
+            by_user[post.user_key].append(post)
+    out: list[tuple[float, float] | None] = []
+    for q in queries:
+        past = by_user.get(q.user_key) if q.user_id else None
+        closest = min(past, key=lambda h: (abs(q.timestamp - h.timestamp), h.id)) if past else None
+        out.append(None if closest is None else (closest.lat, closest.lon))
     return out
 
 

@@ -15,7 +15,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from tagatlas.data import Post, distance_km, history_and_queries
-from tagatlas.evaluation.baselines import (MostFrequentPlace, Popularity, TfidfKnnTags, TfidfLogReg, UserTop, knn_vote,
+from tagatlas.evaluation.baselines import (MostFrequentPlace, Popularity, TfidfKnnTags, TfidfLogReg, UserTop, knn_vote, user_last_place,
                                            stored_texts_and_tags)
 from tagatlas.recommender import TagAtlas, geo_metrics, tag_metrics
 from tagatlas.recommender.fusion import place_distribution, select_tags, tag_scores
@@ -107,6 +107,14 @@ def evaluate(model: TagAtlas, posts: list[Post], progress: bool = True) -> dict:
         coords = model.geolocator_.place_coords_[classes]
         return geo_metrics(coords[:, 0], coords[:, 1], lat, lon, [model.geolocator_.places_[c] for c in classes], true_place)
 
+    def geo_from_points(points: list[tuple[float, float] | None], fallback: int) -> dict:
+        """Baseline answers given as points (None: the fallback place class instead)."""
+        geo = model.geolocator_
+        coords = np.array([pt if pt is not None else geo.place_coords_[fallback] for pt in points], dtype=float).reshape(-1, 2)
+        own = geo.label(coords[:, 0], coords[:, 1]) if len(coords) else []
+        labels = [lab if pt is not None else geo.places_[fallback] for pt, lab in zip(points, own)]
+        return geo_metrics(coords[:, 0], coords[:, 1], lat, lon, labels, true_place)
+
     def tags_from(rankings: list[list[str]], recommended: list[list[str]] | None = None) -> dict:
         rankings = [rankings[i] for i in tag_idx]
         rec = [r[:5] for r in rankings] if recommended is None else [recommended[i] for i in tag_idx]
@@ -139,12 +147,14 @@ def evaluate(model: TagAtlas, posts: list[Post], progress: bool = True) -> dict:
                              [s.lon if s.lon is not None else np.nan for s in training])
     texts, tag_lists = stored_texts_and_tags(training)
     geo_sub = np.array(geo_idx, dtype=int)
+    most_frequent = MostFrequentPlace().fit(classes, len(model.geolocator_.places_))
     geo_b = {
-        "most_frequent": geo_from_classes(MostFrequentPlace().fit(classes, len(model.geolocator_.places_)).predict(len(geo_idx))),
+        "most_frequent": geo_from_classes(most_frequent.predict(len(geo_idx))),
         "tfidf_logreg": geo_from_classes(TfidfLogReg().fit(texts, classes).predict([queries[i].text for i in geo_idx]) if geo_idx else np.zeros(0, int)),
         "knn_vote": geo_from_classes(knn_classes[geo_sub] if geo_idx else np.zeros(0, int)),
         "classifier_only": geo_from_classes(clf_classes[geo_sub] if geo_idx else np.zeros(0, int)),
     }
+    geo_b["user_last_place"] = geo_from_points(user_last_place(history, [queries[i] for i in geo_idx]), int(most_frequent.class_))
 
     # Hashtag baselines
     popularity = Popularity().fit(tag_lists)
@@ -167,6 +177,7 @@ def evaluate(model: TagAtlas, posts: list[Post], progress: bool = True) -> dict:
             "tfidf_logreg": geo_from_classes(TfidfLogReg().fit(tagged_texts, classes).predict(
                 [with_tags_as_words(q.text, q.hashtags) for q in located]) if geo_idx else np.zeros(0, int)),
             "knn_vote": geo_from_classes(tagged_knn), "classifier_only": geo_from_classes(tagged_clf),
+            "user_last_place": geo_b["user_last_place"],
         },
     }
     # Galaxy's single-modality rows, when the queries have photos: TagAtlas with the photo, then the text, removed.

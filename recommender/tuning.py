@@ -259,10 +259,11 @@ class _GeoTuning:
 
     def coordinate_rule(self, params: FusionParams, probs: np.ndarray, top: np.ndarray):
         """Coordinates from the neighbours in the chosen place or the place's medoid, each with or without the points
-        plug-ins name in the decided area (named_coords.py): whichever validates best (ties: the simpler rule)."""
+        plug-ins name in the decided area (named_coords.py; each naming plug-in alone, or all in turn): whichever
+        validates best (ties: the simpler rule)."""
         naming = [name for name, s in self.gev.sources.items() if s.position is not None and np.isfinite(s.position).any()]
         scored = []
-        for names in ([], naming) if naming else ([],):
+        for names in [[], *([n] for n in naming), *([naming] if len(naming) > 1 else [])]:  # none, each alone, all
             for use_neighbours in (True, False):
                 cand = replace(params, neighbour_coords=use_neighbours, coordinate_sources=list(names))
                 coords = named_coordinates(self.gev, cand, coordinates(self.gev, cand, probs, self.place_coords, top), self.areas, top)[0]

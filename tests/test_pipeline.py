@@ -21,7 +21,7 @@ def test_evaluate_contract_and_schema(model_dir, real_subset, tmp_path):
     proc = cli("evaluate", "--model", model_dir, "--data", real_subset, "--json", out)
     result = json.loads(out.read_text())
     assert result["n_queries"] > 100 and result["n_users"] == result["details"]["test_posts"]  # tweets: one user each
-    assert set(result["geo"]["baselines"]) == {"most_frequent", "tfidf_logreg", "knn_vote", "classifier_only"}
+    assert set(result["geo"]["baselines"]) == {"most_frequent", "tfidf_logreg", "knn_vote", "classifier_only", "user_last_place"}
     assert "tagatlas" in proc.stdout and "tfidf_knn" in proc.stdout
     checker = SHARED / "tools" / "check_eval_json.py"
     if checker.exists():

@@ -42,6 +42,9 @@ def test_names_are_found_in_hashtags_and_in_japanese():
     (m, lat, lon, _), = _resolved("合成: 石巻市で避難しています")  # synthetic Japanese text naming Ishinomaki
     assert _km((lat, lon), (38.434, 141.303)) < 25
     assert _resolved("synthetic: nothing to see here") == []
+    # Kana names are whole words: マン in マンション, フライン in ライフライン, いの in いのち are not places.
+    assert gazetteer().find("合成: マンションのライフラインが止まった、いのちを守る") == []
+    assert [m.key for m in gazetteer().find("合成: さいたま市とニューヨーク")] == ["さいたま", "ニューヨーク"]
 
 
 def test_trust_is_low_for_a_name_that_is_a_common_word_and_high_for_a_real_one():
