@@ -21,7 +21,7 @@ from tagatlas.recommender.evidence import photo_gps
 from tagatlas.recommender.fusion import (Evidence, FusionParams, PlaceAreas, calibrate, coordinates, decide_place, hedge_coordinates,
                                          label_in_area, place_distribution)
 from tagatlas.recommender.area_calibration import calibrated_masses
-from tagatlas.recommender.named_coords import named_coordinates
+from tagatlas.recommender.named_coords import LOCATION_SOURCE, named_coordinates
 from tagatlas.recommender.place_list import place_list
 from tagatlas.recommender.schema import PHOTO_COARSE_RADIUS_KM
 
@@ -38,7 +38,7 @@ class PlaceDecisions:
     listed_prob: np.ndarray  # (n, LISTED) each listed place's area probability (calibrated), decreasing
     coords: np.ndarray  # (n, 2) lat, lon
     radius: np.ndarray  # (n,) km
-    source: np.ndarray  # (n,) location_source: "place", "place_name", "hedge" or "photo_gps"
+    source: np.ndarray  # (n,) location_source: "place", "place_name", "user_history", "hedge" or "photo_gps"
 
 
 class Geolocator:
@@ -127,7 +127,8 @@ class Geolocator:
         coords, named = named_coordinates(ev, p, coordinates(ev, p, raw, self.place_coords_, label), self.areas_, label)
         coords, hedged = hedge_coordinates(coords, confidence, ev, probs, p, self.place_coords_)  # in or near the place reported
         radius = p.radius_for(confidence)
-        source = np.where(hedged, "hedge", np.where(named, "place_name", "place")).astype(object)
+        named = np.array([LOCATION_SOURCE.get(o, o) if o else "place" for o in named], dtype=object)
+        source = np.where(hedged, "hedge", named).astype(object)
         probs, label, coords, radius, source = photo_gps.overrule(ev.photo_gps, self.areas_, self.place_coords_, probs, label, coords,
                                                                   radius, source, PHOTO_COARSE_RADIUS_KM)
         certain = (source == "photo_gps") & (probs[np.arange(len(label)), label] >= 1.0)  # photo GPS named the place: it alone, certain

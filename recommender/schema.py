@@ -33,7 +33,8 @@ class Prediction(BaseModel):
     radius_km: float = Field(description="the post lies within this distance of (lat, lon) with probability ~0.5 (validation errors)")
     location_source: str = Field(default="place", description=(
         "where (lat, lon) comes from: 'place' (the chosen place, or its nearest similar posts), 'place_name' (a city "
-        "the post names, lying in the chosen place's area), 'hedge' (an unsure "
+        "the post names, lying in the chosen place's area), 'user_history' (where the user's past post closest in time "
+        "was, lying in that area), 'hedge' (an unsure "
         "post: the candidate place with the least expected distance to the whole predicted distribution), "
         "'photo_gps' (the photo's own EXIF GPS)"))
     hashtags: list[TagScore] = Field(description="selected tags (how many: tuned on validation)")

@@ -34,7 +34,7 @@ def test_a_named_city_in_the_decided_area_gives_the_coordinates_and_one_outside_
     assert np.array_equal(named_coordinates(ev, off, coords, AREAS, top)[0], coords)  # not chosen: unchanged
     on = FusionParams(decision_km=161.0, coordinate_sources=["place_names"])
     out, used = named_coordinates(ev, on, coords, AREAS, top)
-    assert used.tolist() == [True, False, False]
+    assert used.tolist() == ["place_names", "", ""]
     assert np.allclose(out[0], versailles) and np.allclose(out[1:], coords[1:])
     # Without a decision radius a named point counts only for the place nearest it (within 161 km).
     assert in_area(np.array([versailles, T]), np.array([0, 0]), AREAS, 0.0).tolist() == [True, False]
@@ -44,9 +44,9 @@ def test_a_named_city_in_the_decided_area_gives_the_coordinates_and_one_outside_
 def test_named_points_take_the_sources_in_order_and_skip_posts_without_one():
     ev = _evidence([[1, 0, 0]] * 2, [(np.nan, np.nan), R])
     ev.sources["other"] = SourceEvidence(position=np.array([T, F]))
-    points = named_points(ev, ["place_names", "other"])
-    assert np.allclose(points, [T, R])
-    assert np.isnan(named_points(ev, ["missing"])).all()
+    points, origin = named_points(ev, ["place_names", "other"])
+    assert np.allclose(points, [T, R]) and origin.tolist() == ["other", "place_names"]
+    assert np.isnan(named_points(ev, ["missing"])[0]).all()
 
 
 def test_the_geolocator_reports_where_the_coordinates_came_from():

@@ -62,6 +62,8 @@ def test_a_users_past_places_move_the_answer_for_their_new_post_only(user_model,
         assert not row.place[1].any() and not row.place[2].any()  # no history, no user: no opinion
         assert np.isnan(row.position[1:]).all()
         assert model.predictions_from([query], model.evidence([query]), weighted)[0].places[0].place == geo.places_[k]
+        pinned = model.predictions_from([query], model.evidence([query]), replace(weighted, coordinate_sources=["user_places"]))[0]
+        assert pinned.location_source == "user_history" and distance_km([pinned.lat], [pinned.lon], [lat], [lon])[0] < 1
         model.save(tmp_path / "m")  # the source keeps no state of its own: a loaded model reads the same history
         again = TagAtlas.load(tmp_path / "m").evidence([query]).sources["user_places"]
         assert np.allclose(again.place[0], row.place[0]) and np.allclose(again.position[0], row.position[0])
