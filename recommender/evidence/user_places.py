@@ -43,9 +43,9 @@ class GapTrust:
             if len(posts) < 2:
                 continue
             i, j = np.triu_indices(len(posts), k=1)
-            lat, lon = np.array([s.lat for s in posts]), np.array([s.lon for s in posts])
+            lat, lon, when = (np.array([getattr(s, f) for s in posts]) for f in ("lat", "lon", "created_at"))
             hit = distance_km(lat[i], lon[i], lat[j], lon[j]) <= NEAR_KM
-            bins = self.bins(_gaps(np.array([s.created_at for s in posts])[i], np.array([s.created_at for s in posts])[j]))
+            bins = self.bins(_gaps(when[i], when[j]))
             self.hits_ += np.bincount(bins, weights=hit, minlength=len(self.hits_))
             self.seen_ += np.bincount(bins, minlength=len(self.seen_))
         return self

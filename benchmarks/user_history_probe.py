@@ -1,0 +1,52 @@
+"""What a user's own located history says about where their next post is, on the validation users training tunes
+on (never the held-out users): how often two posts of one user lie within 161 km by their time gap, and the
+`user_last_place` baseline's Acc@25 / Acc@161 there. No model is trained; the figures back the notes on
+`user_places` (recommender/evidence/user_places.py).
+
+    .venv/bin/python benchmarks/user_history_probe.py ../shared/data/im2gps3k/posts.jsonl [more files]
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from tagatlas.data import distance_km, history_and_queries, split_users
+from tagatlas.evaluation import training_split
+from tagatlas.evaluation.baselines import user_last_place
+from tagatlas.recommender.evidence.user_places import GAP_EDGES_DAYS
+
+
+def validation_users(path: str):
+    """The validation split `tagatlas train` uses with its defaults (seed 0, 10 % test users, the same val fraction)."""
+    train = training_split([path]).train
+    n_users = len({p.user_key for p in train})
+    fraction = min(0.3, max(0.1, 300 / max(n_users, 1)))  # TrainingRun's default validation fraction
+    return split_users(train, {"fit": 1 - fraction, "val": fraction}, salt="val:0")["val"]
+
+
+def probe(path: str) -> None:
+    history, queries = history_and_queries(validation_users(path))
+    queries = [q for q in queries if q.has_location]
+    edges = (0.0, *GAP_EDGES_DAYS, np.inf)
+    hits, seen = np.zeros(len(edges) - 1), np.zeros(len(edges) - 1)
+    for q in queries:
+        past = [h for h in history if h.user_key == q.user_key and h.has_location and q.user_id]
+        for h in past:
+            gap = abs(q.timestamp - h.timestamp) / 86400.0
+            b = np.searchsorted(edges, gap, side="right") - 1
+            seen[b] += 1
+            hits[b] += distance_km([h.lat], [h.lon], [q.lat], [q.lon])[0] <= 161
+    points = user_last_place(history, queries)
+    err = np.array([distance_km([p[0]], [p[1]], [q.lat], [q.lon])[0] if p else np.inf for p, q in zip(points, queries)])
+    print(f"{path}: {len(queries)} located validation queries, {int(np.isfinite(err).sum())} with a located history post")
+    for lo, hi, h, n in zip(edges[:-1], edges[1:], hits, seen):
+        print(f"  history post {lo:g}-{hi:g} days apart: within 161 km {h / n if n else float('nan'):.2f} of {int(n)} pairs")
+    n = max(len(queries), 1)
+    print(f"  user_last_place on validation (no history: a miss): Acc@25 {np.sum(err <= 25) / n:.3f}, Acc@161 {np.sum(err <= 161) / n:.3f}")
+
+
+if __name__ == "__main__":
+    for arg in sys.argv[1:]:
+        probe(arg)
