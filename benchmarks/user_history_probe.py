@@ -12,18 +12,16 @@ import sys
 
 import numpy as np
 
-from tagatlas.data import distance_km, history_and_queries, split_users
+from tagatlas.data import distance_km, history_and_queries
 from tagatlas.evaluation import training_split
 from tagatlas.evaluation.baselines import user_last_place
 from tagatlas.recommender.evidence.user_places import GAP_EDGES_DAYS
+from tagatlas.recommender.training import validation_split
 
 
 def validation_users(path: str):
     """The validation split `tagatlas train` uses with its defaults (seed 0, 10 % test users, the same val fraction)."""
-    train = training_split([path]).train
-    n_users = len({p.user_key for p in train})
-    fraction = min(0.3, max(0.1, 300 / max(n_users, 1)))  # TrainingRun's default validation fraction
-    return split_users(train, {"fit": 1 - fraction, "val": fraction}, salt="val:0")["val"]
+    return validation_split(training_split([path]).train)["val"]
 
 
 def probe(path: str) -> None:

@@ -31,17 +31,18 @@ def gather_evidence(model: "TagAtlas", posts: list[Post], features: Features,
     q, place_probs, tag_probs, reg_coords = model.reader.read(x, dense, clean, posts=posts, regions=regions)
     table, k_max = model.neighbour_table(), model.config.k_max
     nb = retrieve(model.search_index, table, q, [p.id for p in posts], k_max)
-    habits = user_habits(model.store_, table, posts, q)
+    clusters = model.assign_clusters(posts, q, found=nb.found)  # reported: from every view the post has
+    ctx = BatchContext(posts, q, dense, clean, nb.found, table, model, clusters, image)
+    habits = user_habits(model.store_, table, posts, q, ctx.histories)
     tag_counts = model.posts_.tag_counts()
     text_tags, text_prior = written_tags(clean, tag_counts, table, model.posts_.written_rates())
     embed_tags, embed_sims = model.hashtags_.matched(dense, tag_counts, model.posts_.tags_version, table, model.encoder.text)
-    clusters = model.assign_clusters(posts, q, found=nb.found)  # reported: from every view the post has
     fusion = model.fusion_
     wanted = (lambda name: True) if fusion is None else (
         lambda name: fusion.source_place.get(name, 0.0) > 0 or fusion.source_place_tagged.get(name, 0.0) > 0
         or fusion.source_tags.get(name, 0.0) > 0
         or name in fusion.coordinate_sources)
-    plugged = gather_all(model.sources, BatchContext(posts, q, dense, clean, nb.found, table, model, clusters, image), wanted)
+    plugged = gather_all(model.sources, ctx, wanted)
     batch_tags = model.hashtags_.batch_vocabulary(table, nb, habits, [text_tags, embed_tags] + [s.tag_ids for s in plugged.values()], k_max)
     remap = batch_tags.remap
     ev = Evidence(place_probs, tag_probs, nb.sims, nb.cls, nb.lat, nb.lon, nb.ids, batch_tags.remap_neighbours(nb.tags, nb.kept_extra, k_max),

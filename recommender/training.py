@@ -26,6 +26,14 @@ from tagatlas.recommender.tuning import tune_fusion
 log = logging.getLogger(__name__)
 
 
+def validation_split(posts: list[Post], val_fraction: float = 0.0, seed: int = 0) -> dict[str, list[Post]]:
+    """{"fit": ..., "val": ...}: validation users are a salted-hash share of the users, `val_fraction` of them
+    (0: automatic, 10 % of users but at least 300 users, at most 30 %)."""
+    n_users = len({p.user_key for p in posts})
+    fraction = val_fraction or min(0.3, max(0.1, 300 / max(n_users, 1)))
+    return split_users(posts, {"fit": 1 - fraction, "val": fraction}, salt=f"val:{seed}")
+
+
 class TrainingRun:
     """The state of one `fit`: the posts, their features by row, the place label of each located post."""
 
@@ -65,9 +73,7 @@ class TrainingRun:
         located = [p for p in posts if p.has_location]
         if len(located) < 10:
             raise ValueError(f"training needs at least 10 posts with lat/lon, got {len(located)}")
-        n_users = len({p.user_key for p in posts})
-        val_fraction = cfg.val_fraction or min(0.3, max(0.1, 300 / max(n_users, 1)))
-        parts = split_users(posts, {"fit": 1 - val_fraction, "val": val_fraction}, salt=f"val:{cfg.seed}")
+        parts = validation_split(posts, cfg.val_fraction, cfg.seed)
         if not parts["val"] or not parts["fit"]:
             raise ValueError("too few users to hold out a validation split; give more posts or change --val-fraction")
         return located, parts["fit"], parts["val"]

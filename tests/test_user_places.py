@@ -82,3 +82,27 @@ def test_the_user_last_place_baseline_answers_from_the_history_post_closest_in_t
                Post(id="synthetic-q3", user_id="synthetic-stranger", created_at="2021-05-05T12:00:00"),
                Post(id="synthetic-q4", text="synthetic: no user")]
     assert user_last_place(history, queries) == [SEATTLE, MIAMI, None, None]
+
+
+def test_a_batch_reads_each_users_history_once_for_habits_and_user_places(user_model):
+    """The habits step and user_places share one store query per post that has a user (none for a post without);
+    the post itself is never its own history."""
+    model = user_model
+    history = [Post(id=f"synthetic-r{d}", user_id="synthetic-reader", text="synthetic: a walk #synthetictag", hashtags=["synthetictag"],
+                    lat=40.0, lon=-75.0, created_at=f"2021-06-0{d}T12:00:00") for d in (1, 2)]
+    model.add(history, progress=False)
+    store, calls, tuned = model.store_, [], model.fusion_
+    real_by_user = store.by_user
+    store.by_user = lambda key, limit=500: calls.append(key) or real_by_user(key, limit)
+    model.fusion_ = replace(tuned, source_place={**tuned.source_place, "user_places": 0.5})  # so user_places is gathered
+    try:
+        queries = [history[1], Post(id="synthetic-r9", user_id="synthetic-stranger", text="synthetic"), Post(id="synthetic-r8", text="synthetic")]
+        ev = model.evidence(queries)
+    finally:
+        model.fusion_ = tuned
+        del store.by_user
+        model.delete([p.id for p in history])
+    assert ev.sources["user_places"].place[0].any()  # the source did read the history
+    assert sorted(calls) == sorted([history[1].user_key, queries[1].user_key])
+    assert ev.habit_ids[0] == [history[0].id]  # its own earlier post, not itself
+    assert ev.habit_ids[1] == [] and ev.habit_ids[2] == []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, ClassVar
 
 import numpy as np
@@ -19,6 +20,8 @@ from tagatlas.data import Post
 POST_FIELDS = ("text", "image", "user", "created_at", "hashtags", "location")
 # Names of the built-in parts of fusion (tag score shares are reported under them): no plug-in may take one.
 BUILT_IN = ("classifier", "neighbours", "habits", "text", "embedding")
+TRAINING_ROLES = ("fit", "val", "val-history")  # store roles of posts indexed in training (what sources learn from)
+HISTORY_LIMIT = 200  # most recent past posts of a user read per query
 
 
 @dataclass
@@ -50,7 +53,7 @@ class SourceEvidence:
 @dataclass
 class BatchContext:
     """What a source may read for one batch: the posts, their vectors, the neighbour search already made, and the
-    model's indexed state (read-only)."""
+    model's indexed state (read-only). What several sources read from the store is read once, on first use."""
 
     posts: list[Post]
     vectors: np.ndarray  # (n, d) the posts' index-space vectors
@@ -61,6 +64,26 @@ class BatchContext:
     model: Any  # the TagAtlas being asked: places_, place_coords_, store_, graph_, config, cluster_profiles(), assign_clusters()
     assigned_clusters: tuple[np.ndarray, list[dict]] | None = None  # the clusters reported for the batch's posts
     image: np.ndarray | None = None  # (n, image dim) the image backbone's features, zero rows: no photo (None: not read)
+
+    @cached_property
+    def histories(self) -> list[list]:
+        """Each post's user's most recent indexed posts (`StoredPost`s, newest first, at most HISTORY_LIMIT, never the
+        post itself; none for a post without a user): the habits step and user_places read the same query."""
+        store = self.model.store_
+        return [[h for h in store.by_user(p.user_key, limit=HISTORY_LIMIT) if h.id != p.id] if p.user_id else [] for p in self.posts]
+
+    @cached_property
+    def training_posts(self) -> list:
+        """Every stored post that training indexed (`StoredPost`s of TRAINING_ROLES): one scan of the store for all
+        the sources that learn from it when first asked (place_names' NameTrust, user_places' GapTrust)."""
+        return [s for _, stored in self.model.store_.iter_meta() for s in stored if s.role in TRAINING_ROLES]
+
+    def place_prior(self) -> np.ndarray:
+        """(places,) the indexed posts' place frequencies, add-one smoothed: what a source mixes in where its own
+        evidence is uncertain."""
+        n_places = len(self.model.geolocator_)
+        placed = self.table.cls[self.table.valid & (self.table.cls >= 0)]
+        return (np.bincount(placed, minlength=n_places) + 1.0) / (len(placed) + n_places)
 
 
 class EvidenceSource:

@@ -8,8 +8,6 @@ import numpy as np
 
 from tagatlas.data import Post
 
-HISTORY_LIMIT = 200  # most recent past posts of a user read per query
-
 
 @dataclass
 class Habits:
@@ -19,11 +17,11 @@ class Habits:
     ages: list[np.ndarray] = field(default_factory=list)  # days from each past post to the new one (0: unknown)
 
 
-def user_habits(store, table, posts: list[Post], vectors: np.ndarray) -> Habits:
-    """Each post's user's indexed past posts that carry hashtags (never the post itself)."""
+def user_habits(store, table, posts: list[Post], vectors: np.ndarray, histories: list[list]) -> Habits:
+    """Each post's user's indexed past posts that carry hashtags (`histories`: `BatchContext.histories`)."""
     out = Habits()
-    for i, post in enumerate(posts):
-        past = [h for h in store.by_user(post.user_key, limit=HISTORY_LIMIT) if h.id != post.id and h.hashtags] if post.user_id else []
+    for i, (post, history) in enumerate(zip(posts, histories)):
+        past = [h for h in history if h.hashtags]
         if not past:
             out.sims.append(np.zeros(0)), out.tags.append([]), out.ids.append([]), out.ages.append(np.zeros(0))
             continue

@@ -15,7 +15,6 @@ from tagatlas.recommender.evidence.base import BatchContext, EvidenceSource, Sou
 NEAR_KM = 161.0  # a candidate city farther than this from every place class points to none; a name "hits" within it
 COUNTRY_SHARE = 0.5  # a country named alone counts this much of a city's trust
 POSITION_TRUST = 0.5  # a name training posts show to miss more often than hit ("day" for Dayton) never pins coordinates
-TRAINING_ROLES = ("fit", "val", "val-history")
 MAX_TRAINING_POSTS = 50_000  # trust is learned on at most this many located training posts
 
 
@@ -67,15 +66,13 @@ class PlaceNames(EvidenceSource):
         self._classes: tuple[int, np.ndarray, np.ndarray] | None = None  # (places, class of each city, class countries)
 
     def gather(self, ctx: BatchContext) -> SourceEvidence:
-        model, table = ctx.model, ctx.table
+        model = ctx.model
         gaz = gazetteer()
         if self._trust is None:  # learned once per model object, from what training indexed
-            training = (s for _, stored in model.store_.iter_meta() for s in stored if s.role in TRAINING_ROLES)
-            self._trust = NameTrust().fit(gaz, training)
+            self._trust = NameTrust().fit(gaz, ctx.training_posts)
         n_places = len(model.geolocator_)
         city_class, class_country = self._city_classes(gaz, model.geolocator_)
-        placed = table.cls[table.valid & (table.cls >= 0)]
-        prior = (np.bincount(placed, minlength=n_places) + 1.0) / (len(placed) + n_places)
+        prior = ctx.place_prior()
         place = np.zeros((len(ctx.posts), n_places))
         position = np.full((len(ctx.posts), 2), np.nan)
         for i, (post, clean) in enumerate(zip(ctx.posts, ctx.clean)):

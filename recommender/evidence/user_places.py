@@ -11,10 +11,9 @@ import numpy as np
 
 from tagatlas.data import distance_km
 from tagatlas.recommender.evidence.base import BatchContext, EvidenceSource, SourceEvidence
-from tagatlas.recommender.evidence.place_names import NEAR_KM, POSITION_TRUST, TRAINING_ROLES
+from tagatlas.recommender.evidence.place_names import NEAR_KM, POSITION_TRUST
 
 GAP_EDGES_DAYS = (1.0, 7.0, 30.0, 365.0)  # time-gap bins whose trust is learned (the last bin is open; one more: unknown time)
-HISTORY_LIMIT = 200  # most recent past posts of a user read per query
 PAIRS_PER_USER = 50  # a training user's most recent located posts paired to learn the trust (50 posts: 1,225 pairs)
 
 
@@ -81,15 +80,13 @@ class UserPlaces(EvidenceSource):
     def gather(self, ctx: BatchContext) -> SourceEvidence:
         model, table = ctx.model, ctx.table
         if self._trust is None:  # learned once per model object, from what training indexed
-            self._trust = GapTrust().fit(s for _, stored in model.store_.iter_meta() for s in stored if s.role in TRAINING_ROLES)
+            self._trust = GapTrust().fit(ctx.training_posts)
         n_places = len(model.geolocator_)
-        placed = table.cls[table.valid & (table.cls >= 0)]
-        prior = (np.bincount(placed, minlength=n_places) + 1.0) / (len(placed) + n_places)
+        prior = ctx.place_prior()
         place = np.zeros((len(ctx.posts), n_places))
         position = np.full((len(ctx.posts), 2), np.nan)
-        for i, post in enumerate(ctx.posts):
-            past = [h for h in model.store_.by_user(post.user_key, limit=HISTORY_LIMIT)
-                    if h.id != post.id and h.lat is not None and h.lon is not None and _placed(table, h.rowid)]
+        for i, (post, history) in enumerate(zip(ctx.posts, ctx.histories)):
+            past = [h for h in history if h.lat is not None and h.lon is not None and _placed(table, h.rowid)]
             if not past:
                 continue
             trust = self._trust(_gaps(np.full(len(past), post.timestamp), np.array([h.created_at for h in past])))
