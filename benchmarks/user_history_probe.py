@@ -9,6 +9,7 @@ on (never the held-out users): how often two posts of one user lie within 161 km
 from __future__ import annotations
 
 import sys
+from collections import defaultdict
 
 import numpy as np
 
@@ -29,9 +30,12 @@ def probe(path: str) -> None:
     queries = [q for q in queries if q.has_location]
     edges = (0.0, *GAP_EDGES_DAYS, np.inf)
     hits, seen = np.zeros(len(edges) - 1), np.zeros(len(edges) - 1)
+    located_history = defaultdict(list)  # user → their located history posts (read once, not once per query)
+    for h in history:
+        if h.has_location:
+            located_history[h.user_key].append(h)
     for q in queries:
-        past = [h for h in history if h.user_key == q.user_key and h.has_location and q.user_id]
-        for h in past:
+        for h in located_history[q.user_key] if q.user_id else []:
             gap = abs(q.timestamp - h.timestamp) / 86400.0
             b = np.searchsorted(edges, gap, side="right") - 1
             seen[b] += 1

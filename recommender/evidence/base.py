@@ -73,10 +73,12 @@ class BatchContext:
         return [[h for h in store.by_user(p.user_key, limit=HISTORY_LIMIT) if h.id != p.id] if p.user_id else [] for p in self.posts]
 
     @cached_property
-    def training_posts(self) -> list:
-        """Every stored post that training indexed (`StoredPost`s of TRAINING_ROLES): one scan of the store for all
-        the sources that learn from it when first asked (place_names' NameTrust, user_places' GapTrust)."""
-        return [s for _, stored in self.model.store_.iter_meta() for s in stored if s.role in TRAINING_ROLES]
+    def located_training_posts(self) -> list:
+        """The stored posts training indexed that carry a location (`StoredPost`s of TRAINING_ROLES): one scan of the
+        store for the sources that learn from them when first asked (place_names' NameTrust, user_places' GapTrust);
+        only located posts are kept, as each of those kept before."""
+        return [s for _, stored in self.model.store_.iter_meta() for s in stored
+                if s.role in TRAINING_ROLES and s.lat is not None and s.lon is not None]
 
     def place_prior(self) -> np.ndarray:
         """(places,) the indexed posts' place frequencies, add-one smoothed: what a source mixes in where its own

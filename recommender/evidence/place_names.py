@@ -69,7 +69,7 @@ class PlaceNames(EvidenceSource):
         model = ctx.model
         gaz = gazetteer()
         if self._trust is None:  # learned once per model object, from what training indexed
-            self._trust = NameTrust().fit(gaz, ctx.training_posts)
+            self._trust = NameTrust().fit(gaz, ctx.located_training_posts)
         n_places = len(model.geolocator_)
         city_class, class_country = self._city_classes(gaz, model.geolocator_)
         prior = ctx.place_prior()

@@ -80,7 +80,7 @@ class UserPlaces(EvidenceSource):
     def gather(self, ctx: BatchContext) -> SourceEvidence:
         model, table = ctx.model, ctx.table
         if self._trust is None:  # learned once per model object, from what training indexed
-            self._trust = GapTrust().fit(ctx.training_posts)
+            self._trust = GapTrust().fit(ctx.located_training_posts)
         n_places = len(model.geolocator_)
         prior = ctx.place_prior()
         place = np.zeros((len(ctx.posts), n_places))
