@@ -132,3 +132,21 @@ def test_coordinates_lie_at_the_place_named_first_not_at_the_centre_of_the_area_
     decided = geo.decide(ev, FusionParams(geo_alpha=1.0, decision_km=50.0, neighbour_coords=False))
     assert decided.label.tolist() == [0]  # A: the most probable place within 50 km of B, the area with most mass
     assert decided.coords[0].tolist() == coords[0].tolist()
+
+
+def test_plug_in_sources_mix_in_their_order_and_the_last_one_has_the_final_say():
+    """Each source in turn takes its share of what the sources before it left (the order is the model's `evidence`
+    list, which tuning follows too): with shares a then b, the base keeps (1 - a)(1 - b), the first source a(1 - b),
+    the last b; a source with share 1 replaces all before it. A source with no opinion on a post leaves it alone."""
+    from tagatlas.recommender.evidence import SourceEvidence
+
+    ev = synthetic_evidence([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]], nb_class=[[-1], [-1]], nb_sims=[[-np.inf], [-np.inf]])
+    first = SourceEvidence(place=np.array([[0.0, 1.0, 0.0], [0.0, 1.0, 0.0]]))
+    last = SourceEvidence(place=np.array([[0.0, 0.0, 1.0], [0.0, 0.0, 0.0]]))  # no opinion on the second post
+    ev.sources = {"first": first, "last": last}
+    mixed = place_distribution(ev, FusionParams(source_place={"first": 0.5, "last": 0.4}))
+    assert np.allclose(mixed, [[0.3, 0.3, 0.4], [0.5, 0.5, 0.0]])
+    ev.sources = {"last": last, "first": first}  # the other order: the same shares, another mixture
+    assert np.allclose(place_distribution(ev, FusionParams(source_place={"first": 0.5, "last": 0.4})), [[0.3, 0.5, 0.2], [0.5, 0.5, 0.0]])
+    ev.sources = {"first": first, "last": last}
+    assert np.allclose(place_distribution(ev, FusionParams(source_place={"first": 0.5, "last": 1.0}))[0], [0.0, 0.0, 1.0])
