@@ -30,7 +30,7 @@ from common import DOC, REPO, provenance, shown, write_block  # noqa: E402
 FULL_HEAD = {"coattn_dim": 64, "char_dim": 96, "coord_loss_weight": 1.0}
 
 
-SHIPPED_SOURCES = ("cluster", "tag_places", "place_names", "image_neighbours", "user_places", "named_point")  # ModelConfig's default evidence
+SHIPPED_SOURCES = ("cluster", "tag_places", "place_names", "image_neighbours", "user_places")  # ModelConfig's default evidence
 
 
 def _without_source(name: str):

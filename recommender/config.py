@@ -36,7 +36,7 @@ class ModelConfig:
     impute_min_pairs: int = 200  # training posts with both text and image needed to learn cross-modal imputation (0: off)
     cluster_k: int = 10  # graph clusters built in training (k of the per-modality kNN graphs; 0: none until `tagatlas cluster`)
     cluster_resolution: float = 1.0  # Leiden resolution of those clusters
-    evidence: list[str] = field(default_factory=lambda: ["cluster", "tag_places", "place_names", "image_neighbours", "user_places", "named_point"])  # plug-in evidence sources (recommender/evidence), weights tuned
+    evidence: list[str] = field(default_factory=lambda: ["cluster", "tag_places", "place_names", "image_neighbours", "user_places"])  # plug-in evidence sources (recommender/evidence), weights tuned
     seed: int = 0
 
     @classmethod

@@ -73,7 +73,7 @@ def test_specific_tags_decide_and_common_ones_barely_move_the_answer():
 @pytest.fixture(scope="module")
 def place_model(real_subset):
     posts = list(read_posts(real_subset))
-    config = ModelConfig(evidence=["tag_places", "place_names", "named_point"], cluster_k=0, refit=False, head=HeadConfig(max_epochs=3))
+    config = ModelConfig(evidence=["tag_places", "place_names"], cluster_k=0, refit=False, head=HeadConfig(max_epochs=3))
     return TagAtlas(config).fit(posts, progress=False), posts
 
 
@@ -113,33 +113,6 @@ def test_a_written_place_name_points_to_its_place_class(place_model):
     # "day" is an alternate name of Dayton that training posts write far from it: it points nowhere precise.
     unnamed = m.evidence([Post(id="synthetic-none", text="synthetic: what a day"), query]).sources["place_names"]
     assert np.isnan(unnamed.position[0]).all() and np.isfinite(unnamed.position[1]).all()
-
-
-def test_a_named_city_far_from_every_place_class_points_to_the_nearest_one(place_model):
-    """A synthetic caption names Reykjavik, which no place class of the real subset lies near: place_names has no
-    class to point to, named_point puts its mass on the class nearest the city, and given weight it decides the post,
-    whose coordinates are then the named city's when it lies in the decided area."""
-    m, _ = place_model
-    geo = m.geolocator_
-    reykjavik = (64.135, -21.895)
-    nearest = int(np.argmin(distance_km(geo.place_coords_[:, 0], geo.place_coords_[:, 1], np.full(len(geo), reykjavik[0]),
-                                        np.full(len(geo), reykjavik[1]))))
-    assert _km(geo.place_coords_[nearest], reykjavik) > 161  # the premise: no class near the named city
-    query = Post(id="synthetic-q", text="synthetic: northern lights over Reykjavik tonight")
-    tuned = m.fusion_
-    weighted = replace(tuned, source_place={**tuned.source_place, "named_point": 0.9}, decision_km=20_000.0,
-                       coordinate_sources=["place_names"])
-    m.fusion_ = weighted
-    try:
-        ev = m.evidence([query, Post(id="synthetic-none", text="synthetic: what a day")])
-        assert not ev.sources["place_names"].place[0].any()  # no class within reach of the name
-        point = ev.sources["named_point"].place
-        assert point[0].argmax() == nearest and point[0].sum() == pytest.approx(1.0) and not point[1].any()
-        pred = m.predictions_from([query], m.evidence([query]), weighted)[0]
-        assert pred.places[0].place == geo.places_[nearest]
-        assert _km((pred.lat, pred.lon), reykjavik) < 25 and pred.location_source == "place_name"
-    finally:
-        m.fusion_ = tuned
 
 
 def test_text_baselines_fall_back_when_posts_have_no_text():

@@ -4,7 +4,6 @@ from tagatlas.recommender.evidence.base import (POST_FIELDS, BatchContext, Evide
                                                 register_source, registered_sources)
 from tagatlas.recommender.evidence.cluster import ClusterMates
 from tagatlas.recommender.evidence.image_neighbours import ImageNeighbours
-from tagatlas.recommender.evidence.named_point import NamedPoint
 from tagatlas.recommender.evidence.place_names import PlaceNames
 from tagatlas.recommender.evidence.tag_places import TagPlaces
 from tagatlas.recommender.evidence.user_places import UserPlaces
@@ -14,7 +13,6 @@ register_source(TagPlaces)
 register_source(PlaceNames)
 register_source(ImageNeighbours)
 register_source(UserPlaces)
-register_source(NamedPoint)  # after every other source: mixed last, it can turn the decision to the named city
 
-__all__ = ["POST_FIELDS", "BatchContext", "ClusterMates", "EvidenceSource", "ImageNeighbours", "NamedPoint", "PlaceNames", "SourceEvidence", "TagPlaces", "UserPlaces", "create_sources", "gather_all",
+__all__ = ["POST_FIELDS", "BatchContext", "ClusterMates", "EvidenceSource", "ImageNeighbours", "PlaceNames", "SourceEvidence", "TagPlaces", "UserPlaces", "create_sources", "gather_all",
            "register_source", "registered_sources"]

@@ -67,7 +67,9 @@ class PlaceNames(EvidenceSource):
 
     def gather(self, ctx: BatchContext) -> SourceEvidence:
         model = ctx.model
-        gaz = self._fitted_gazetteer(ctx)
+        gaz = gazetteer()
+        if self._trust is None:  # learned once per model object, from what training indexed
+            self._trust = NameTrust().fit(gaz, ctx.located_training_posts)
         n_places = len(model.geolocator_)
         city_class, class_country = self._city_classes(gaz, model.geolocator_)
         prior = ctx.place_prior()
@@ -78,13 +80,6 @@ class PlaceNames(EvidenceSource):
             place[i] = self._row(gaz, mentions, city_class, class_country, prior)
             position[i] = self._named_city(gaz, mentions)
         return SourceEvidence(place=place, position=position)
-
-    def _fitted_gazetteer(self, ctx: BatchContext) -> Gazetteer:
-        """The gazetteer, with the names' trust learned once per source object from what training indexed."""
-        gaz = gazetteer()
-        if self._trust is None:
-            self._trust = NameTrust().fit(gaz, ctx.located_training_posts)
-        return gaz
 
     def _named_city(self, gaz: Gazetteer, mentions: list[Mention]) -> tuple[float, float]:
         """Where the post's most trusted city name points: the candidate with the highest trust × resolution
