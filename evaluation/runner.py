@@ -87,8 +87,11 @@ def evaluate(model: TagAtlas, posts: list[Post], progress: bool = True) -> dict:
         chunk_preds = model.predictions_from(chunk, ev)
         preds.extend(chunk_preds)
         raw = place_distribution(ev, model.fusion_)  # before temperature scaling: what calibration changed
-        first = np.array([model.geolocator_.place_index_[p.places[0].place] for p in chunk_preds], dtype=np.int64)
-        raw_conf.extend(area_mass(raw, first, model.geolocator_.areas_, model.fusion_.decision_km).tolist())
+        index = model.geolocator_.place_index_
+        first = np.array([index.get(p.places[0].place, 0) for p in chunk_preds], dtype=np.int64)
+        mass = area_mass(raw, first, model.geolocator_.areas_, model.fusion_.decision_km)
+        # a city reported beyond the classes (named_place.py) has one probability, measured on validation
+        raw_conf.extend([m if p.places[0].place in index else p.places[0].prob for m, p in zip(mass.tolist(), chunk_preds)])
         knn_classes.append(knn_vote(ev, model.fusion_.geo_k))
         clf_classes.append(ev.place_probs.argmax(axis=1))
         clf_scores, _ = tag_scores(ev, clf_only)
@@ -130,9 +133,13 @@ def evaluate(model: TagAtlas, posts: list[Post], progress: bool = True) -> dict:
     tags_t5 = tags_from(ranked)
     # The event a listed place's probability is about: the truth lay in its area (within area_km of it).
     geo = model.geolocator_
-    reported = np.array([geo.place_index_[preds[i].places[0].place] for i in geo_idx], dtype=np.int64)
+    firsts = [preds[i].places[0] for i in geo_idx]
+    reported = np.array([geo.place_index_.get(f.place, 0) for f in firsts], dtype=np.int64)
     truth_cls = geo.class_of(list(true_place), np.asarray(lat, float), np.asarray(lon, float))
     correct = within(geo.areas_, model.fusion_.decision_km, reported)[np.arange(len(reported)), truth_cls] if geo_idx else np.zeros(0, bool)
+    named = np.array([f.place not in geo.place_index_ for f in firsts], dtype=bool)
+    if named.any():  # a city named beyond the classes: the truth lay within its area_km of it
+        correct[named] = distance_km([f.lat for f in firsts], [f.lon for f in firsts], lat, lon)[named] <= np.array([f.area_km for f in firsts])[named]
     calibration = {
         "n": len(geo_idx), "temperature": model.fusion_.place_temperature, "area_km": model.fusion_.decision_km,
         "area_calibration": list(model.fusion_.area_calibration),

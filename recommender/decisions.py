@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from tagatlas.recommender.fusion import Evidence, FusionParams
+from tagatlas.recommender.named_place import area_km
 from tagatlas.recommender.schema import Decisions, PlaceScore, Prediction, TagScore, shown_probabilities
 
 
@@ -20,7 +21,7 @@ def decide(ev: Evidence, p: FusionParams, geolocator, hashtags, n_candidates: in
                      radius=np.round(where.radius, 1), source=where.source,
                      order=tags.order, scores=tags.scores, n_keep=tags.n_keep, parts=tags.parts, tags=ev.tags,
                      places=geolocator.places_, place_names=geolocator.place_names_, photo_gps=ev.photo_gps, clusters=np.asarray(clusters),
-                     area_km=float(p.decision_km))
+                     area_km=float(p.decision_km), named_city=where.named_city, named_prob=where.named_prob, named_area_km=area_km(p))
 
 
 def rounded(a: np.ndarray, digits: int = 6) -> list[list[float]]:
@@ -49,6 +50,8 @@ def to_predictions(posts, ev: Evidence, d: Decisions, place_coords: list[list[fl
     order_l, scores_l = d.order.tolist(), rounded(d.scores)
     positive = (d.scores > 0).sum(axis=1).tolist()  # scores are ranked: candidates stop at the first score <= 0
     coords_l, radius_l, keep_l, source_l = d.coords.tolist(), d.radius.tolist(), d.n_keep.tolist(), d.source.tolist()
+    named = d.named_city if d.named_city is not None else [None] * len(posts)
+    named_prob_l = shown_probabilities(d.named_prob).tolist() if d.named_prob is not None else [0.0] * len(posts)
 
     def place(c, prob):
         lat, lon = place_coords[c]
@@ -58,6 +61,10 @@ def to_predictions(posts, ev: Evidence, d: Decisions, place_coords: list[list[fl
     for i, post in enumerate(posts):
         # The places listed (`place_list`): the decision first, each with its area's probability, decreasing.
         places = [place(c, prob) for c, prob in zip(listed_l[i], listed_prob_l[i]) if c >= 0]
+        if named[i] is not None:  # a city the post names, outside the classes' reach: reported first (named_place.py)
+            city = named[i]
+            places = [PlaceScore(place=city.id, name=city.label, prob=named_prob_l[i], lat=city.lat, lon=city.lon,
+                                 area_km=d.named_area_km), *places[: len(listed_l[i]) - 1]]
         carriers = _carriers(ev, i)
         candidates = [TagScore(tag=ev.tags[order_l[i][j]], score=scores_l[i][j], from_posts=carriers.get(order_l[i][j], []),
                                sources={name: v[i][j] for name, v in cand_parts.items() if v[i][j] > 0}) for j in range(positive[i])]

@@ -47,6 +47,10 @@ class FusionParams:
     area_isotonic: list[list[float]] = field(default_factory=list)  # isotonic knots [xs, ys] of those masses; used instead of Platt when set
     hedge: str = "none"  # coordinates of unsure posts: "regression" (the head's), "expected" (least expected distance), "none"
     hedge_below: float = 0.0  # decision confidence under which the hedge replaces the chosen place's coordinates
+    named_place_below: float = 0.0  # decided-area probability under which a city the post names outside that area is reported instead (0: never)
+    named_place_below_tagged: float = 0.0  # the same for posts arriving with hashtags (ingest)
+    named_place_prob: float = 0.0  # that city's probability: how often validation's truth lay in its area (named_place.py)
+    named_place_prob_tagged: float = 0.0
     radius_edges: list[float] = field(default_factory=list)  # confidence bin edges
     radius_km: list[float] = field(default_factory=lambda: [500.0])  # median validation error per bin
 

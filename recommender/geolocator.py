@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,9 @@ from tagatlas.recommender.evidence import photo_gps
 from tagatlas.recommender.fusion import (Evidence, FusionParams, PlaceAreas, calibrate, coordinates, decide_place, hedge_coordinates,
                                          label_in_area, place_distribution)
 from tagatlas.recommender.area_calibration import calibrated_masses
+from tagatlas.data.toponyms import gazetteer
 from tagatlas.recommender.named_coords import LOCATION_SOURCE, named_coordinates
+from tagatlas.recommender.named_place import named_places
 from tagatlas.recommender.place_list import place_list
 from tagatlas.recommender.schema import PHOTO_COARSE_RADIUS_KM
 
@@ -39,6 +41,9 @@ class PlaceDecisions:
     coords: np.ndarray  # (n, 2) lat, lon
     radius: np.ndarray  # (n,) km
     source: np.ndarray  # (n,) location_source: "place", "place_name", "user_history", "hedge" or "photo_gps"
+    named_point: np.ndarray  # (n, 2) a city the post names, reported first instead of `label` (NaN: none; named_place.py)
+    named_prob: np.ndarray  # (n,) its probability (0: none)
+    named_city: np.ndarray | None = None  # (n,) that city (data.City; None: none), looked up by `Geolocator.decide`
 
 
 class Geolocator:
@@ -115,28 +120,23 @@ class Geolocator:
 
     # -- deciding -------------------------------------------------------------------------------------
     def decide(self, ev: Evidence, p: FusionParams) -> PlaceDecisions:
-        """Fused place distribution → the places listed (`place_list`: areas within `decision_km`, the decided area's
-        most probable place among the candidates, the most massive area first), the first reported with coordinates
-        at it (hedged when unsure), the radius for its calibrated area probability, photo GPS overruling."""
-        raw = place_distribution(ev, p)
-        first = label_in_area(raw, decide_place(raw, p, self.areas_), p, self.areas_)
-        listed, masses = place_list(raw, first, self.areas_, p.decision_km)
-        label, listed_prob = listed[:, 0], calibrated_masses(masses, p.area_calibration, p.area_isotonic)
-        probs = calibrate(raw, p.place_temperature)
-        confidence = listed_prob[:, 0]
-        coords, named = named_coordinates(ev, p, coordinates(ev, p, raw, self.place_coords_, label), self.areas_, label)
-        coords, hedged = hedge_coordinates(coords, confidence, ev, probs, p, self.place_coords_)  # in or near the place reported
-        radius = p.radius_for(confidence)
-        named = np.array([LOCATION_SOURCE.get(o, o) if o else "place" for o in named], dtype=object)
-        source = np.where(hedged, "hedge", named).astype(object)
-        probs, label, coords, radius, source = photo_gps.overrule(ev.photo_gps, self.areas_, self.place_coords_, probs, label, coords,
-                                                                  radius, source, PHOTO_COARSE_RADIUS_KM)
+        """`decide_places` on these classes, photo GPS overruling; a city reported instead of a class is named."""
+        out = decide_places(ev, p, self.areas_, self.place_coords_)
+        probs, label, coords, radius, source = photo_gps.overrule(ev.photo_gps, self.areas_, self.place_coords_, out.probs, out.label,
+                                                                  out.coords, out.radius, out.source, PHOTO_COARSE_RADIUS_KM)
+        listed, listed_prob = out.listed, out.listed_prob
         certain = (source == "photo_gps") & (probs[np.arange(len(label)), label] >= 1.0)  # photo GPS named the place: it alone, certain
         if certain.any():
             listed, listed_prob = listed.copy(), listed_prob.copy()
             listed[certain], listed_prob[certain] = -1, 0.0
             listed[certain, 0], listed_prob[certain, 0] = label[certain], 1.0
-        return PlaceDecisions(label=label, probs=probs, listed=listed, listed_prob=listed_prob, coords=coords, radius=radius, source=source)
+        named = np.isfinite(out.named_point[:, 0]) & (source != "photo_gps")
+        named_city = np.full(len(label), None, dtype=object)
+        if named.any():
+            gaz = gazetteer()
+            named_city[named] = [gaz.city(i) for i in gaz.nearest(out.named_point[named, 0], out.named_point[named, 1])]
+        return replace(out, probs=probs, label=label, listed=listed, listed_prob=listed_prob, coords=coords, radius=radius, source=source,
+                       named_city=named_city)
 
     # -- persistence ----------------------------------------------------------------------------------
     def save(self, folder: str | os.PathLike) -> None:
@@ -155,3 +155,29 @@ class Geolocator:
         self._set_classes(state["places"], state["place_names"], np.asarray(state["place_coords"], dtype=float))
         self.labeler_ = P2CLabeler.from_dict(state["labeler"])
         return self
+
+
+def decide_places(ev: Evidence, p: FusionParams, areas: PlaceAreas, place_coords: np.ndarray) -> PlaceDecisions:
+    """Fused place distribution → the places listed (`place_list`: areas within `decision_km`, the decided area's
+    most probable place among the candidates, the most massive area first), the first reported with coordinates at
+    it (a point a plug-in names there, hedged when unsure), the radius for its calibrated area probability; a city
+    the post names outside that area reported instead where the decision is unsure enough (named_place.py).
+    What tuning measures and prediction reports alike (photo GPS aside)."""
+    raw = place_distribution(ev, p)
+    first = label_in_area(raw, decide_place(raw, p, areas), p, areas)
+    listed, masses = place_list(raw, first, areas, p.decision_km)
+    label, listed_prob = listed[:, 0], calibrated_masses(masses, p.area_calibration, p.area_isotonic)
+    probs = calibrate(raw, p.place_temperature)
+    confidence = listed_prob[:, 0]
+    coords, named = named_coordinates(ev, p, coordinates(ev, p, raw, place_coords, label), areas, label)
+    coords, hedged = hedge_coordinates(coords, confidence, ev, probs, p, place_coords)  # in or near the place reported
+    source = np.where(hedged, "hedge", [LOCATION_SOURCE.get(o, o) if o else "place" for o in named]).astype(object)
+    at, points, city_prob = named_places(ev, p, label, confidence, areas)
+    named_point = np.where(at[:, None], points, np.nan)
+    if at.any():
+        listed_prob, coords, source = listed_prob.copy(), coords.copy(), source.copy()
+        listed_prob[at] *= (1.0 - city_prob[at])[:, None]
+        coords[at], source[at] = points[at], "place_name"
+        confidence = np.where(at, city_prob, confidence)
+    return PlaceDecisions(label=label, probs=probs, listed=listed, listed_prob=listed_prob, coords=coords, radius=p.radius_for(confidence),
+                          source=source, named_point=named_point, named_prob=np.where(at, city_prob, 0.0))

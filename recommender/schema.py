@@ -33,7 +33,8 @@ class Prediction(BaseModel):
     radius_km: float = Field(description="the post lies within this distance of (lat, lon) with probability ~0.5 (validation errors)")
     location_source: str = Field(default="place", description=(
         "where (lat, lon) comes from: 'place' (the chosen place, or its nearest similar posts), 'place_name' (a city "
-        "the post names, lying in the chosen place's area), 'user_history' (where the user's past post closest in time "
+        "the post names, lying in the chosen place's area, or reported as the place itself when no class near it was "
+        "sure), 'user_history' (where the user's past post closest in time "
         "was, lying in that area), 'hedge' (an unsure "
         "post: the candidate place with the least expected distance to the whole predicted distribution), "
         "'photo_gps' (the photo's own EXIF GPS)"))
@@ -91,13 +92,23 @@ class Decisions:
     photo_gps: np.ndarray | None  # (n, 2) EXIF positions (NaN: none), None when no photo had one
     clusters: np.ndarray  # (n,) cluster per post, -1: none
     area_km: float = 0.0  # the radius of each listed place's area
+    named_city: np.ndarray | None = None  # (n,) a city the post names, reported first instead of `label` (data.City; None: none)
+    named_prob: np.ndarray | None = None  # (n,) its probability
+    named_area_km: float = 0.0  # the area such a city stands for
+
+    def first_place(self, i: int) -> tuple[str, str]:
+        """(place id, name) of the place post i reports first: a city it names, else its decided place class."""
+        named = None if self.named_city is None else self.named_city[i]
+        return (named.id, named.label) if named is not None else (self.places[self.label[i]], self.place_names[self.label[i]])
 
     def records(self, photo_gps: bool = False) -> list[dict]:
         """Per post, the `pred_*` fields of an enriched record (what `tagatlas.enrich.enriched_record` takes
         from a `Prediction`); `photo_gps` reveals a photo's exact EXIF position as `Prediction.reveal_photo_gps`."""
         n = len(self.label)
-        label = self.label.tolist()
-        prob = shown_probabilities(self.listed_prob[:, 0]).tolist()  # as `Prediction.places` shows them
+        first = self.listed_prob[:, 0]
+        if self.named_city is not None:
+            first = np.where([c is not None for c in self.named_city], self.named_prob, first)
+        prob = shown_probabilities(first).tolist()  # as `Prediction.places` shows them
         coords, radius, source, clusters = self.coords.tolist(), self.radius.tolist(), self.source.tolist(), self.clusters.tolist()
         order, keep = self.order.tolist(), self.n_keep.tolist()
         scores = np.round(np.asarray(self.scores, dtype=np.float64), 6).tolist()
@@ -106,7 +117,8 @@ class Decisions:
             (lat, lon), r, k = coords[i], radius[i], keep[i]
             if photo_gps and source[i] == "photo_gps":
                 lat, lon, r = float(self.photo_gps[i, 0]), float(self.photo_gps[i, 1]), PHOTO_GPS_RADIUS_KM
-            out.append({"pred_place": self.places[label[i]], "pred_place_name": self.place_names[label[i]],
+            place, name = self.first_place(i)
+            out.append({"pred_place": place, "pred_place_name": name,
                         "pred_place_prob": prob[i], "pred_lat": lat, "pred_lon": lon, "pred_radius_km": r,
                         "pred_location_source": source[i], "pred_hashtags": [self.tags[t] for t in order[i][:k]],
                         "pred_hashtag_scores": scores[i][:k], "pred_cluster": str(clusters[i]) if clusters[i] >= 0 else None})

@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -23,7 +23,10 @@ from tagatlas.recommender.fusion import (Evidence, FusionParams, PlaceAreas, cal
 from tagatlas.recommender.evidence import EvidenceSource
 from tagatlas.recommender.metrics import expected_calibration_error, tag_metrics
 from tagatlas.recommender.area_calibration import calibrated_masses, choose_area_calibration
+from tagatlas.recommender.geo_score import GeoScore, one_query, weakest_lead
+from tagatlas.recommender.geolocator import decide_places
 from tagatlas.recommender.named_coords import named_coordinates
+from tagatlas.recommender.named_place import tune_named_place
 from tagatlas.recommender.place_list import area_mass, decided_label, within
 
 GEO_GRID = {"geo_k": (10, 25, 50), "geo_temperature": (0.02, 0.05, 0.2), "geo_alpha": tuple(np.round(np.linspace(0, 1, 11), 2)),
@@ -59,32 +62,6 @@ def _hedge_key(err: np.ndarray, reference: np.ndarray, tolerance: float) -> tupl
     return (acc >= ref_acc - tolerance - 1e-12, -float(np.median(err)), acc)
 
 
-@dataclass(frozen=True)
-class GeoScore:
-    """One validation figure set: Acc@161, Acc@25 and the median error in km."""
-
-    acc_161: float
-    acc_25: float
-    median_km: float
-
-    @classmethod
-    def of(cls, err: np.ndarray) -> "GeoScore":
-        return cls(float(np.mean(err <= 161)), float(np.mean(err <= 25)), float(np.median(err)))
-
-    def to_dict(self) -> dict:
-        return {"acc_at_161": round(self.acc_161, 4), "acc_at_25": round(self.acc_25, 4), "median_km": round(self.median_km, 1)}
-
-
-def weakest_lead(score: GeoScore, reference: GeoScore, n_queries: int) -> float:
-    """The smallest of three ratios over the reference (its best figure of each, from any single-source answer):
-    Acc@161 and Acc@25 over the reference's, the reference's median km over this one. A setting that lifts Acc@161 by
-    sending the median far away leads by the smaller ratio, so maximising this buys no figure with another. A
-    reference accuracy of 0 counts as one query's worth, so the ratio stays finite."""
-    floor = one_query(n_queries)
-    return min(score.acc_161 / max(reference.acc_161, floor), score.acc_25 / max(reference.acc_25, floor),
-               reference.median_km / max(score.median_km, 1e-9))
-
-
 def _top_ece(probs: np.ndarray, true_class: np.ndarray) -> float | None:
     ok = true_class >= 0
     if not ok.any():
@@ -116,12 +93,6 @@ def tune_fusion(ev: Evidence, queries: list[Post], areas: PlaceAreas, progress: 
         params, report["hashtags"] = _tune_tags(_subset(ev, tag_idx), [queries[i].hashtags for i in tag_idx], params, progress, sources)
     report["params"] = params.to_dict()
     return params, report
-
-
-def one_query(n_queries: int) -> float:
-    """One validation query's worth of a mean score (1 / n), a hair above so a gain of exactly one query, which
-    floating-point sums may put a rounding error over 1 / n, counts as one query and not more."""
-    return 1.0 / max(n_queries, 1) + 1e-9
 
 
 def earned_weight(scores: dict[float, float], n_queries: int, baseline: float = 0.0) -> float:
@@ -162,6 +133,7 @@ class _GeoTuning:
         params, calibrated = self.calibration(params, probs)
         params, conf = self.area_calibration(params, probs, label)
         params, err = self.hedge(params, coords, conf, calibrated, err, hedge_tolerance)
+        params, err, conf = self.named_place(params, with_tags)
         acc, neg_med = float(np.mean(err <= 161)), -float(np.median(err))
         clf = replace(params, geo_alpha=1.0, decision_km=0.0, source_place={}, source_place_tagged={})
         clf_top = decide_place(place_distribution(self.gev, clf), clf, self.areas)
@@ -317,6 +289,23 @@ class _GeoTuning:
                                 "without": {"acc_at_161": round(float(np.mean(hedges[0][2] <= 161)), 4),
                                             "median_km": round(float(np.median(hedges[0][2])), 1)}, "curve": curve}
         return params, err
+
+    def named_place(self, params: FusionParams, with_tags: Evidence | None) -> tuple[FusionParams, np.ndarray, np.ndarray]:
+        """Whether, and under which decided-area probability, a city the post names outside the area is reported
+        instead (named_place.py), in each setting; returns the errors and confidences of the decisions it leaves."""
+        for tuning, tagged in ((self, False), (None if with_tags is None else self.on(with_tags), True)):
+            if tuning is not None:
+                decide = lambda cand, t=tuning: t.decided(cand)  # noqa: E731
+                params, self.report.setdefault("named_place", {})["tagged" if tagged else "posting"] = tune_named_place(
+                    decide, self.lat, self.lon, params, tagged)
+        out = decide_places(self.gev, params, self.areas, self.place_coords)
+        conf = np.where(np.isfinite(out.named_point[:, 0]), out.named_prob, out.listed_prob[:, 0])
+        return params, distance_km(out.coords[:, 0], out.coords[:, 1], self.lat, self.lon), conf
+
+    def decided(self, params: FusionParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(coords, whether a named city was reported, its point) of the queries as prediction decides them."""
+        out = decide_places(self.gev, params, self.areas, self.place_coords)
+        return out.coords, np.isfinite(out.named_point[:, 0]), out.named_point
 
     def radius(self, params: FusionParams, conf: np.ndarray, err: np.ndarray) -> FusionParams:
         """The error radius: the median validation error in each fifth of decision confidence."""

@@ -1,0 +1,88 @@
+"""Named places beyond the place classes: where a post names a city (`place_names`' most trusted one) lying outside
+the decided area, and the decision is unsure enough, that city is the place reported first.
+
+Place classes are where training posts were: a photo of a town no training post came from could only be answered
+with the nearest class, however far. Here the city itself is listed first (its GeoNames id and name, at its own
+point) with the probability validation measured for such answers; the classes follow, their probabilities scaled
+to what is left. How unsure the decision must be (0: never) is tuned on validation users for each setting (posting
+form, hashtags as input), and a city is only reported where its probability stays above the first class's scaled
+one, so the place named first is always the most probable shown."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+import numpy as np
+
+from tagatlas.data import distance_km
+from tagatlas.recommender.evidence.place_names import NEAR_KM
+from tagatlas.recommender.fusion import Evidence, FusionParams, PlaceAreas
+from tagatlas.recommender.named_coords import in_area
+
+SOURCE = "place_names"  # the plug-in whose named city may be reported
+BELOW_GRID = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.01)  # decided-area probabilities tried; 1.01: whenever the city lies outside
+
+
+def area_km(p: FusionParams) -> float:
+    """The area a reported city stands for: the decision radius, at least the distance at which a name hits."""
+    return max(p.decision_km, NEAR_KM)
+
+
+def settings(p: FusionParams, tagged: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(n,) each post's threshold and city probability: the ingest setting's for posts that came with hashtags."""
+    below, prob = np.full(n, p.named_place_below), np.full(n, p.named_place_prob)
+    if tagged is not None:
+        rows = np.asarray(tagged, bool)
+        below[rows], prob[rows] = p.named_place_below_tagged, p.named_place_prob_tagged
+    return below, prob
+
+
+def named_places(ev: Evidence, p: FusionParams, label: np.ndarray, confidence: np.ndarray,
+                 areas: PlaceAreas) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(at, points, prob): whether each post's named city is reported instead of its decided place `label` (whose
+    calibrated area probability is `confidence`), the cities' points (n, 2; NaN: none) and their probability."""
+    n = len(label)
+    below, prob = settings(p, ev.tagged, n)
+    source = ev.sources.get(SOURCE)
+    if source is None or source.position is None or not (below > 0).any():
+        return np.zeros(n, bool), np.full((n, 2), np.nan), prob
+    points = source.position
+    odds = prob / np.maximum(1.0 - prob, 1e-9)  # above this, the first class (scaled by 1 - prob) would outrank the city
+    at = np.isfinite(points[:, 0]) & (confidence < np.minimum(below, odds))
+    at[at] = ~in_area(points[at], np.asarray(label)[at], areas, p.decision_km)
+    return at, points, prob
+
+
+def hit_rate(hits: np.ndarray) -> float:
+    """A reported city's probability: how often the truth lay in its area, smoothed (Laplace) for small counts."""
+    return float((np.sum(hits) + 1.0) / (len(hits) + 2.0))
+
+
+def tune_named_place(decide: Callable[[FusionParams], tuple[np.ndarray, np.ndarray, np.ndarray]], lat: np.ndarray, lon: np.ndarray,
+                     params: FusionParams, tagged: bool) -> tuple[FusionParams, dict]:
+    """The threshold (and the city probability it implies) of one setting on its validation queries. `decide(cand)`
+    returns (coords, at, points) of the queries under `cand`. A threshold is kept only where it lifts Acc@161 by more
+    than one query and leaves Acc@25 and the median no worse; ties go to the smaller one."""
+    below_key, prob_key = ("named_place_below_tagged", "named_place_prob_tagged") if tagged else ("named_place_below", "named_place_prob")
+    n = max(len(lat), 1)
+
+    def measured(cand: FusionParams) -> tuple[float, float, float]:
+        coords = decide(cand)[0]
+        err = distance_km(coords[:, 0], coords[:, 1], lat, lon)
+        return float(np.mean(err <= 161)), float(np.mean(err <= 25)), float(np.median(err)) if len(err) else 0.0
+
+    base = measured(replace(params, **{below_key: 0.0}))
+    best, best_score, curve = replace(params, **{below_key: 0.0}), base, {}
+    for below in BELOW_GRID[1:]:
+        _, at, points = decide(replace(params, **{below_key: below, prob_key: 1.0}))  # which cities, before the cap
+        prob = hit_rate(distance_km(points[at, 0], points[at, 1], lat[at], lon[at]) <= area_km(params)) if at.any() else 0.0
+        cand = replace(params, **{below_key: below, prob_key: prob})
+        score = measured(cand)
+        curve[str(below)] = {"reported": int(at.sum()), "prob": round(prob, 4), "acc_at_161": round(score[0], 4),
+                             "acc_at_25": round(score[1], 4), "median_km": round(score[2], 1)}
+        if score[0] > best_score[0] and score[0] - base[0] > 1.0 / n + 1e-9 and score[1] >= base[1] and score[2] <= base[2]:
+            best, best_score = cand, score
+    report = {"chosen_below": getattr(best, below_key), "prob": getattr(best, prob_key),
+              "without": {"acc_at_161": round(base[0], 4), "acc_at_25": round(base[1], 4), "median_km": round(base[2], 1)}, "curve": curve}
+    return best, report

@@ -1,0 +1,120 @@
+"""A city the post names outside the decided area, reported first instead of a place class (recommender/named_place.py),
+chosen on validation per setting. Places, points and posts here are synthetic, named so."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from tagatlas.data import Post, distance_km
+from tagatlas.data.toponyms import gazetteer
+from tagatlas.recommender import Geolocator
+from tagatlas.recommender.decisions import to_predictions
+from tagatlas.recommender.evidence import SourceEvidence
+from tagatlas.recommender.fusion import Evidence, FusionParams, PlaceAreas
+from tagatlas.recommender.geolocator import decide_places
+from tagatlas.recommender.named_place import area_km, hit_rate, named_places, tune_named_place
+from tagatlas.recommender.schema import Decisions
+
+# Synthetic place classes: a Paris-like centre R, a town T 120 km from it, a far place F (New York-like).
+R, T, F = (48.86, 2.35), (49.9, 2.3), (40.7, -74.0)
+PLACES = np.array([R, T, F])
+AREAS = PlaceAreas(PLACES)
+_GAZ = gazetteer()
+_LYON = next(i for i in range(len(_GAZ)) if _GAZ.names[i] == "Lyon" and _GAZ.country[i] == "FR")
+LYON = (float(_GAZ.lat[_LYON]), float(_GAZ.lon[_LYON]))  # a real city (GeoNames) 390 km from R: no class covers it
+BASE = dict(geo_alpha=1.0, decision_km=50.0, neighbour_coords=False)
+
+
+def _evidence(probs, points, tagged=None) -> Evidence:
+    n = len(probs)
+    return Evidence(np.asarray(probs, float), np.zeros((n, 1)), np.zeros((n, 0)), np.zeros((n, 0), int), np.zeros((n, 0)),
+                    np.zeros((n, 0)), [[] for _ in range(n)], [[] for _ in range(n)], [np.zeros(0)] * n, [[]] * n, [[]] * n, ["t"], 1,
+                    sources={"place_names": SourceEvidence(place=np.zeros((n, 3)), position=np.asarray(points, float))},
+                    tagged=None if tagged is None else np.asarray(tagged, bool))
+
+
+def test_an_unsure_decision_gives_way_to_a_city_named_outside_its_area_and_a_sure_one_does_not():
+    ev = _evidence([[0.4, 0.3, 0.3], [0.9, 0.05, 0.05], [0.4, 0.3, 0.3], [0.4, 0.3, 0.3]],
+                   [LYON, LYON, (48.80, 2.13), (np.nan, np.nan)])  # the third names a town inside R's area
+    p = FusionParams(named_place_below=0.6, named_place_prob=0.7, **BASE)
+    at, points, prob = named_places(ev, p, np.zeros(4, int), np.array([0.4, 0.9, 0.4, 0.4]), AREAS)
+    assert at.tolist() == [True, False, False, False]
+    assert np.allclose(points[0], LYON) and np.allclose(prob, 0.7)
+    off = replace(p, named_place_below=0.0)
+    assert not named_places(ev, off, np.zeros(4, int), np.array([0.4, 0.9, 0.4, 0.4]), AREAS)[0].any()
+
+
+def test_a_city_is_never_reported_where_the_first_class_would_still_outrank_it():
+    """prob 0.3: the first class, scaled by 0.7, outranks the city once its area probability passes 0.3 / 0.7."""
+    ev = _evidence([[0.5, 0.3, 0.2]] * 2, [LYON, LYON])
+    p = FusionParams(named_place_below=1.01, named_place_prob=0.3, **BASE)
+    at = named_places(ev, p, np.zeros(2, int), np.array([0.40, 0.45]), AREAS)[0]
+    assert at.tolist() == [True, False]  # 0.40 < 0.3 / 0.7 = 0.43 < 0.45
+
+
+def test_posts_arriving_with_hashtags_follow_the_ingest_settings_threshold():
+    ev = _evidence([[0.4, 0.3, 0.3]] * 2, [LYON, LYON], tagged=[False, True])
+    p = FusionParams(named_place_below=0.0, named_place_below_tagged=0.7, named_place_prob_tagged=0.6, **BASE)
+    at, _, prob = named_places(ev, p, np.zeros(2, int), np.array([0.4, 0.4]), AREAS)
+    assert at.tolist() == [False, True] and prob[1] == 0.6
+
+
+def test_the_prediction_lists_the_named_city_first_with_its_coordinates_and_the_classes_after_it():
+    geo = Geolocator.of_classes(["R", "T", "F"], ["R", "T", "F"], PLACES)
+    p = FusionParams(named_place_below=1.01, named_place_prob=0.6, **BASE)
+    ev = _evidence([[0.4, 0.35, 0.25], [0.4, 0.35, 0.25]], [LYON, (np.nan, np.nan)])
+    where = geo.decide(ev, p)
+    assert where.source.tolist() == ["place_name", "place"]
+    assert np.allclose(where.coords[0], LYON) and np.allclose(where.coords[1], R)
+    assert where.named_city[0].name == "Lyon" and where.named_city[1] is None
+    posts = [Post(id=f"synthetic-{i}", text="x") for i in range(2)]
+    d = Decisions(label=where.label, probs=where.probs, listed=where.listed, listed_prob=where.listed_prob, coords=where.coords,
+                  radius=where.radius, source=where.source, order=np.zeros((2, 0), int), scores=np.zeros((2, 0)), n_keep=np.zeros(2, int),
+                  parts={}, tags=["t"], places=geo.places_, place_names=geo.place_names_, photo_gps=None, clusters=np.full(2, -1),
+                  area_km=p.decision_km, named_city=where.named_city, named_prob=where.named_prob, named_area_km=area_km(p))
+    preds = to_predictions(posts, ev, d, geo.place_coords_list_)
+    first = preds[0].places
+    assert first[0].name.startswith("Lyon") and first[0].prob == pytest.approx(0.6)
+    assert np.allclose((first[0].lat, first[0].lon), LYON) and first[0].area_km == area_km(p)
+    assert [pl.place for pl in first[1:]] == ["R", "T", "F"][: len(first) - 1]
+    assert all(first[0].prob >= pl.prob for pl in first[1:]) and sum(pl.prob for pl in first) <= 1.0 + 1e-9
+    assert preds[1].places[0].place == "R"
+    # what bulk enrichment writes from the arrays says the same
+    rec = d.records()
+    assert rec[0]["pred_place_name"] == first[0].name and rec[0]["pred_place_prob"] == first[0].prob
+    assert rec[1]["pred_place"] == "R"
+
+
+def test_validation_reports_named_cities_only_where_they_help():
+    """40 synthetic posts decided unsurely at R. Where each names the far city it was written in, the cities are
+    taken (probability: how often they were right); where each names a city 300 km from where it was written, not."""
+    rng = np.random.default_rng(0)
+    cities = np.column_stack([rng.uniform(35, 60, 40), rng.uniform(-5, 25, 40)])
+    cities = cities[distance_km(cities[:, 0], cities[:, 1], np.full(40, R[0]), np.full(40, R[1])) > 400][:30]
+    n = len(cities)
+    probs = np.tile([0.4, 0.35, 0.25], (n, 1))
+    for offset, expected in ((0.0, True), (3.0, False)):
+        ev = _evidence(probs, cities + [offset, 0.0])
+        params = FusionParams(**BASE)
+
+        def decide(cand, ev=ev):
+            out = decide_places(ev, cand, AREAS, PLACES)
+            return out.coords, np.isfinite(out.named_point[:, 0]), out.named_point
+
+        chosen, report = tune_named_place(decide, cities[:, 0], cities[:, 1], params, tagged=False)
+        assert (chosen.named_place_below > 0) == expected, report
+        if expected:
+            assert chosen.named_place_prob == pytest.approx(hit_rate(np.ones(n, bool)))
+        assert chosen.named_place_below_tagged == 0.0  # the other setting untouched
+
+
+def test_named_place_settings_survive_a_save_and_load_and_old_models_load_without_them():
+    p = FusionParams(named_place_below=0.5, named_place_below_tagged=0.7, named_place_prob=0.55, named_place_prob_tagged=0.62)
+    again = FusionParams(**json.loads(json.dumps(p.to_dict())))
+    assert again == p
+    old = {k: v for k, v in p.to_dict().items() if not k.startswith("named_place")}
+    assert FusionParams(**old).named_place_below == 0.0  # a model saved before: never reports a named city
