@@ -17,10 +17,11 @@ from tqdm.auto import tqdm
 from tagatlas.data import Post, distance_km, history_and_queries
 from tagatlas.evaluation.baselines import (MostFrequentPlace, Popularity, TfidfKnnTags, TfidfLogReg, UserTop, knn_vote, user_last_place,
                                            stored_texts_and_tags)
-from tagatlas.recommender import TagAtlas, geo_metrics, tag_metrics
+from tagatlas.recommender import Geolocator, TagAtlas, geo_metrics, tag_metrics
 from tagatlas.recommender.fusion import place_distribution, select_tags, tag_scores
 from tagatlas.recommender.metrics import expected_calibration_error
 from tagatlas.recommender.place_list import area_mass, within
+from tagatlas.recommender.schema import PlaceScore
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,23 @@ def geo_pass(model: TagAtlas, posts: list[Post], progress: bool = False, desc: s
         knn_classes.append(knn_vote(ev, model.fusion_.geo_k))
         clf_classes.append(ev.place_probs.argmax(axis=1))
     return preds, np.concatenate(knn_classes), np.concatenate(clf_classes)
+
+
+def first_place_hits(firsts: list[PlaceScore], geo: Geolocator, decision_km: float, true_place: list[str], lat: np.ndarray,
+                     lon: np.ndarray) -> np.ndarray:
+    """Whether the truth lay in the area of each first place reported (the event its probability speaks of): the
+    truth's class within `decision_km` of a reported class, or the truth within `area_km` of a city reported beyond
+    the classes (named_place.py)."""
+    if not firsts:
+        return np.zeros(0, bool)
+    reported = np.array([geo.place_index_.get(f.place, 0) for f in firsts], dtype=np.int64)
+    truth_cls = geo.class_of(true_place, np.asarray(lat, float), np.asarray(lon, float))
+    hits = within(geo.areas_, decision_km, reported)[np.arange(len(reported)), truth_cls]
+    named = np.array([f.place not in geo.place_index_ for f in firsts], dtype=bool)
+    if named.any():
+        near = distance_km([f.lat for f in firsts], [f.lon for f in firsts], lat, lon) <= np.array([f.area_km for f in firsts])
+        hits[named] = near[named]
+    return hits
 
 
 def geo_of_predictions(preds: list, lat: np.ndarray, lon: np.ndarray, true_place: list[str]) -> dict:
@@ -133,13 +151,7 @@ def evaluate(model: TagAtlas, posts: list[Post], progress: bool = True) -> dict:
     tags_t5 = tags_from(ranked)
     # The event a listed place's probability is about: the truth lay in its area (within area_km of it).
     geo = model.geolocator_
-    firsts = [preds[i].places[0] for i in geo_idx]
-    reported = np.array([geo.place_index_.get(f.place, 0) for f in firsts], dtype=np.int64)
-    truth_cls = geo.class_of(list(true_place), np.asarray(lat, float), np.asarray(lon, float))
-    correct = within(geo.areas_, model.fusion_.decision_km, reported)[np.arange(len(reported)), truth_cls] if geo_idx else np.zeros(0, bool)
-    named = np.array([f.place not in geo.place_index_ for f in firsts], dtype=bool)
-    if named.any():  # a city named beyond the classes: the truth lay within its area_km of it
-        correct[named] = distance_km([f.lat for f in firsts], [f.lon for f in firsts], lat, lon)[named] <= np.array([f.area_km for f in firsts])[named]
+    correct = first_place_hits([preds[i].places[0] for i in geo_idx], geo, model.fusion_.decision_km, list(true_place), lat, lon)
     calibration = {
         "n": len(geo_idx), "temperature": model.fusion_.place_temperature, "area_km": model.fusion_.decision_km,
         "area_calibration": list(model.fusion_.area_calibration),

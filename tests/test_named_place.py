@@ -17,7 +17,8 @@ from tagatlas.recommender.evidence import SourceEvidence
 from tagatlas.recommender.fusion import Evidence, FusionParams, PlaceAreas
 from tagatlas.recommender.geolocator import decide_places
 from tagatlas.recommender.named_place import area_km, hit_rate, named_places, tune_named_place
-from tagatlas.recommender.schema import Decisions
+from tagatlas.recommender.schema import Decisions, PlaceScore
+from tagatlas.evaluation.runner import first_place_hits
 
 # Synthetic place classes: a Paris-like centre R, a town T 120 km from it, a far place F (New York-like).
 R, T, F = (48.86, 2.35), (49.9, 2.3), (40.7, -74.0)
@@ -118,3 +119,12 @@ def test_named_place_settings_survive_a_save_and_load_and_old_models_load_withou
     assert again == p
     old = {k: v for k, v in p.to_dict().items() if not k.startswith("named_place")}
     assert FusionParams(**old).named_place_below == 0.0  # a model saved before: never reports a named city
+
+
+def test_evaluation_scores_a_named_city_by_its_own_area_and_a_class_by_the_class_areas():
+    geo = Geolocator.of_classes(["R", "T", "F"], ["R", "T", "F"], PLACES)
+    cls = PlaceScore(place="R", name="R", prob=0.5, lat=R[0], lon=R[1], area_km=50.0)
+    city = PlaceScore(place="lyon", name="Lyon, FR", prob=0.6, lat=LYON[0], lon=LYON[1], area_km=161.0)
+    truth = np.array([(48.9, 2.4), (LYON[0] + 0.9, LYON[1]), (LYON[0] + 2.0, LYON[1]), (40.8, -73.9)])  # Lyon +100 km, +222 km
+    hits = first_place_hits([cls, city, city, cls], geo, 50.0, ["R", "", "R", ""], truth[:, 0], truth[:, 1])
+    assert hits.tolist() == [True, True, False, False]
