@@ -29,6 +29,11 @@ def area_km(p: FusionParams) -> float:
     return max(p.decision_km, NEAR_KM)
 
 
+def named_places_on(p: FusionParams) -> bool:
+    """Whether a named city may be reported in either setting (then `SOURCE` is gathered whatever its place share)."""
+    return p.named_place_below > 0 or p.named_place_below_tagged > 0
+
+
 def settings(p: FusionParams, tagged: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray]:
     """(n,) each post's threshold and city probability: the ingest setting's for posts that came with hashtags."""
     below, prob = np.full(n, p.named_place_below), np.full(n, p.named_place_prob)

@@ -153,3 +153,19 @@ def test_hostile_lengths_are_read_in_bounded_pieces():
     assert gaz.find("synthetic", ["a" * 1000]) == []
     keys = [m.key for m in gaz.find("x " * MAX_CHARS + "seattle")]
     assert "seattle" not in keys and [m.key for m in gaz.find("seattle " + "x " * MAX_CHARS)] == ["seattle"]
+
+
+def test_the_place_names_source_is_gathered_where_named_places_are_on_even_without_a_place_share(place_model):
+    m, _ = place_model
+    query = Post(id="synthetic-q", text="synthetic: greetings from Lyon")
+    tuned = m.fusion_
+    bare = replace(tuned, source_place={**tuned.source_place, "place_names": 0.0}, source_place_tagged={},
+                   coordinate_sources=[c for c in tuned.coordinate_sources if c != "place_names"])
+    try:
+        m.fusion_ = replace(bare, named_place_below=0.0, named_place_below_tagged=0.0)
+        assert "place_names" not in m.evidence([query]).sources  # no use for it: not gathered
+        m.fusion_ = replace(bare, named_place_below=0.5, named_place_prob=0.6)
+        named = m.evidence([query]).sources["place_names"]
+        assert np.isfinite(named.position[0]).all()  # the city is there for the named-place rule to read
+    finally:
+        m.fusion_ = tuned
