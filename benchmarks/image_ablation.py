@@ -46,12 +46,15 @@ def variants():
     """name → (what the posts keep, head overrides, model-config overrides, encoder overrides, after-fit change).
     Variants that differ only in their after-fit change share one trained model."""
     zero_habits = lambda m: setattr(m, "fusion_", replace(m.fusion_, habit_gamma=0.0))  # noqa: E731
+    # a city the post names is never reported as the place (recommender/named_place.py); place_names keeps its share
+    no_named_places = lambda m: setattr(m, "fusion_", replace(m.fusion_, named_place_below=0.0, named_place_below_tagged=0.0))  # noqa: E731
     shipped = {
         "shipped: text only": ("text", {}, {}, {}, None),
         "shipped: image only": ("image", {}, {}, {}, None),
         "shipped: fused": ("both", {}, {}, {}, None),
         **{f"shipped: -{name} evidence": ("both", {}, {}, {}, _without_source(name)) for name in SHIPPED_SOURCES},
         "shipped: -habits": ("both", {}, {}, {}, zero_habits),
+        "shipped: -named places": ("both", {}, {}, {}, no_named_places),
     }
     return {
         **shipped,

@@ -57,6 +57,19 @@ def test_image_rows_for_the_dataset_with_photos_only(tmp_path):
     assert "synthetic_text/posts.jsonl` (0 posts with a photo)" in text
 
 
+def test_the_named_places_row_turns_only_named_places_off():
+    import types
+
+    import image_ablation
+    from tagatlas.recommender.fusion import FusionParams
+
+    tuned = FusionParams(named_place_below=0.5, named_place_below_tagged=1.01, named_place_prob=0.7, source_place={"place_names": 0.7})
+    model = types.SimpleNamespace(fusion_=tuned)
+    image_ablation.variants()["shipped: -named places"][4](model)
+    assert model.fusion_.named_place_below == model.fusion_.named_place_below_tagged == 0.0
+    assert model.fusion_.source_place == tuned.source_place and model.fusion_.geo_alpha == tuned.geo_alpha
+
+
 def test_graph_benchmark_removes_each_content_view_when_a_dataset_has_photos(tmp_path):
     import graph
 
