@@ -14,7 +14,6 @@ def one_query(n_queries: int) -> float:
     return 1.0 / max(n_queries, 1) + 1e-9
 
 
-
 @dataclass(frozen=True)
 class GeoScore:
     """One validation figure set: Acc@161, Acc@25 and the median error in km."""

@@ -17,11 +17,11 @@ import numpy as np
 
 from tagatlas.core import write_text_atomic
 from tagatlas.data import P2CLabeler, Post, city, geodesic_medoid
+from tagatlas.data.toponyms import gazetteer
 from tagatlas.recommender.evidence import photo_gps
 from tagatlas.recommender.fusion import (Evidence, FusionParams, PlaceAreas, calibrate, coordinates, decide_place, hedge_coordinates,
                                          label_in_area, place_distribution)
 from tagatlas.recommender.area_calibration import calibrated_masses
-from tagatlas.data.toponyms import gazetteer
 from tagatlas.recommender.named_coords import LOCATION_SOURCE, named_coordinates
 from tagatlas.recommender.named_place import named_places
 from tagatlas.recommender.place_list import place_list

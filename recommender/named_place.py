@@ -18,6 +18,7 @@ import numpy as np
 from tagatlas.data import distance_km
 from tagatlas.recommender.evidence.place_names import NEAR_KM
 from tagatlas.recommender.fusion import Evidence, FusionParams, PlaceAreas
+from tagatlas.recommender.geo_score import GeoScore, one_query
 from tagatlas.recommender.named_coords import in_area
 
 SOURCE = "place_names"  # the plug-in whose named city may be reported
@@ -70,12 +71,11 @@ def tune_named_place(decide: Callable[[FusionParams], tuple[np.ndarray, np.ndarr
     returns (coords, at, points) of the queries under `cand`. A threshold is kept only where it lifts Acc@161 by more
     than one query and leaves Acc@25 and the median no worse; ties go to the smaller one."""
     below_key, prob_key = ("named_place_below_tagged", "named_place_prob_tagged") if tagged else ("named_place_below", "named_place_prob")
-    n = max(len(lat), 1)
 
     def measured(cand: FusionParams) -> tuple[float, float, float]:
         coords = decide(cand)[0]
-        err = distance_km(coords[:, 0], coords[:, 1], lat, lon)
-        return float(np.mean(err <= 161)), float(np.mean(err <= 25)), float(np.median(err)) if len(err) else 0.0
+        score = GeoScore.of(distance_km(coords[:, 0], coords[:, 1], lat, lon))
+        return score.acc_161, score.acc_25, score.median_km
 
     base = measured(replace(params, **{below_key: 0.0}))
     best, best_score, curve = replace(params, **{below_key: 0.0}), base, {}
@@ -86,7 +86,7 @@ def tune_named_place(decide: Callable[[FusionParams], tuple[np.ndarray, np.ndarr
         score = measured(cand)
         curve[str(below)] = {"reported": int(at.sum()), "prob": round(prob, 4), "acc_at_161": round(score[0], 4),
                              "acc_at_25": round(score[1], 4), "median_km": round(score[2], 1)}
-        if score[0] > best_score[0] and score[0] - base[0] > 1.0 / n + 1e-9 and score[1] >= base[1] and score[2] <= base[2]:
+        if score[0] > best_score[0] and score[0] - base[0] > one_query(len(lat)) and score[1] >= base[1] and score[2] <= base[2]:
             best, best_score = cand, score
     report = {"chosen_below": getattr(best, below_key), "prob": getattr(best, prob_key),
               "without": {"acc_at_161": round(base[0], 4), "acc_at_25": round(base[1], 4), "median_km": round(base[2], 1)}, "curve": curve}
