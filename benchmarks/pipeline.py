@@ -85,7 +85,9 @@ def named_place(fusion: dict) -> str:
             return "never"
         return (f"{'whenever it lies outside the decided area' if below > 1 else f'where the decided area is below p = {below:g}'}"
                 f" (its probability {prob:.2f})")
-    return (" A city the post names reported as the place instead, chosen on validation users: posting form "
+    beyond = fusion.get("named_place_beyond_km", 0.0)
+    which = f"A city the post names, {beyond:g} km or more from every place class," if beyond else "A city the post names"
+    return (f" {which} reported as the place instead, chosen on validation users: posting form "
             f"{rule(fusion.get('named_place_below', 0.0), fusion.get('named_place_prob', 0.0))}; hashtags as input "
             f"{rule(fusion.get('named_place_below_tagged', 0.0), fusion.get('named_place_prob_tagged', 0.0))}.")
 

@@ -6,7 +6,8 @@ with the nearest class, however far. Here the city itself is listed first (its G
 point) with the probability validation measured for such answers; the classes follow, their probabilities scaled
 to what is left. How unsure the decision must be (0: never) is tuned on validation users for each setting (posting
 form, hashtags as input), and a city is only reported where its probability stays above the first class's scaled
-one, so the place named first is always the most probable shown."""
+one, so the place named first is always the most probable shown. Tuning reports only cities beyond NEAR_KM of every
+class: nearer, `place_names` already votes for the class there, and fusion has weighed that vote."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from dataclasses import replace
 import numpy as np
 
 from tagatlas.data import distance_km
+from tagatlas.data.geo import EARTH_RADIUS_KM
 from tagatlas.recommender.evidence.place_names import NEAR_KM
 from tagatlas.recommender.fusion import Evidence, FusionParams, PlaceAreas
 from tagatlas.recommender.geo_score import GeoScore, one_query
@@ -57,7 +59,15 @@ def named_places(ev: Evidence, p: FusionParams, label: np.ndarray, confidence: n
     odds = prob / np.maximum(1.0 - prob, 1e-9)  # above this, the first class (scaled by 1 - prob) would outrank the city
     at = np.isfinite(points[:, 0]) & (confidence < np.minimum(below, odds))
     at[at] = ~in_area(points[at], np.asarray(label)[at], areas, p.decision_km)
+    if p.named_place_beyond_km > 0 and at.any():
+        at[at] = beyond_classes(points[at], areas, p.named_place_beyond_km)
     return at, points, prob
+
+
+def beyond_classes(points: np.ndarray, areas: PlaceAreas, km: float) -> np.ndarray:
+    """(n,) whether each point lies farther than `km` from every place class."""
+    nearest_km = areas.tree.query(np.radians(points), k=1)[0][:, 0] * EARTH_RADIUS_KM
+    return nearest_km > km
 
 
 def hit_rate(hits: np.ndarray) -> float:
@@ -69,8 +79,10 @@ def tune_named_place(decide: Callable[[FusionParams], tuple[np.ndarray, np.ndarr
                      params: FusionParams, tagged: bool) -> tuple[FusionParams, dict]:
     """The threshold (and the city probability it implies) of one setting on its validation queries. `decide(cand)`
     returns (coords, at, points) of the queries under `cand`. A threshold is kept only where it lifts Acc@161 by more
-    than one query and leaves Acc@25 and the median no worse; ties go to the smaller one."""
+    than one query and leaves Acc@25 and the median no worse; ties go to the smaller one. Only cities beyond NEAR_KM
+    of every class are candidates (see the module's docstring)."""
     below_key, prob_key = ("named_place_below_tagged", "named_place_prob_tagged") if tagged else ("named_place_below", "named_place_prob")
+    params = replace(params, named_place_beyond_km=NEAR_KM)
 
     def measured(cand: FusionParams) -> tuple[float, float, float]:
         coords = decide(cand)[0]

@@ -16,6 +16,7 @@ from tagatlas.recommender.decisions import to_predictions
 from tagatlas.recommender.evidence import SourceEvidence
 from tagatlas.recommender.fusion import Evidence, FusionParams, PlaceAreas
 from tagatlas.recommender.geolocator import decide_places
+from tagatlas.recommender.evidence.place_names import NEAR_KM
 from tagatlas.recommender.named_place import area_km, hit_rate, named_places, tune_named_place
 from tagatlas.recommender.schema import Decisions, PlaceScore
 from tagatlas.evaluation.runner import first_place_hits
@@ -128,3 +129,31 @@ def test_evaluation_scores_a_named_city_by_its_own_area_and_a_class_by_the_class
     truth = np.array([(48.9, 2.4), (LYON[0] + 0.9, LYON[1]), (LYON[0] + 2.0, LYON[1]), (40.8, -73.9)])  # Lyon +100 km, +222 km
     hits = first_place_hits([cls, city, city, cls], geo, 50.0, ["R", "", "R", ""], truth[:, 0], truth[:, 1])
     assert hits.tolist() == [True, True, False, False]
+
+
+def test_a_city_near_another_class_is_left_to_the_vote_and_one_beyond_every_class_is_reported():
+    """Near T (a class 120 km from R, outside R's area) `place_names` already votes for T: with the tuned distance the
+    city is not reported over the decision; Lyon, beyond every class, still is. 0 (old models): both are."""
+    near_t = (49.95, 2.4)
+    ev = _evidence([[0.4, 0.3, 0.3]] * 2, [near_t, LYON])
+    p = FusionParams(named_place_below=1.01, named_place_prob=0.7, **BASE)
+    conf = np.array([0.4, 0.4])
+    assert named_places(ev, p, np.zeros(2, int), conf, AREAS)[0].tolist() == [True, True]
+    beyond = replace(p, named_place_beyond_km=NEAR_KM)
+    assert named_places(ev, beyond, np.zeros(2, int), conf, AREAS)[0].tolist() == [False, True]
+
+
+def test_validation_tunes_with_cities_beyond_the_classes_only():
+    """Synthetic: every post names a town 30 km from T, the class it was written at, and is decided unsurely at R.
+    Reported, each city would be right; but T's own vote is fusion's to weigh, so tuning reports none."""
+    n = 20
+    truth = np.tile([49.9 + 0.27, 2.3], (n, 1))  # 30 km north of T
+    ev = _evidence(np.tile([0.4, 0.35, 0.25], (n, 1)), truth)
+
+    def decide(cand):
+        out = decide_places(ev, cand, AREAS, PLACES)
+        return out.coords, np.isfinite(out.named_point[:, 0]), out.named_point
+
+    chosen, report = tune_named_place(decide, truth[:, 0], truth[:, 1], FusionParams(**BASE), tagged=False)
+    assert chosen.named_place_beyond_km == NEAR_KM and chosen.named_place_below == 0.0, report
+    assert all(step["reported"] == 0 for step in report["curve"].values())
