@@ -80,16 +80,16 @@ def coordinate_rule(state: dict) -> str:
 
 def named_place(fusion: dict) -> str:
     """Whether validation reports a city the post names outside the decided area instead of the place (named_place.py)."""
-    def rule(below: float, prob: float) -> str:
+    def rule(suffix: str) -> str:
+        below, prob = fusion.get(f"named_place_below{suffix}", 0.0), fusion.get(f"named_place_prob{suffix}", 0.0)
         if not below:
             return "never"
-        return (f"{'whenever it lies outside the decided area' if below > 1 else f'where the decided area is below p = {below:g}'}"
-                f" (its probability {prob:.2f})")
-    beyond = fusion.get("named_place_beyond_km", 0.0)
-    which = f"A city the post names, {beyond:g} km or more from every place class," if beyond else "A city the post names"
-    return (f" {which} reported as the place instead, chosen on validation users: posting form "
-            f"{rule(fusion.get('named_place_below', 0.0), fusion.get('named_place_prob', 0.0))}; hashtags as input "
-            f"{rule(fusion.get('named_place_below_tagged', 0.0), fusion.get('named_place_prob_tagged', 0.0))}.")
+        beyond = fusion.get(f"named_place_beyond_km{suffix}", 0.0)
+        where = f"more than {beyond:g} km from every place class" if beyond else "anywhere outside the decided area"
+        when = "whenever" if below > 1 else f"where the decided area is below p = {below:g}"
+        return f"{when}, for a city {where} (its probability {prob:.2f})"
+    return (" A city the post names reported as the place instead, chosen on validation users: posting form "
+            f"{rule('')}; hashtags as input {rule('_tagged')}.")
 
 
 def decision(state: dict) -> str:

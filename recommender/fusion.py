@@ -52,6 +52,7 @@ class FusionParams:
     named_place_prob: float = 0.0  # that city's probability: how often validation's truth lay in its area (named_place.py)
     named_place_prob_tagged: float = 0.0
     named_place_beyond_km: float = 0.0  # a named city is reported only farther than this from every place class (0: anywhere)
+    named_place_beyond_km_tagged: float = 0.0
     radius_edges: list[float] = field(default_factory=list)  # confidence bin edges
     radius_km: list[float] = field(default_factory=lambda: [500.0])  # median validation error per bin
 

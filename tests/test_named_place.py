@@ -143,17 +143,31 @@ def test_a_city_near_another_class_is_left_to_the_vote_and_one_beyond_every_clas
     assert named_places(ev, beyond, np.zeros(2, int), conf, AREAS)[0].tolist() == [False, True]
 
 
-def test_validation_tunes_with_cities_beyond_the_classes_only():
-    """Synthetic: every post names a town 30 km from T, the class it was written at, and is decided unsurely at R.
-    Reported, each city would be right; but T's own vote is fusion's to weigh, so tuning reports none."""
-    n = 20
-    truth = np.tile([49.9 + 0.27, 2.3], (n, 1))  # 30 km north of T
-    ev = _evidence(np.tile([0.4, 0.35, 0.25], (n, 1)), truth)
+def test_validation_prefers_cities_beyond_the_classes_and_takes_any_city_only_where_that_does_better():
+    """Synthetic: 20 posts decided unsurely at R. Half name a far city they were written in (right); the other half
+    name a town 30 km from the class F. Where those were written at R (the town is wrong), tuning reports cities beyond
+    every class only; where they were written in the town, it reports any city outside the decided area."""
+    rng = np.random.default_rng(1)
+    far = np.column_stack([rng.uniform(40, 45, 10), rng.uniform(10, 20, 10)])  # > 500 km from every class
+    town = np.tile([F[0] + 0.27, F[1]], (10, 1))  # 30 km north of F
+    points = np.vstack([far, town])
+    ev = _evidence(np.tile([0.4, 0.35, 0.25], (20, 1)), points, tagged=np.ones(20, bool))
 
     def decide(cand):
         out = decide_places(ev, cand, AREAS, PLACES)
         return out.coords, np.isfinite(out.named_point[:, 0]), out.named_point
 
-    chosen, report = tune_named_place(decide, truth[:, 0], truth[:, 1], FusionParams(**BASE), tagged=False)
-    assert chosen.named_place_beyond_km == NEAR_KM and chosen.named_place_below == 0.0, report
-    assert all(step["reported"] == 0 for step in report["curve"].values())
+    for town_truth, expected_beyond in ((R, NEAR_KM), (town[0], 0.0)):
+        truth = np.vstack([far, np.tile(town_truth, (10, 1))])
+        chosen, report = tune_named_place(decide, truth[:, 0], truth[:, 1], FusionParams(**BASE), tagged=True)
+        assert chosen.named_place_below_tagged > 0 and chosen.named_place_beyond_km_tagged == expected_beyond, report
+        assert chosen.named_place_below == 0.0 and chosen.named_place_beyond_km == 0.0  # the posting form untouched
+        assert report["chosen_beyond_km"] == expected_beyond
+
+
+def test_each_setting_keeps_its_own_distance_from_the_classes():
+    near_t = (49.95, 2.4)
+    ev = _evidence([[0.4, 0.3, 0.3]] * 2, [near_t, near_t], tagged=[False, True])
+    p = FusionParams(named_place_below=1.01, named_place_prob=0.7, named_place_below_tagged=1.01, named_place_prob_tagged=0.7,
+                     named_place_beyond_km=NEAR_KM, named_place_beyond_km_tagged=0.0, **BASE)
+    assert named_places(ev, p, np.zeros(2, int), np.array([0.4, 0.4]), AREAS)[0].tolist() == [False, True]
