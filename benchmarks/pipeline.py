@@ -92,6 +92,18 @@ def named_place(fusion: dict) -> str:
             f"{rule('')}; hashtags as input {rule('_tagged')}.")
 
 
+def name_trust(state: dict) -> str:
+    """How validation chose to trust place names never seen in training (place_names.py: TRUST_SETTINGS)."""
+    chosen = state.get("tuning", {}).get("name_trust")
+    if not chosen:
+        return ""
+    said = {"flat": "every unseen name trusted one half", "form": "an unseen name trusted as names written the same way hit in training"}
+    tried = "; ".join(f"{k} ×{v['weakest_lead']:.2f}" for k, v in chosen["tried"].items())
+    prior, position = chosen["chosen"]
+    return (f"Place names' trust chosen on validation users: {said.get(prior, prior)}, a named city pinning coordinates from "
+            f"trust {position:g} (weakest lead of each setting tried: {tried}).")
+
+
 def decision(state: dict) -> str:
     """The decision radius validation chose, and the weakest lead it reached over TagAtlas's single-source answers."""
     tuning = state.get("tuning", {})
@@ -195,7 +207,7 @@ def main() -> int:
             f"evaluate {result['seconds']['evaluate']:.0f} s, wall {time.perf_counter() - started:.0f} s. "
             f"The predicted radius (meant as a 50 % radius) contains the true location for "
             f"{100 * (result['details']['radius_coverage'] or 0):.0f} % of held-out queries. {calibration(result)} {cluster_evidence(state)} "
-            f"{source_weights(state)} {decision(state)} {coordinate_rule(state)}\n\n" + table(result) + "\n\n" + ratios(result, name)
+            f"{source_weights(state)} {name_trust(state)} {decision(state)} {coordinate_rule(state)}\n\n" + table(result) + "\n\n" + ratios(result, name)
             + (f"\n\n{ingest_table(result)}" if ingest_table(result) else ""))
         command = f".venv/bin/python benchmarks/pipeline.py --datasets {name}"
         print(write_block(f"pipeline-{name}", provenance(command) + "\n\n" + section, args.doc, heading=f"### {name}"))

@@ -54,6 +54,8 @@ class Mention:
     kind: str  # "city", "state" (US) or "country"
     cities: tuple[int, ...] = ()  # candidate city indices (kind "city")
     code: str = ""  # ISO country code (kind "country") or US state code (kind "state")
+    form: str = "text"  # how it was written: "text" (words of the text), "tag" (a whole hashtag), "segment" (a word
+    # inside a hashtag split into words, "#pheucticus" → "phe…"), "cjk" (Japanese / Chinese characters)
 
 
 class Gazetteer:
@@ -71,6 +73,8 @@ class Gazetteer:
         self.admin1 = np.array([str(c.get("admin1code", "")) for c in cities], dtype=object)
         self.ids = np.array([str(c["geonameid"]) for c in cities], dtype=object)
         self.names = np.array([c["name"] for c in cities], dtype=object)
+        own = {_latin_key(c["name"] or "") for c in cities}
+        self.primary = frozenset(own | {k.replace(" ", "") for k in own})  # keys that are some city's own name
         self.latin: dict[str, list[int]] = {}  # words joined by single spaces → cities
         self.compact: dict[str, list[int]] = {}  # the same without spaces, for hashtags ("newyork")
         self.cjk: dict[str, list[int]] = {}
@@ -114,7 +118,7 @@ class Gazetteer:
         """The place names in a text and its hashtags (a hashtag is a whole name or, segmented, words with names)."""
         found: list[Mention] = []
         text = (text or "")[:MAX_CHARS]
-        self._words(_latin_key(text), found)
+        self._words(_latin_key(text), found, form="text")
         for run in _CJK.findall(text):
             self._cjk(run, found)
         for tag in list(hashtags)[:MAX_TAGS]:
@@ -123,23 +127,32 @@ class Gazetteer:
                 for run in _CJK.findall(tag):
                     self._cjk(run, found)
             elif compact in self.countries or compact in self.states or compact in self.compact:
-                self._words(compact, found, compact=True)
+                self._words(compact, found, compact=True, form="tag")
             elif 3 < len(compact) <= _MAX_TAG:
-                self._words(_latin_key(hashtag_words(compact)), found)
+                self._words(_latin_key(hashtag_words(compact)), found, form="segment")
         return found
 
-    def _lookup(self, key: str, compact: bool = False) -> Mention | None:
-        if key in self.countries:
-            return Mention(key, "country", code=self.countries[key])
-        if key in self.states:
-            return Mention(key, "state", code=self.states[key])
-        cities = (self.compact if compact else self.latin).get(key)
-        return Mention(key, "city", tuple(cities)) if cities else None
+    def form_of(self, mention: Mention) -> str:
+        """The kind of writing a mention is, for how far names written that way are trusted: its kind and form, and
+        for a Latin city name whether it is short (≤ 4 letters) and whether it is some city's own name rather than
+        only an alternate one (alternate names include codes: "dsc", "img")."""
+        if mention.kind != "city" or mention.form == "cjk":
+            return f"{mention.kind}/{mention.form}"
+        short = "short" if len(mention.key.replace(" ", "")) <= 4 else "long"
+        return f"city/{mention.form}/{short}/{'own' if mention.key in self.primary else 'alternate'}"
 
-    def _words(self, text: str, found: list[Mention], compact: bool = False) -> None:
+    def _lookup(self, key: str, compact: bool = False, form: str = "text") -> Mention | None:
+        if key in self.countries:
+            return Mention(key, "country", code=self.countries[key], form=form)
+        if key in self.states:
+            return Mention(key, "state", code=self.states[key], form=form)
+        cities = (self.compact if compact else self.latin).get(key)
+        return Mention(key, "city", tuple(cities), form=form) if cities else None
+
+    def _words(self, text: str, found: list[Mention], compact: bool = False, form: str = "text") -> None:
         """Greedy longest match, left to right, over the words of a normalised text."""
         if compact:
-            mention = self._lookup(text, compact=True)
+            mention = self._lookup(text, compact=True, form=form)
             if mention is not None:
                 found.append(mention)
             return
@@ -147,7 +160,7 @@ class Gazetteer:
         i = 0
         while i < len(words):
             for n in range(min(MAX_WORDS, len(words) - i), 0, -1):
-                mention = self._lookup(" ".join(words[i : i + n]))
+                mention = self._lookup(" ".join(words[i : i + n]), form=form)
                 if mention is not None:
                     found.append(mention)
                     i += n
@@ -164,9 +177,9 @@ class Gazetteer:
                 if len(piece) < n:
                     continue
                 if piece in self.countries:
-                    found.append(Mention(piece, "country", code=self.countries[piece]))
+                    found.append(Mention(piece, "country", code=self.countries[piece], form="cjk"))
                 elif piece in self.cjk and _kana_bounded(run, i, i + n):
-                    found.append(Mention(piece, "city", tuple(self.cjk[piece])))
+                    found.append(Mention(piece, "city", tuple(self.cjk[piece]), form="cjk"))
                 else:
                     continue
                 i += n

@@ -55,6 +55,18 @@ def gather_evidence(model: "TagAtlas", posts: list[Post], features: Features,
     return ev, q
 
 
+def regather(model: "TagAtlas", ev: Evidence, posts: list[Post], clean: list[str], source) -> Evidence:
+    """`ev` with one plug-in source gathered again for the same posts (after its setting changed): how training tries
+    a source's settings on validation without reading the batch again. Only for a source that reads the posts, their
+    cleaned text and the model's indexed state, and gives no tags (place_names)."""
+    n = len(posts)
+    empty = np.zeros((n, 0), dtype=np.float32)
+    ctx = BatchContext(posts, empty, empty, clean, (empty, np.zeros((n, 0), dtype=np.int64)), model.neighbour_table(), model)
+    sources = {name: s for name, s in ev.sources.items() if name != source.name}
+    sources.update(gather_all([source], ctx, lambda name: True))
+    return replace(ev, sources=sources)
+
+
 def _tagged(posts: list[Post]) -> np.ndarray | None:
     """Which posts came with hashtags as input (None when none did: the posting form)."""
     tagged = np.array([bool(p.hashtags) for p in posts], dtype=bool)

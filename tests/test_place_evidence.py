@@ -51,9 +51,27 @@ def test_trust_is_low_for_a_name_that_is_a_common_word_and_high_for_a_real_one()
     """Synthetic located posts: 'nice' written everywhere but Nice, 'seattle' written in Seattle."""
     posts = [Post(id=f"s{i}", text="synthetic: such a nice day", lat=40.7 + i * 0.01, lon=-74.0) for i in range(20)]
     posts += [Post(id=f"t{i}", text="synthetic: rain again in seattle", lat=47.6, lon=-122.3) for i in range(20)]
-    trust = NameTrust().fit(gazetteer(), posts)
-    assert trust("nice") < 0.1 < 0.9 < trust("seattle")
-    assert trust("neverseenname") == 0.5
+    gaz = gazetteer()
+    trust = NameTrust().fit(gaz, posts)
+    mention = {m.key: m for text in ("nice", "seattle", "portland") for m in gaz.find(text)}
+    assert trust(mention["nice"]) < 0.1 < 0.9 < trust(mention["seattle"])
+    assert trust(mention["portland"], "flat") == 0.5  # never seen, the flat prior: one half
+
+
+def test_an_unseen_name_is_trusted_as_names_written_the_same_way():
+    """Synthetic located posts: city names written in full hit (seattle in Seattle), three-letter alternate names
+    (camera file names: "img") miss. A name training never saw is trusted as its form is, unless the prior is flat."""
+    posts = [Post(id=f"s{i}", text="synthetic: rain again in seattle", lat=47.6, lon=-122.3) for i in range(20)]
+    posts += [Post(id=f"i{i}", text=f"synthetic: img {i}", lat=40.7, lon=-74.0) for i in range(20)]
+    gaz = gazetteer()
+    trust = NameTrust().fit(gaz, posts)
+    portland, dsc = gaz.find("portland")[0], gaz.find("dsc")[0]
+    assert gaz.form_of(portland) == gaz.form_of(gaz.find("seattle")[0]) and gaz.form_of(dsc) == gaz.form_of(gaz.find("img")[0])
+    assert trust(dsc) < 0.1 < 0.5 < 0.9 < trust(portland)
+    assert trust(dsc, "flat") == trust(portland, "flat") == 0.5
+    # Written as a word inside a split hashtag, a name has a form of its own (here never seen: one half).
+    segment = next(m for m in gaz.find("", ["pheucticus"]) if m.key == "phe")
+    assert segment.form == "segment" and trust(segment) == 0.5
 
 
 def test_specific_tags_decide_and_common_ones_barely_move_the_answer():
@@ -97,6 +115,28 @@ def test_hashtags_as_input_move_the_answer_and_are_tuned_in_the_ingest_setting(p
         assert m.predictions_from([query], ev, weighted)[0].places[0].place == m.geolocator_.places_[place]
         # The posting form has no hashtags yet: nothing from this source.
         assert "tag_places" not in m.evidence([query.model_copy(update={"hashtags": []})]).sources
+    finally:
+        m.fusion_ = tuned
+
+
+def test_validation_chooses_how_place_names_are_trusted_and_prediction_follows_it(place_model):
+    m, _ = place_model
+    from tagatlas.recommender.evidence.place_names import TRUST_SETTINGS
+
+    chosen = m.tuning_["name_trust"]
+    assert len(chosen["tried"]) == len(TRUST_SETTINGS) and tuple(chosen["chosen"]) in TRUST_SETTINGS
+    assert (m.fusion_.name_trust, m.fusion_.name_position_trust) == tuple(chosen["chosen"])
+    kept = None  # the rule: a later setting is kept where it leads the one kept so far by more than one query
+    for setting, tried in zip(TRUST_SETTINGS, chosen["tried"].values()):
+        if kept is None or tried["weakest_lead"] > kept[1] + 1 / chosen["val_queries"] + 1e-5:  # (leads are rounded)
+            kept = (setting, tried["weakest_lead"])
+    assert tuple(chosen["chosen"]) == kept[0]
+    source = next(s for s in m.sources if s.name == "place_names")
+    tuned = m.fusion_
+    try:
+        for setting in (("flat", 0.5), ("form", 0.35)):
+            m.fusion_ = replace(tuned, name_trust=setting[0], name_position_trust=setting[1])
+            assert source.trust_setting(m) == setting  # the model's tuned setting, not the one last on trial
     finally:
         m.fusion_ = tuned
 
@@ -160,7 +200,8 @@ def test_the_place_names_source_is_gathered_where_named_places_are_on_even_witho
     query = Post(id="synthetic-q", text="synthetic: greetings from Lyon")
     tuned = m.fusion_
     bare = replace(tuned, source_place={**tuned.source_place, "place_names": 0.0}, source_place_tagged={},
-                   coordinate_sources=[c for c in tuned.coordinate_sources if c != "place_names"])
+                   coordinate_sources=[c for c in tuned.coordinate_sources if c != "place_names"],
+                   name_trust="flat", name_position_trust=0.5)  # an unseen "lyon" trusted one half: it names a point
     try:
         m.fusion_ = replace(bare, named_place_below=0.0, named_place_below_tagged=0.0)
         assert "place_names" not in m.evidence([query]).sources  # no use for it: not gathered

@@ -15,33 +15,57 @@ from tagatlas.recommender.evidence.base import BatchContext, EvidenceSource, Sou
 NEAR_KM = 161.0  # a candidate city farther than this from every place class points to none; a name "hits" within it
 COUNTRY_SHARE = 0.5  # a country named alone counts this much of a city's trust
 POSITION_TRUST = 0.5  # a name training posts show to miss more often than hit ("day" for Dayton) never pins coordinates
+# (how unseen names are trusted, the least trust that pins coordinates) tried on validation users, the first kept on ties:
+# "flat" trusts every unseen name one half (models before the choice existed), "form" as names written the same way hit.
+TRUST_SETTINGS = (("flat", POSITION_TRUST), ("form", POSITION_TRUST), ("form", 0.35))
 MAX_TRAINING_POSTS = 50_000  # trust is learned on at most this many located training posts
 
 
 class NameTrust:
-    """How often each name, written in a located training post, lies within NEAR_KM of where the post was: a
-    Beta(1, 1) posterior mean, so a name never seen in training is trusted one half."""
+    """How often each name, written in a located training post, lies within NEAR_KM of where the post was: a Beta
+    posterior mean whose prior is the hit rate of names written the same way (`Gazetteer.form_of`: a whole hashtag, a
+    short alternate name inside a split hashtag, ...) in those posts, worth PRIOR_POSTS posts. A name never seen in
+    training is trusted as names of its form are: a city's own name written as a hashtag mostly hits, a three-letter
+    alternate name ("dsc", "img") almost never does."""
+
+    PRIOR_POSTS = 2.0  # the prior's weight in posts (Beta(1, 1) when a form has no training posts)
 
     def __init__(self):
         self.hits_: dict[str, int] = {}
         self.seen_: dict[str, int] = {}
+        self.form_hits_: dict[str, int] = {}
+        self.form_seen_: dict[str, int] = {}
+        self._gaz: Gazetteer | None = None
 
     def fit(self, gaz: Gazetteer, posts) -> "NameTrust":
         from tagatlas.data import nearest_cities
 
+        self._gaz = gaz
         posts = [p for p in posts if p.lat is not None and p.lon is not None][:MAX_TRAINING_POSTS]
         if not posts:
             return self
         countries = [c.country for c in nearest_cities([p.lat for p in posts], [p.lon for p in posts])[0]]
         for post, country in zip(posts, countries):
-            for mention in {m.key: m for m in gaz.find(post.text, post.hashtags)}.values():
-                self.seen_[mention.key] = self.seen_.get(mention.key, 0) + 1
-                if _hits(gaz, mention, post.lat, post.lon, country):
-                    self.hits_[mention.key] = self.hits_.get(mention.key, 0) + 1
+            by_key: dict[str, list[Mention]] = {}
+            for mention in gaz.find(post.text, post.hashtags):
+                by_key.setdefault(mention.key, []).append(mention)
+            for key, mentions in by_key.items():
+                hit = int(_hits(gaz, mentions[0], post.lat, post.lon, country))
+                self.seen_[key] = self.seen_.get(key, 0) + 1
+                self.hits_[key] = self.hits_.get(key, 0) + hit
+                for form in {gaz.form_of(m) for m in mentions}:
+                    self.form_seen_[form] = self.form_seen_.get(form, 0) + 1
+                    self.form_hits_[form] = self.form_hits_.get(form, 0) + hit
         return self
 
-    def __call__(self, key: str) -> float:
-        return (self.hits_.get(key, 0) + 1) / (self.seen_.get(key, 0) + 2)
+    def prior(self, form: str) -> float:
+        """The hit rate of names written in `form` (Beta(1, 1) smoothed)."""
+        return (self.form_hits_.get(form, 0) + 1) / (self.form_seen_.get(form, 0) + 2)
+
+    def __call__(self, mention: Mention, prior_from: str = "form") -> float:
+        """How far `mention` is trusted; `prior_from` "flat" starts every name from one half instead of its form's rate."""
+        prior = self.prior(self._gaz.form_of(mention)) if prior_from == "form" and self._gaz is not None else 0.5
+        return (self.hits_.get(mention.key, 0) + self.PRIOR_POSTS * prior) / (self.seen_.get(mention.key, 0) + self.PRIOR_POSTS)
 
 
 def _hits(gaz: Gazetteer, mention: Mention, lat: float, lon: float, country: str) -> bool:
@@ -64,6 +88,13 @@ class PlaceNames(EvidenceSource):
     def __init__(self):
         self._trust: NameTrust | None = None
         self._classes: tuple[int, np.ndarray, np.ndarray] | None = None  # (places, class of each city, class countries)
+        self.trial: tuple[str, float] = TRUST_SETTINGS[0]  # the trust setting gathered while training tunes fusion
+
+    def trust_setting(self, model) -> tuple[str, float]:
+        """(where an unseen name's trust starts, the least trust that pins coordinates): the model's tuned setting, or
+        the one on trial while training tunes fusion (`fusion_` None)."""
+        fusion = model.fusion_
+        return self.trial if fusion is None else (fusion.name_trust, fusion.name_position_trust)
 
     def gather(self, ctx: BatchContext) -> SourceEvidence:
         model = ctx.model
@@ -72,29 +103,31 @@ class PlaceNames(EvidenceSource):
             self._trust = NameTrust().fit(gaz, ctx.located_training_posts)
         n_places = len(model.geolocator_)
         city_class, class_country = self._city_classes(gaz, model.geolocator_)
+        prior_from, position_trust = self.trust_setting(model)
+        trust = lambda mention: self._trust(mention, prior_from)  # noqa: E731
         prior = ctx.place_prior()
         place = np.zeros((len(ctx.posts), n_places))
         position = np.full((len(ctx.posts), 2), np.nan)
         for i, (post, clean) in enumerate(zip(ctx.posts, ctx.clean)):
             mentions = gaz.find(clean, post.hashtags)
-            place[i] = self._row(gaz, mentions, city_class, class_country, prior)
-            position[i] = self._named_city(gaz, mentions)
+            place[i] = self._row(gaz, mentions, city_class, class_country, prior, trust)
+            position[i] = self._named_city(gaz, mentions, trust, position_trust)
         return SourceEvidence(place=place, position=position)
 
-    def _named_city(self, gaz: Gazetteer, mentions: list[Mention]) -> tuple[float, float]:
+    def _named_city(self, gaz: Gazetteer, mentions: list[Mention], trust, position_trust: float) -> tuple[float, float]:
         """Where the post's most trusted city name points: the candidate with the highest trust × resolution
-        probability among names trusted at least POSITION_TRUST (NaN when none). Fusion uses it as the coordinates
+        probability among names trusted at least `position_trust` (NaN when none). Fusion uses it as the coordinates
         when it lies in the decided area."""
         best, best_score = -1, 0.0
         for mention, cand, prob in gaz.resolve(mentions):
-            j, trust = int(np.argmax(prob)), self._trust(mention.key)
-            score = trust * float(prob[j])
-            if trust >= POSITION_TRUST and score > best_score:
+            j, trusted = int(np.argmax(prob)), trust(mention)
+            score = trusted * float(prob[j])
+            if trusted >= position_trust and score > best_score:
                 best, best_score = int(cand[j]), score
         return (float(gaz.lat[best]), float(gaz.lon[best])) if best >= 0 else (np.nan, np.nan)
 
     def _row(self, gaz: Gazetteer, mentions: list[Mention], city_class: np.ndarray, class_country: np.ndarray,
-             prior: np.ndarray) -> np.ndarray:
+             prior: np.ndarray, trust) -> np.ndarray:
         """One post's distribution (zeros: it names no place the model can reach)."""
         pointed, trusts = [], []
         for mention, cand, prob in gaz.resolve(mentions):
@@ -104,13 +137,13 @@ class PlaceNames(EvidenceSource):
                 continue
             dist = np.bincount(cls[ok], weights=prob[ok], minlength=len(prior))
             pointed.append(dist / dist.sum())
-            trusts.append(self._trust(mention.key))
+            trusts.append(trust(mention))
         if not pointed:  # a country named alone spreads over its places by the prior
             for mention in (m for m in mentions if m.kind == "country"):
                 inside = np.where(class_country == mention.code, prior, 0.0)
                 if inside.any():
                     pointed.append(inside / inside.sum())
-                    trusts.append(COUNTRY_SHARE * self._trust(mention.key))
+                    trusts.append(COUNTRY_SHARE * trust(mention))
         if not pointed:
             return np.zeros(len(prior))
         trusts = np.asarray(trusts)
