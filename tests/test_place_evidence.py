@@ -91,7 +91,7 @@ def test_specific_tags_decide_and_common_ones_barely_move_the_answer():
 @pytest.fixture(scope="module")
 def place_model(real_subset):
     posts = list(read_posts(real_subset))
-    config = ModelConfig(evidence=["tag_places", "place_names"], cluster_k=0, refit=False, head=HeadConfig(max_epochs=3))
+    config = ModelConfig(evidence=["place_names", "tag_places"], cluster_k=0, refit=False, head=HeadConfig(max_epochs=3))
     return TagAtlas(config).fit(posts, progress=False), posts
 
 
@@ -137,6 +137,30 @@ def test_validation_chooses_how_place_names_are_trusted_and_prediction_follows_i
         for setting in (("flat", 0.5), ("form", 0.35)):
             m.fusion_ = replace(tuned, name_trust=setting[0], name_position_trust=setting[1])
             assert source.trust_setting(m) == setting  # the model's tuned setting, not the one last on trial
+    finally:
+        m.fusion_ = tuned
+
+
+def test_regathering_one_source_keeps_the_others_and_their_order(place_model):
+    """Training tries place names' trust settings by gathering that source again; the rest of the evidence, and the
+    order of the sources (the first naming source's point wins), stay as they were."""
+    from tagatlas.data import clean_text, mask_hashtags
+    from tagatlas.recommender.gather import regather
+
+    m, posts = place_model
+    batch = [p for p in posts if p.text][:30] + [Post(id="synthetic-q", text="synthetic: greetings from Lyon", hashtags=["paris"])]
+    source = next(s for s in m.sources if s.name == "place_names")
+    tuned = m.fusion_
+    m.fusion_ = None  # as while training tunes: every source gathered, the trust setting on trial
+    try:
+        ev = m.evidence(batch)
+        again = regather(m, ev, batch, [clean_text(mask_hashtags(p.text)) for p in batch], source)
+        assert list(again.sources) == list(ev.sources) and list(ev.sources)[-1] != "place_names"
+        for name, given in ev.sources.items():
+            np.testing.assert_array_equal(again.sources[name].place, given.place)
+            if given.position is not None:
+                np.testing.assert_array_equal(again.sources[name].position, given.position)
+        assert again.sources["tag_places"] is ev.sources["tag_places"]  # not gathered again
     finally:
         m.fusion_ = tuned
 
