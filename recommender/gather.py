@@ -64,8 +64,7 @@ def regather(model: "TagAtlas", ev: Evidence, posts: list[Post], clean: list[str
     ctx = BatchContext(posts, empty, empty, clean, (empty, np.zeros((n, 0), dtype=np.int64)), model.neighbour_table(), model)
     again = gather_all([source], ctx, lambda name: True)
     order = [s.name for s in model.sources]  # the order sources were gathered in: which named point comes first reads it
-    sources = {name: again.get(name, ev.sources.get(name)) for name in order if name in again or name in ev.sources}
-    return replace(ev, sources={name: s for name, s in sources.items() if s is not None})
+    return replace(ev, sources={name: again.get(name, ev.sources.get(name)) for name in order if name in again or name in ev.sources})
 
 
 def _tagged(posts: list[Post]) -> np.ndarray | None:
