@@ -305,10 +305,12 @@ def _rows_of(n: int, n_tags: int, tag_lists, values) -> np.ndarray:
     return out
 
 
-def tag_scores(ev: Evidence, p: FusionParams) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def tag_scores(ev: Evidence, p: FusionParams, memo: dict | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Fused tag scores (n, len(ev.tags)) and each source's weighted share of them.
 
-    A source whose weight is 0 is not computed (its share is a read-only array of zeros)."""
+    A source whose weight is 0 is not computed (its share is a read-only array of zeros). `memo`, a dict the caller
+    keeps for one `ev`, holds each source's unweighted scores for the last setting of its own parameters, so a search
+    that changes only the weights builds each source once (the scores are the same numbers)."""
     n, V = len(ev.nb_sims), len(ev.tags)
     zeros = np.broadcast_to(np.zeros(1), (n, V))
 
@@ -333,18 +335,24 @@ def tag_scores(ev: Evidence, p: FusionParams) -> tuple[np.ndarray, dict[str, np.
         out[:, : ev.n_vocab] = ev.tag_probs[:, : ev.n_vocab]
         return out
 
-    sources = {"classifier": (p.tag_beta, classifier), "neighbours": (1 - p.tag_beta, neighbours),
-               "habits": (p.habit_gamma, habits), "text": (p.text_gamma, lambda: _rows_of(n, V, ev.text_tags, ev.text_prior)),
-               "embedding": (p.embed_gamma, lambda: _softmax_rows(n, V, ev.embed_tags, ev.embed_sims, p.embed_temperature))}
+    sources = {"classifier": (p.tag_beta, classifier, ()), "neighbours": (1 - p.tag_beta, neighbours, (p.tag_k, p.tag_temperature)),
+               "habits": (p.habit_gamma, habits, (p.habit_temperature, p.habit_half_life_days)),
+               "text": (p.text_gamma, lambda: _rows_of(n, V, ev.text_tags, ev.text_prior), ()),
+               "embedding": (p.embed_gamma, lambda: _softmax_rows(n, V, ev.embed_tags, ev.embed_sims, p.embed_temperature), (p.embed_temperature,))}
     for name, source in ev.sources.items():  # plug-in sources, after the built-in ones
-        sources[name] = (p.source_tags.get(name, 0.0), lambda source=source: _rows_of(n, V, source.tag_ids, source.tag_values))
+        sources[name] = (p.source_tags.get(name, 0.0), lambda source=source: _rows_of(n, V, source.tag_ids, source.tag_values), ())
     parts: dict[str, np.ndarray] = {}
     total = np.zeros((n, V))
-    for name, (weight, build) in sources.items():
+    for name, (weight, build, setting) in sources.items():
         if weight == 0:
             parts[name] = zeros
             continue
-        part = build()
+        if memo is None:
+            part = build()
+        else:
+            if name not in memo or memo[name][0] != setting:
+                memo[name] = (setting, build())
+            part = memo[name][1].copy()
         part *= weight
         total += part
         parts[name] = part
@@ -371,9 +379,14 @@ def select_tags(scores: np.ndarray, p: FusionParams, n_candidates: int = 20, tag
         order = np.lexsort((name_rank, -np.round(scores, 6), ~chosen), axis=-1)[:, :m]
         return order, np.minimum(chosen.sum(axis=1), p.max_tags)
     order = ranked_columns(scores, name_rank, m)
-    ranked = np.take_along_axis(scores, order, 1)
-    keep = (ranked[:, : p.max_tags] >= p.tag_threshold * ranked[:, :1]) & (ranked[:, : p.max_tags] > 0)
-    return order, keep.sum(axis=1)
+    return order, threshold_keep(np.take_along_axis(scores, order, 1), p)
+
+
+def threshold_keep(ranked: np.ndarray, p: FusionParams) -> np.ndarray:
+    """How many of each post's ranked candidates (their scores, best first) the threshold selector recommends: those
+    of the first `max_tags` scoring at least `tag_threshold` times the best one, and above 0."""
+    top = ranked[:, : p.max_tags]
+    return ((top >= p.tag_threshold * ranked[:, :1]) & (top > 0)).sum(axis=1)
 
 
 def ranked_columns(values: np.ndarray, name_rank: np.ndarray, m: int) -> np.ndarray:

@@ -3,7 +3,7 @@
 Geolocation: neighbour count, temperature, classifier weight and decision radius maximise the weakest lead over
 TagAtlas's own single-source answers (classifier alone, neighbour vote alone) on Acc@161, Acc@25 and median km, so
 no figure is bought with another (ties: Acc@161 plus the probability near the truth); the radius is the median
-validation error per confidence bin. Hashtags: neighbour count, temperature,
+validation error per confidence bin. Hashtags (tag_tuning.py): neighbour count, temperature,
 classifier weight, habit weight and the selection threshold maximise F1@5 (DESIGN's selector). Graph clusters,
 when the model has them, add the cluster-mates' places and tags with a weight chosen the same way (0 where they do not help).
 """
@@ -19,27 +19,19 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from tagatlas.data import Post, distance_km
-from tagatlas.recommender.fusion import (Evidence, FusionParams, PlaceAreas, calibrate, coordinates, decide_place, fit_temperature, hedge_coordinates, place_distribution, select_tags, tag_scores)
+from tagatlas.recommender.fusion import (Evidence, FusionParams, PlaceAreas, calibrate, coordinates, decide_place, fit_temperature, hedge_coordinates, place_distribution)
 from tagatlas.recommender.evidence import EvidenceSource
-from tagatlas.recommender.metrics import expected_calibration_error, tag_metrics
+from tagatlas.recommender.metrics import expected_calibration_error
 from tagatlas.recommender.area_calibration import calibrated_masses, choose_area_calibration
 from tagatlas.recommender.geo_score import GeoScore, one_query, weakest_lead
 from tagatlas.recommender.geolocator import decide_places
 from tagatlas.recommender.named_coords import named_coordinates
 from tagatlas.recommender.named_place import tune_named_place
 from tagatlas.recommender.place_list import area_mass, decided_label, within
+from tagatlas.recommender.tag_tuning import tune_tags
 
 GEO_GRID = {"geo_k": (10, 25, 50), "geo_temperature": (0.02, 0.05, 0.2), "geo_alpha": tuple(np.round(np.linspace(0, 1, 11), 2)),
             "decision_km": (0.0, 50.0, 161.0, 300.0, 500.0, 1000.0)}
-TAG_GRID = {"tag_k": (10, 25, 50), "tag_temperature": (0.02, 0.05, 0.2), "tag_beta": tuple(np.round(np.linspace(0, 1, 11), 2))}
-HABIT_GAMMAS = (0.0, 0.5, 1.0, 2.0)
-TEXT_GAMMAS = (0.0, 0.1, 0.3, 1.0)
-THRESHOLDS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
-EMBED_GAMMAS = (0.0, 0.05, 0.1, 0.2, 0.5)
-EMBED_TEMPERATURES = (0.01, 0.03, 0.1)
-QUOTAS = (0, 1, 2, 3, 5)
-HALF_LIVES = (0.0, 3.0, 14.0, 60.0, 365.0)  # days; 0: no recency decay of habits
-QUOTA_MARGIN = 0.005
 
 
 def _subset(ev: Evidence, idx: np.ndarray) -> Evidence:
@@ -90,7 +82,7 @@ def tune_fusion(ev: Evidence, queries: list[Post], areas: PlaceAreas, progress: 
             params, progress, hedge_tolerance, sources, with_tags)
     tag_idx = np.array([i for i, q in enumerate(queries) if q.hashtags], dtype=int)
     if tag_idx.size:
-        params, report["hashtags"] = _tune_tags(_subset(ev, tag_idx), [queries[i].hashtags for i in tag_idx], params, progress, sources)
+        params, report["hashtags"] = tune_tags(_subset(ev, tag_idx), [queries[i].hashtags for i in tag_idx], params, progress, sources)
     report["params"] = params.to_dict()
     return params, report
 
@@ -313,105 +305,3 @@ class _GeoTuning:
         bins = np.searchsorted(edges, conf, side="right")
         radius = [float(np.median(err[bins == b])) if np.any(bins == b) else float(np.median(err)) for b in range(len(edges) + 1)]
         return replace(params, radius_edges=[float(e) for e in edges], radius_km=radius)
-
-
-def _f1(tev: Evidence, cand: FusionParams, truth: list[list[str]], scores=None, parts=None) -> float:
-    """Validation F1@5 of one setting (scores and parts reused when the setting only changes the selection)."""
-    if scores is None:
-        scores, parts = tag_scores(tev, cand)
-    order, keep = select_tags(scores, cand, tags=tev.tags, parts=parts)
-    ranked = [[tev.tags[t] for t in row] for row in order]
-    return tag_metrics([r[:n] for r, n in zip(ranked, keep)], ranked, truth)["f1_at_5"]
-
-
-def _ascend(best: tuple[float, FusionParams], tev: Evidence, truth: list[list[str]], changes) -> tuple[float, FusionParams]:
-    """One stage of the hashtag search: each change (FusionParams fields) tried on the best setting so far, kept
-    when validation F1@5 rises."""
-    for change in changes:
-        cand = replace(best[1], **change)
-        f1 = _f1(tev, cand, truth)
-        if f1 > best[0]:
-            best = (f1, cand)
-    return best
-
-
-def _tune_tags(tev: Evidence, truth: list[list[str]], params: FusionParams, progress: bool,
-               sources: Sequence[EvidenceSource] = ()) -> tuple[FusionParams, dict]:
-    """Hashtag fusion in three stages, each maximising validation F1@5: (1) neighbours, classifier, habits and
-    written tags with the threshold selector; (2) the tag-embedding match's weight and sharpness, each plug-in
-    source's weight, then the habits' recency half-life (where validation users have dated history); (3) DESIGN's
-    per-source selector (how many tags each source contributes), kept only where it beats the threshold."""
-    has_habits = any(len(s) for s in tev.habit_sims)
-    best = _tag_grid(tev, truth, params, progress, HABIT_GAMMAS if has_habits else (params.habit_gamma,))
-    f1_without_match = best[0]
-    has_matches = any(len(t) for t in tev.embed_tags)
-    best = _ascend(best, tev, truth, ({"embed_gamma": float(g), "embed_temperature": float(t), "tag_threshold": float(th)}
-                                      for g, t, th in itertools.product(EMBED_GAMMAS[1:] if has_matches else (), EMBED_TEMPERATURES, THRESHOLDS)))
-    best, by_source = _tag_plug_ins(best, tev, truth, sources)
-    has_ages = has_habits and best[1].habit_gamma > 0 and any(np.any(a > 0) for a in tev.habit_ages)
-    best = _ascend(best, tev, truth, ({"habit_half_life_days": float(h), "tag_threshold": float(th)}
-                                      for h, th in itertools.product(HALF_LIVES[1:] if has_ages else (), THRESHOLDS)))
-    f1_threshold = best[0]
-    quota_f1, quota_best = _quota_selector(tev, truth, best[1])
-    if quota_f1 > best[0] + QUOTA_MARGIN:  # a handful of validation posts, not noise
-        best = (quota_f1, quota_best)
-    keys = ("tag_k", "tag_temperature", "tag_beta", "habit_gamma", "text_gamma", "tag_threshold", "embed_gamma", "embed_temperature", "tag_quota",
-            "habit_half_life_days", "source_tags")
-    params = replace(params, **{k: getattr(best[1], k) for k in keys})
-    return params, {"val_queries": len(truth), "f1_at_5": best[0], "habit_gamma_tuned": has_habits,
-                    "f1_without_tag_match": f1_without_match, "f1_by_source": by_source,
-                    "f1_threshold_selector": f1_threshold,
-                    "f1_quota_selector": quota_f1, "selector": "quota" if params.tag_quota else "threshold"}
-
-
-def _tag_grid(tev: Evidence, truth: list[list[str]], params: FusionParams, progress: bool,
-              gammas: Sequence[float]) -> tuple[float, FusionParams]:
-    """Stage 1: every combination of neighbours, classifier, habits and written tags, with each threshold."""
-    best = None
-    combos = list(itertools.product(*TAG_GRID.values(), gammas, TEXT_GAMMAS))
-    for k, temp, beta, gamma, text_gamma in tqdm(combos, desc="tune tag fusion", disable=not progress):
-        cand = replace(params, tag_k=int(k), tag_temperature=float(temp), tag_beta=float(beta), habit_gamma=float(gamma),
-                       text_gamma=float(text_gamma), embed_gamma=0.0, tag_quota={}, source_tags={})
-        scores, parts = tag_scores(tev, cand)
-        for theta in THRESHOLDS:
-            th = replace(cand, tag_threshold=float(theta))
-            f1 = _f1(tev, th, truth, scores, parts)
-            if best is None or f1 > best[0]:
-                best = (f1, th)
-    return best
-
-
-def _tag_plug_ins(best: tuple[float, FusionParams], tev: Evidence, truth: list[list[str]],
-                  sources: Sequence[EvidenceSource]) -> tuple[tuple[float, FusionParams], dict]:
-    """Stage 2: each plug-in source's tag weight in turn (with the threshold), and F1 without and with it. As for
-    place weights (`earned_weight`), a source keeps its weight only when it lifts validation F1@5 by more than one
-    query's worth (1 / n): a smaller gain is noise that would move held-out suggestions for nothing."""
-    by_source = {}
-    for source in sources:
-        given = tev.sources.get(source.name)
-        if given is None or not any(len(t) for t in given.tag_ids):
-            continue
-        without = best
-        tried = _ascend(best, tev, truth, ({"source_tags": {**best[1].source_tags, source.name: float(w)}, "tag_threshold": float(th)}
-                                           for w, th in itertools.product([w for w in source.tag_weights if w > 0], THRESHOLDS)))
-        earned = tried[0] - without[0] > one_query(len(truth))
-        best = tried if earned else without
-        by_source[source.name] = {"f1_without": without[0], "f1_with": tried[0], "kept": earned}
-    return best, by_source
-
-
-def _quota_selector(tev: Evidence, truth: list[list[str]], params: FusionParams) -> tuple[float, FusionParams]:
-    """Stage 3: DESIGN's per-source selector by coordinate ascent from "every source's 5 best, at the chosen
-    threshold"; returns its validation F1 and setting (the caller keeps it only where it wins by QUOTA_MARGIN)."""
-    scores, parts = tag_scores(tev, params)
-    names = [name for name, part in parts.items() if part.any()]
-    quota_best = replace(params, tag_quota={name: 5 for name in names})
-    quota_f1 = _f1(tev, quota_best, truth, scores, parts) if names else 0.0
-    for _ in range(2):
-        for name in names:
-            for n_s, theta in itertools.product(QUOTAS, THRESHOLDS):
-                trial = replace(quota_best, tag_quota={**quota_best.tag_quota, name: n_s}, tag_threshold=float(theta))
-                f1 = _f1(tev, trial, truth, scores, parts)
-                if f1 > quota_f1:
-                    quota_best, quota_f1 = trial, f1
-    return quota_f1, quota_best

@@ -111,7 +111,7 @@ def _tag_evidence(n: int, helped: int):
 
 def test_a_source_earns_tag_weight_only_for_a_gain_above_one_validation_query():
     from tagatlas.recommender.fusion import FusionParams
-    from tagatlas.recommender.tuning import _f1, _tag_plug_ins
+    from tagatlas.recommender.tag_tuning import TagF1, tag_plug_ins
 
     class SyntheticTags(EvidenceSource):
         name = "synthetic_tags"
@@ -120,7 +120,8 @@ def test_a_source_earns_tag_weight_only_for_a_gain_above_one_validation_query():
     start = FusionParams(tag_beta=1.0, habit_gamma=0.0)
     for helped, kept in ((1, False), (4, True)):
         ev, truth = _tag_evidence(40, helped)
-        best, by_source = _tag_plug_ins((_f1(ev, start, truth), start), ev, truth, [SyntheticTags()])
+        f1 = TagF1(ev, truth)
+        best, by_source = tag_plug_ins((f1(start), start), f1, [SyntheticTags()])
         report = by_source["synthetic_tags"]
         assert report["f1_with"] > report["f1_without"]  # the source helps in both cases ...
         assert report["kept"] is kept  # ... but one query of 40 is not enough to give it weight
