@@ -349,11 +349,11 @@ def tag_scores(ev: Evidence, p: FusionParams, memo: dict | None = None) -> tuple
             continue
         if memo is None:
             part = build()
+            part *= weight
         else:
             if name not in memo or memo[name][0] != setting:
                 memo[name] = (setting, build())
-            part = memo[name][1].copy()
-        part *= weight
+            part = memo[name][1] * weight
         total += part
         parts[name] = part
     return total, parts
