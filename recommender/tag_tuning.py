@@ -17,9 +17,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from tagatlas.recommender.evidence import EvidenceSource
-from tagatlas.recommender.fusion import Evidence, FusionParams, select_tags, tag_scores, threshold_keep
+from tagatlas.recommender.fusion import Evidence, FusionParams, ranked_columns, select_tags, tag_scores, threshold_keep
 from tagatlas.recommender.geo_score import one_query
-from tagatlas.recommender.metrics import tag_metrics
 
 TAG_GRID = {"tag_k": (10, 25, 50), "tag_temperature": (0.02, 0.05, 0.2), "tag_beta": tuple(np.round(np.linspace(0, 1, 11), 2))}
 HABIT_GAMMAS = (0.0, 0.5, 1.0, 2.0)
@@ -45,6 +44,10 @@ class TagF1:
         self._key: FusionParams | None = None
         self._ranked = self._hits = np.zeros((0, 0))
         self._memo: dict = {}  # each tag source's unweighted scores for its last setting (`tag_scores`)
+        self._name_rank = np.argsort(np.argsort(np.array(tev.tags, dtype=object)))  # ties are ordered by tag name
+        self._quota_key: FusionParams | None = None
+        self._best = np.zeros((0, 1))
+        self._source_top: dict[str, np.ndarray | None] = {}  # per source, its best tags (None: it scores none)
 
     def scores(self, cand: FusionParams) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """`tag_scores` of `cand` on these queries, each source built once per setting of its own parameters."""
@@ -52,12 +55,10 @@ class TagF1:
 
     def __call__(self, cand: FusionParams, scores: np.ndarray | None = None, parts: dict | None = None) -> float | None:
         """F1@5 of `cand`; `scores` and `parts` (`tag_scores` of `cand`) may be given when the caller has them."""
-        if cand.tag_quota:  # the per-source selector's ranking depends on the threshold: scored in full
+        if cand.tag_quota:
             if scores is None:
                 scores, parts = self.scores(cand)
-            order, keep = select_tags(scores, cand, tags=self.tev.tags, parts=parts)
-            ranked = [[self.tev.tags[t] for t in row] for row in order]
-            return tag_metrics([r[:n] for r, n in zip(ranked, keep)], ranked, self.truth)["f1_at_5"]
+            return self._quota_f1(cand, scores, parts)
         key = replace(cand, tag_threshold=0.0)
         if key != self._key:
             if scores is None:
@@ -68,8 +69,48 @@ class TagF1:
             self._key = key
         return self._f1(threshold_keep(self._ranked, cand))
 
-    def _first_hits(self, order: np.ndarray) -> np.ndarray:
-        """(asked queries, TOP) whether the tag at each of the first ranks is a true tag not already counted above."""
+    def _quota_f1(self, cand: FusionParams, scores: np.ndarray, parts: dict[str, np.ndarray]) -> float | None:
+        """The per-source selector's F1@5 (`select_tags` with `tag_quota`): it recommends only the tags it chooses,
+        best first, so only those are ordered; each source's best tags are ranked once for the same scores."""
+        key = replace(cand, tag_threshold=0.0, tag_quota={})
+        if key != self._quota_key:
+            self._quota_key, self._best, self._source_top = key, scores.max(axis=1, keepdims=True), {}
+        chosen = self._put_forward(cand.tag_quota, parts) & (scores >= cand.tag_threshold * self._best) & (scores > 0)
+        rows, cols = np.nonzero(chosen)
+        by_rank = np.lexsort((self._name_rank[cols], -np.round(scores[rows, cols], 6), rows))
+        rows, cols = rows[by_rank], cols[by_rank]
+        counts = chosen.sum(axis=1)
+        keep = np.minimum(np.minimum(counts, cand.max_tags), min(20, scores.shape[1]))  # select_tags' n_candidates
+        place = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)  # each tag's rank in its row
+        shown = np.minimum(keep, TOP)
+        first = place < shown[rows]
+        recommended = [[] for _ in range(len(chosen))]
+        for r, c in zip(rows[first].tolist(), cols[first].tolist()):
+            recommended[r].append(c)
+        return self._f1(keep, self._first_hits(recommended))
+
+    def _put_forward(self, quota: dict[str, int], parts: dict[str, np.ndarray]) -> np.ndarray:
+        """(n, V) the tags each source puts forward, its `quota[source]` best with a positive share (`quota_choice`)."""
+        shape = next(iter(parts.values())).shape
+        chosen = np.zeros(shape, bool)
+        for name, n_s in quota.items():
+            part = parts.get(name)
+            if part is None or n_s <= 0:
+                continue
+            top = self._source_top.get(name, ())
+            if top is not None and (len(top) == 0 or top.shape[1] < min(n_s, shape[1])):
+                top = self._source_top[name] = ranked_columns(part, np.broadcast_to(self._name_rank, shape), max(n_s, 5)) if part.any() else None
+            if top is None:
+                continue
+            top = top[:, :n_s]
+            positive = np.take_along_axis(part, top, 1) > 0
+            rows = np.repeat(np.arange(shape[0]), top.shape[1]).reshape(top.shape)
+            chosen[rows[positive], top[positive]] = True
+        return chosen
+
+    def _first_hits(self, order) -> np.ndarray:
+        """(asked queries, TOP) whether the tag at each of the first ranks of `order` (per query, ranked tag ids) is a
+        true tag not already counted above."""
         hits = np.zeros((int(self._asked.sum()), TOP), dtype=bool)
         for row, (ranks, truth) in enumerate((r, t) for r, t, a in zip(order, self.truth, self._asked) if a):
             truth, seen = set(truth), set()
@@ -79,12 +120,14 @@ class TagF1:
                 seen.add(tag)
         return hits
 
-    def _f1(self, keep: np.ndarray) -> float | None:
-        """Mean F1@5 when each asked query recommends its first `keep` tags (precision over the tags recommended)."""
+    def _f1(self, keep: np.ndarray, hits: np.ndarray | None = None) -> float | None:
+        """Mean F1@5 when each asked query recommends its first `keep` tags (precision over the tags recommended);
+        `hits` as `_first_hits` gives them (default: of the ranking kept for the threshold selector)."""
         if not self._asked.any():
             return None
+        hits = self._hits if hits is None else hits
         shown = np.minimum(keep[self._asked], TOP)
-        found = np.concatenate([np.zeros((len(shown), 1), np.int64), np.cumsum(self._hits, axis=1)], axis=1)[np.arange(len(shown)), shown]
+        found = np.concatenate([np.zeros((len(shown), 1), np.int64), np.cumsum(hits, axis=1)], axis=1)[np.arange(len(shown)), shown]
         with np.errstate(divide="ignore", invalid="ignore"):
             precision = np.where(shown > 0, found / np.maximum(shown, 1), 0.0)
             recall = found / self._n_true

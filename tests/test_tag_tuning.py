@@ -63,8 +63,22 @@ def test_tag_f1_equals_the_plain_count_for_every_setting_and_threshold():
         assert f1(cand) == plain_f1(ev, cand, truth)
         seen.add(round(plain_f1(ev, cand, truth), 6))
     assert len(seen) > 5  # the settings differ: a stale ranking would have been caught
-    quota = replace(SETTINGS[3], tag_quota={"neighbours": 2, "habits": 1, "synthetic": 1}, tag_threshold=0.2)
-    assert f1(quota) == plain_f1(ev, quota, truth)
+
+
+def test_the_per_source_selector_scores_as_the_plain_count():
+    """Quotas (including one over five, one for a source without weight, and zero), thresholds and tag counts, in an
+    order that changes quotas and scores back and forth: the shortcut keeps each source's best tags per scores."""
+    ev, truth = random_tag_evidence(seed=4)
+    f1 = TagF1(ev, truth)
+    quotas = [{"neighbours": 2, "habits": 1, "synthetic": 1}, {"neighbours": 5, "classifier": 3, "text": 2},
+              {"neighbours": 7, "habits": 0, "embedding": 2}, {"classifier": 1, "synthetic": 4}]
+    seen = set()
+    for p, quota, theta in itertools.product([SETTINGS[3], SETTINGS[4], SETTINGS[0]], quotas, (0.0, 0.3, 0.7)):
+        cand = replace(p, tag_quota=quota, tag_threshold=theta)
+        scores, parts = tag_scores(ev, cand)
+        assert f1(cand, scores, parts) == f1(cand) == plain_f1(ev, cand, truth)
+        seen.add(round(plain_f1(ev, cand, truth), 6))
+    assert len(seen) > 5
 
 
 def test_tag_f1_with_no_true_tags_is_none_as_the_metrics_say():
