@@ -383,8 +383,7 @@ def select_tags(scores: np.ndarray, p: FusionParams, n_candidates: int = 20, tag
 
 
 def threshold_keep(ranked: np.ndarray, p: FusionParams) -> np.ndarray:
-    """How many of each post's ranked candidates (their scores, best first) the threshold selector recommends: those
-    of the first `max_tags` scoring at least `tag_threshold` times the best one, and above 0."""
+    """How many of the ranked scores (best first) pass the threshold selector: of the first `max_tags`, those > 0 and ≥ `tag_threshold` × the best."""
     top = ranked[:, : p.max_tags]
     return ((top >= p.tag_threshold * ranked[:, :1]) & (top > 0)).sum(axis=1)
 
@@ -412,15 +411,18 @@ def ranked_columns(values: np.ndarray, name_rank: np.ndarray, m: int) -> np.ndar
     return np.take_along_axis(cand_cols, order, 1)
 
 
-def quota_choice(parts: dict[str, np.ndarray], quota: dict[str, int], name_rank: np.ndarray) -> np.ndarray:
-    """(n, V) mask of the tags each source puts forward: its `quota[source]` best tags with a positive share."""
+def quota_choice(parts: dict[str, np.ndarray], quota: dict[str, int], name_rank: np.ndarray, tops: dict | None = None) -> np.ndarray:
+    """(n, V) mask of the tags each source puts forward: its `quota[source]` best tags with a positive share. `tops`, a
+    dict the caller keeps for one `parts`, holds each source's ranked best tags, so a search over quotas ranks each once."""
     shape = next(iter(parts.values())).shape
     chosen = np.zeros(shape, bool)
     for name, n_s in quota.items():
         part = parts.get(name)
         if part is None or n_s <= 0 or not part.any():
             continue
-        top = ranked_columns(part, name_rank, n_s)
+        if tops is not None and (name not in tops or tops[name].shape[1] < min(n_s, shape[1])):
+            tops[name] = ranked_columns(part, name_rank, max(n_s, 5))  # the first n of a ranking are the n best
+        top = ranked_columns(part, name_rank, n_s) if tops is None else tops[name][:, :n_s]
         positive = np.take_along_axis(part, top, 1) > 0
         rows = np.repeat(np.arange(shape[0]), top.shape[1]).reshape(top.shape)
         chosen[rows[positive], top[positive]] = True

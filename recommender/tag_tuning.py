@@ -17,7 +17,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from tagatlas.recommender.evidence import EvidenceSource
-from tagatlas.recommender.fusion import Evidence, FusionParams, ranked_columns, select_tags, tag_scores, threshold_keep
+from tagatlas.recommender.fusion import Evidence, FusionParams, quota_choice, select_tags, tag_scores, threshold_keep
 from tagatlas.recommender.geo_score import one_query
 
 TAG_GRID = {"tag_k": (10, 25, 50), "tag_temperature": (0.02, 0.05, 0.2), "tag_beta": tuple(np.round(np.linspace(0, 1, 11), 2))}
@@ -47,7 +47,7 @@ class TagF1:
         self._name_rank = np.argsort(np.argsort(np.array(tev.tags, dtype=object)))  # ties are ordered by tag name
         self._quota_key: FusionParams | None = None
         self._best = np.zeros((0, 1))
-        self._source_top: dict[str, np.ndarray | None] = {}  # per source, its best tags (None: it scores none)
+        self._source_top: dict[str, np.ndarray] = {}  # per source, its best tags for the scores of `_quota_key`
 
     def scores(self, cand: FusionParams) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """`tag_scores` of `cand` on these queries, each source built once per setting of its own parameters."""
@@ -75,7 +75,8 @@ class TagF1:
         key = replace(cand, tag_threshold=0.0, tag_quota={})
         if key != self._quota_key:
             self._quota_key, self._best, self._source_top = key, scores.max(axis=1, keepdims=True), {}
-        chosen = self._put_forward(cand.tag_quota, parts) & (scores >= cand.tag_threshold * self._best) & (scores > 0)
+        put_forward = quota_choice(parts, cand.tag_quota, np.broadcast_to(self._name_rank, scores.shape), self._source_top)
+        chosen = put_forward & (scores >= cand.tag_threshold * self._best) & (scores > 0)
         rows, cols = np.nonzero(chosen)
         by_rank = np.lexsort((self._name_rank[cols], -np.round(scores[rows, cols], 6), rows))
         rows, cols = rows[by_rank], cols[by_rank]
@@ -88,25 +89,6 @@ class TagF1:
         for r, c in zip(rows[first].tolist(), cols[first].tolist()):
             recommended[r].append(c)
         return self._f1(keep, self._first_hits(recommended))
-
-    def _put_forward(self, quota: dict[str, int], parts: dict[str, np.ndarray]) -> np.ndarray:
-        """(n, V) the tags each source puts forward, its `quota[source]` best with a positive share (`quota_choice`)."""
-        shape = next(iter(parts.values())).shape
-        chosen = np.zeros(shape, bool)
-        for name, n_s in quota.items():
-            part = parts.get(name)
-            if part is None or n_s <= 0:
-                continue
-            top = self._source_top.get(name, ())
-            if top is not None and (len(top) == 0 or top.shape[1] < min(n_s, shape[1])):
-                top = self._source_top[name] = ranked_columns(part, np.broadcast_to(self._name_rank, shape), max(n_s, 5)) if part.any() else None
-            if top is None:
-                continue
-            top = top[:, :n_s]
-            positive = np.take_along_axis(part, top, 1) > 0
-            rows = np.repeat(np.arange(shape[0]), top.shape[1]).reshape(top.shape)
-            chosen[rows[positive], top[positive]] = True
-        return chosen
 
     def _first_hits(self, order) -> np.ndarray:
         """(asked queries, TOP) whether the tag at each of the first ranks of `order` (per query, ranked tag ids) is a
