@@ -237,7 +237,7 @@ def decide_place(probs: np.ndarray, p: FusionParams, areas: PlaceAreas) -> np.nd
     """
     if p.decision_km <= 0:
         return probs.argmax(axis=1)
-    return np.asarray(areas.near(p.decision_km) @ probs.T.astype(np.float32)).T.argmax(axis=1)
+    return (areas.near(p.decision_km) @ np.ascontiguousarray(probs.T, dtype=np.float32)).argmax(axis=0)
 
 
 def label_in_area(probs: np.ndarray, chosen: np.ndarray, p: FusionParams, areas: PlaceAreas) -> np.ndarray:

@@ -137,9 +137,9 @@ class TrainingRun:
         ev, _ = gather_evidence(m, masked, features, regions)
         reads_tags = any("hashtags" in s.needs for s in m.sources) and any(q.hashtags for q in queries)
         ev_with_tags = gather_evidence(m, queries, features, regions)[0] if reads_tags else None  # the ingest setting
-        ev, ev_with_tags, trust = self.name_trust(ev, ev_with_tags, masked, queries, features.clean, qp)
+        ev, ev_with_tags, trust, geo = self.name_trust(ev, ev_with_tags, masked, queries, features.clean, qp)
         m.fusion_, m.tuning_ = tune_fusion(ev, queries, m.geolocator_.areas_, progress=self.progress, true_class=qp,
-                                           hedge_tolerance=cfg.hedge_tolerance, sources=m.sources, ev_with_tags=ev_with_tags)
+                                           hedge_tolerance=cfg.hedge_tolerance, sources=m.sources, ev_with_tags=ev_with_tags, geo=geo)
         if trust is not None:
             m.fusion_ = replace(m.fusion_, name_trust=trust["chosen"][0], name_position_trust=trust["chosen"][1])
             m.tuning_["name_trust"] = trust
@@ -148,28 +148,29 @@ class TrainingRun:
         return queries
 
     def name_trust(self, ev: Evidence, ev_with_tags: Evidence | None, masked: list[Post], queries: list[Post], clean: list[str],
-                   true_class: np.ndarray) -> tuple[Evidence, Evidence | None, dict | None]:
+                   true_class: np.ndarray) -> tuple[Evidence, Evidence | None, dict | None, tuple | None]:
         """How place names are trusted (place_names.TRUST_SETTINGS), chosen on the validation queries: each setting's
         evidence with the geolocation tuned for it, kept where its weakest lead beats the setting kept so far by more
         than one query's worth (else the earlier setting, the first being the one models had before). Returns the
-        chosen setting's evidence in both settings, and what was tried."""
+        chosen setting's evidence in both settings, what was tried, and the chosen setting's tuning (for `geo=`)."""
         m = self.model
         source = next((s for s in m.sources if isinstance(s, PlaceNames)), None)
         if source is None or not any(q.has_location for q in queries):
-            return ev, ev_with_tags, None
+            return ev, ev_with_tags, None, None
         best, tried, n = None, {}, 0
         for setting in TRUST_SETTINGS:
             source.trial = setting
             cand = (regather(m, ev, masked, clean, source), None if ev_with_tags is None else regather(m, ev_with_tags, queries, clean, source))
-            geo = tune_fusion(cand[0], masked, m.geolocator_.areas_, progress=False, true_class=true_class,  # masked: no tag tuning
-                              hedge_tolerance=self.cfg.hedge_tolerance, sources=m.sources, ev_with_tags=cand[1])[1]["geo"]
+            tuned = tune_fusion(cand[0], masked, m.geolocator_.areas_, progress=False, true_class=true_class,  # masked: no tag tuning
+                                hedge_tolerance=self.cfg.hedge_tolerance, sources=m.sources, ev_with_tags=cand[1])
+            geo = tuned[1]["geo"]
             tried[f"{setting[0]} {setting[1]}"] = {k: round(float(geo[k]), 6) for k in ("weakest_lead", "acc_at_161", "median_km")}
             n = geo["val_queries"]
             if best is None or geo["weakest_lead"] > best[0] + one_query(n):
-                best = (geo["weakest_lead"], setting, cand)
+                best = (geo["weakest_lead"], setting, cand, tuned)
         source.trial = best[1]
         log.info("name trust", extra={"chosen": list(best[1]), "tried": tried})
-        return best[2][0], best[2][1], {"chosen": list(best[1]), "tried": tried, "val_queries": n}
+        return best[2][0], best[2][1], {"chosen": list(best[1]), "tried": tried, "val_queries": n}, best[3]
 
     def refit(self, train_posts: list[Post]) -> None:
         """The same recipe on all training users, for as many epochs as early stopping chose."""

@@ -64,18 +64,23 @@ def _top_ece(probs: np.ndarray, true_class: np.ndarray) -> float | None:
 
 def tune_fusion(ev: Evidence, queries: list[Post], areas: PlaceAreas, progress: bool = True,
                 true_class: np.ndarray | None = None, hedge_tolerance: float = 0.0,
-                sources: Sequence[EvidenceSource] = (), ev_with_tags: Evidence | None = None) -> tuple[FusionParams, dict]:
+                sources: Sequence[EvidenceSource] = (), ev_with_tags: Evidence | None = None,
+                geo: tuple[FusionParams, dict] | None = None) -> tuple[FusionParams, dict]:
     """Grid-search the fusion on validation queries. The geo search scores places by their medoids (fast);
     the chosen setting is then measured with the full coordinate rule, which also sets the radius.
     `true_class` (place class per query, < 0 when none) fits the temperature that calibrates place probabilities;
     `hedge_tolerance` is how much validation Acc@161 hedged coordinates may give up to lower the median error.
     `sources`: the plug-in evidence sources, each weight tried from its own grid (0 where it does not help).
     `ev` is the posting-form setting (the queries' hashtags masked); `ev_with_tags`, the same queries with their
-    hashtags as input (the ingest setting), tunes the sources that read hashtags (`needs` "hashtags")."""
+    hashtags as input (the ingest setting), tunes the sources that read hashtags (`needs` "hashtags").
+    `geo`: (params, report) of an earlier call on the same evidence and located queries, whose geolocation half is
+    taken as it is instead of tuned again (training's name-trust search has already tuned it for the setting kept)."""
     params = FusionParams()
     report: dict = {}
     geo_idx = np.array([i for i, q in enumerate(queries) if q.has_location], dtype=int)
-    if geo_idx.size:
+    if geo is not None:
+        params, report = geo[0], {k: v for k, v in geo[1].items() if k not in ("hashtags", "params")}
+    elif geo_idx.size:
         truth_cls = np.full(len(geo_idx), -1) if true_class is None else np.asarray(true_class)[geo_idx]
         with_tags = None if ev_with_tags is None else _subset(ev_with_tags, geo_idx)
         params = _GeoTuning(_subset(ev, geo_idx), [queries[i] for i in geo_idx], areas, truth_cls, report).run(

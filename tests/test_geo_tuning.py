@@ -140,3 +140,19 @@ def test_a_source_gets_its_own_share_for_posts_that_came_with_hashtags():
     ev, _ = _names_setting(20, source_right_when_tagged=False)
     probs = place_distribution(ev, replace(params, source_place_tagged={"synthetic_names": 0.0}))
     assert np.allclose(probs[:20], ev.place_probs[:20]) and np.allclose(probs[20:, I_B], 0.1 * 0.4 + 0.9)
+
+
+def test_a_geolocation_tuned_before_is_reused_as_it_was():
+    """Training's name-trust search tunes the geolocation for the setting it keeps; fusion tuning then takes that result
+    as it is: the same params and report as tuning again, and none of the other evidence's."""
+    from tagatlas.recommender.tuning import tune_fusion
+
+    ev, posts = _trade_off_queries()
+    areas = PlaceAreas(COORDS)
+    first = tune_fusion(ev, posts, areas, progress=False)
+    again = tune_fusion(ev, posts, areas, progress=False)
+    reused = tune_fusion(ev, posts, areas, progress=False, geo=first)
+    assert reused[0] == again[0] == first[0] and reused[1] == again[1]
+    flat = _evidence(np.full((len(posts), len(COORDS)), 1.0 / len(COORDS)))
+    assert tune_fusion(flat, posts, areas, progress=False)[1]["geo"] != first[1]["geo"]  # other evidence tunes otherwise
+    assert tune_fusion(flat, posts, areas, progress=False, geo=first)[1] == first[1]

@@ -131,6 +131,9 @@ def test_validation_chooses_how_place_names_are_trusted_and_prediction_follows_i
         if kept is None or tried["weakest_lead"] > kept[1] + 1 / chosen["val_queries"] + 1e-5:  # (leads are rounded)
             kept = (setting, tried["weakest_lead"])
     assert tuple(chosen["chosen"]) == kept[0]
+    # The geolocation kept is the one tuned for the chosen setting (reused, not tuned a fifth time).
+    chosen_geo = chosen["tried"][f"{kept[0][0]} {kept[0][1]}"]
+    assert all(abs(m.tuning_["geo"][k] - v) < 1e-5 for k, v in chosen_geo.items())
     source = next(s for s in m.sources if s.name == "place_names")
     tuned = m.fusion_
     try:

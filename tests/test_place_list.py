@@ -8,7 +8,7 @@ import numpy as np
 
 from tagatlas.data import distance_km, read_posts
 from tagatlas.recommender import TagAtlas
-from tagatlas.recommender.fusion import FusionParams, PlaceAreas
+from tagatlas.recommender.fusion import FusionParams, PlaceAreas, decide_place, label_in_area
 from tagatlas.recommender.named_coords import NEAR_KM as NAMED_NEAR_KM
 from tagatlas.recommender.place_list import decided_label, place_list
 
@@ -42,6 +42,28 @@ def test_a_candidate_whose_own_area_is_lighter_is_not_named_first():
     assert np.all(np.diff(masses[0]) <= 0)
     # Without an area the list is the places by probability.
     assert place_list(probs, np.array([3]), areas, 0)[0][0].tolist() == [3, 0, 2, 1]
+
+
+def test_the_first_entry_alone_is_the_full_lists_first_and_settled_posts_stop_being_listed():
+    """Synthetic: 60 places scattered over a region, 300 posts with probabilities from peaked to flat. Asking only for
+    the first entry (what tuning asks for every setting) names the same place at every radius, while the posts whose
+    first area outweighs all the mass left are not listed further."""
+    rng = np.random.default_rng(0)
+    coords = np.column_stack([rng.uniform(30, 45, 60), rng.uniform(-100, -75, 60)])
+    areas = PlaceAreas(coords)
+    logits = rng.normal(size=(300, 60)) * np.linspace(0.2, 6.0, 300)[:, None]
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    settled_somewhere = False
+    for km in (0.0, 161.0, 500.0, 1500.0):
+        first = label_in_area(probs, decide_place(probs, FusionParams(decision_km=km), areas), FusionParams(decision_km=km), areas)
+        full = place_list(probs, first, areas, km)
+        fast = place_list(probs, first, areas, km, first_only=True)
+        assert np.array_equal(full[0][:, 0], fast[0][:, 0]) and np.array_equal(full[1][:, 0], fast[1][:, 0])
+        assert np.array_equal(decided_label(probs, FusionParams(decision_km=km), areas), full[0][:, 0])
+        settled = (fast[0][:, 1:] < 0).all(axis=1) & (full[0][:, 1:] >= 0).any(axis=1)
+        settled_somewhere |= bool(settled.any())
+        assert not settled.all()  # the flat posts are listed on
+    assert settled_somewhere
 
 
 def test_predictions_list_places_by_area_probability_with_coordinates_at_the_first(model_dir, real_subset):
