@@ -40,6 +40,11 @@ def provenance(command: str) -> str:
     return f"Command: `{command}` (commit {commit}, {time.strftime('%Y-%m-%d')}). Machine: {machine()}."
 
 
+def seconds_table(what: str, seconds: dict[str, float]) -> str:
+    """A markdown table of the seconds each way of running `what` took, in the order given."""
+    return f"| {what} | seconds |\n|---|---|\n" + "\n".join(f"| {name} | {s:.1f} |" for name, s in seconds.items())
+
+
 def write_block(name: str, body: str, doc: Path = DOC, heading: str | None = None) -> str:
     """Replace the text between `<!-- name:begin -->` and `<!-- name:end -->` in `doc` (appended under
     `heading` when absent); other sections are left as they are."""

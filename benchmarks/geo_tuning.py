@@ -29,7 +29,7 @@ from tagatlas.recommender.fusion import Evidence, FusionParams, PlaceAreas, deci
 from tagatlas.recommender.place_list import place_list
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import provenance, write_block  # noqa: E402
+from common import provenance, seconds_table, write_block  # noqa: E402
 
 
 def full_list_label(probs: np.ndarray, p: FusionParams, areas: PlaceAreas) -> np.ndarray:
@@ -96,8 +96,7 @@ def main() -> int:
             f"{args.places} places, {args.neighbours} neighbours each, classifier probabilities from flat to peaked. "
             f"Both grids ({n_settings} settings) chose the same setting (geo_k {chosen.geo_k}, temperature {chosen.geo_temperature}, "
             f"classifier weight {chosen.geo_alpha}, decision radius {chosen.decision_km:g} km) with the same score.\n\n"
-            "| geolocation grid (`_GeoTuning.grid`) | seconds |\n|---|---|\n"
-            + "\n".join(f"| {name} | {runs[name][0]:.1f} |" for name in ("full list", "first entry only"))
+            + seconds_table("geolocation grid (`_GeoTuning.grid`)", {name: runs[name][0] for name in ("full list", "first entry only")})
             + f"\n\nThe shortcut takes {runs['first entry only'][0] / runs['full list'][0]:.2f}x the full list's time.")
     print(body if args.no_write else write_block("geo-tuning", body, heading="## Geolocation tuning's shortcuts"))
     return 0

@@ -27,7 +27,7 @@ from tagatlas.recommender.metrics import tag_metrics
 from tagatlas.recommender.tag_tuning import TagF1, search_tags
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import provenance, write_block  # noqa: E402
+from common import provenance, seconds_table, write_block  # noqa: E402
 
 
 class PlainTagF1(TagF1):
@@ -101,8 +101,7 @@ def main() -> int:
             f"{args.neighbours} neighbours and up to {args.habits} past posts each, written tags, tag matches and one plug-in source. "
             f"Both searches chose the same setting (tag_k {chosen.tag_k}, tag_beta {chosen.tag_beta}, threshold {chosen.tag_threshold}, "
             f"selector {'quota' if chosen.tag_quota else 'threshold'}) with the same validation F1@5.\n\n"
-            "| hashtag search (`search_tags`) | seconds |\n|---|---|\n"
-            + "\n".join(f"| {name} | {runs[name][0]:.1f} |" for name in ("plain", "with shortcuts"))
+            + seconds_table("hashtag search (`search_tags`)", {name: runs[name][0] for name in ("plain", "with shortcuts")})
             + f"\n\nThe shortcuts take {runs['with shortcuts'][0] / runs['plain'][0]:.2f}x the plain search's time.")
     print(body if args.no_write else write_block("tag-tuning", body, heading="## Hashtag tuning's shortcuts"))
     return 0
