@@ -18,6 +18,28 @@ def shown(path: Path) -> str:
     return str(path.relative_to(REPO.parent)) if path.is_relative_to(REPO.parent) else str(path)
 
 
+def data_file(root: Path, name: str) -> Path:
+    """A dataset's canonical posts file under `root` (plain or gzipped)."""
+    for candidate in (root / name / "posts.jsonl", root / name / "posts.jsonl.gz"):
+        if candidate.exists():
+            return candidate
+    raise SystemExit(f"--dataset {name}: no posts.jsonl(.gz) under {root / name}")
+
+
+NESTED_SALT = "refit-check"  # which validation users the nested checks hold out: fixed, so reruns and scripts compare the same users
+
+
+def nested_validation(train: list) -> tuple[list, list]:
+    """(posts to train on, held-out validation users' posts): the fit users plus half of the validation users training
+    would use, and the other half (chosen by NESTED_SALT). For checks that must not read the held-out test users."""
+    from tagatlas.data.split import split_users
+    from tagatlas.recommender.training import validation_split
+
+    parts = validation_split(train)
+    halves = split_users(parts["val"], {"v1": 0.5, "v2": 0.5}, salt=NESTED_SALT)
+    return parts["fit"] + halves["v1"], halves["v2"]
+
+
 def machine() -> str:
     """Cores, CPU model, GPU (if any) and library versions, for the line above every table."""
     cpu = "unknown CPU"

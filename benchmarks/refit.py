@@ -19,24 +19,12 @@ from pathlib import Path
 
 import tagatlas  # noqa: F401 - before numpy: numpy's BLAS threads must read tagatlas.core.native's setting
 
-from tagatlas.data.split import split_users
 from tagatlas.evaluation import training_split
 from tagatlas.evaluation.runner import evaluate
 from tagatlas.recommender import ModelConfig, TagAtlas
-from tagatlas.recommender.training import validation_split
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DOC, REPO, provenance, write_block  # noqa: E402
-
-SALT = "refit-check"  # which validation users are held out (V2): fixed, so reruns compare the same users
-
-
-def data_file(root: Path, name: str) -> Path:
-    """The dataset's canonical posts file (plain or gzipped)."""
-    for candidate in (root / name / "posts.jsonl", root / name / "posts.jsonl.gz"):
-        if candidate.exists():
-            return candidate
-    raise SystemExit(f"--dataset {name}: no posts.jsonl(.gz) under {root / name}")
+from common import DOC, REPO, data_file, nested_validation, provenance, write_block  # noqa: E402
 
 
 def figures(result: dict) -> dict:
@@ -55,15 +43,13 @@ def main() -> int:
     args = ap.parse_args()
     path = data_file(args.data_root, args.dataset)
     split = training_split([path], skip_invalid=True)  # the same held-out users as `tagatlas train`; not read further
-    parts = validation_split(split.train)  # the validation users training would use
-    halves = split_users(parts["val"], {"v1": 0.5, "v2": 0.5}, salt=SALT)
-    train = parts["fit"] + halves["v1"]
+    train, held = nested_validation(split.train)  # fit users + half the validation users; the other half held out
     rows, n_queries = {}, 0
     for refit in (True, False):
         started = time.perf_counter()
         model = TagAtlas(ModelConfig(refit=refit)).fit(train, progress=False)
         trained = time.perf_counter() - started
-        result = evaluate(model, halves["v2"], progress=False)
+        result = evaluate(model, held, progress=False)
         rows["refit (default)" if refit else "no refit"] = {**figures(result), "train_s": trained}
         n_queries = result["details"]["geo_queries"]
         print(args.dataset, "refit" if refit else "no refit", rows, flush=True)
@@ -71,7 +57,7 @@ def main() -> int:
     f1 = lambda v: "–" if v is None else f"{v:.3f}"  # noqa: E731
     body = (f"{provenance(f'.venv/bin/python benchmarks/refit.py --dataset {args.dataset}')}\n\n"
             f"Data: `{shown}`, training users only: trained on {len(train)} posts (the fit users and half of the validation users), "
-            f"evaluated on the other half of the validation users ({len({p.user_key for p in halves['v2']})} users, "
+            f"evaluated on the other half of the validation users ({len({p.user_key for p in held})} users, "
             f"{n_queries} located queries).\n\n"
             "| head | Acc@161 | Acc@25 | median km | with tags: Acc@161 | with tags: median km | F1@5 | train s |\n"
             "|---|---|---|---|---|---|---|---|\n"

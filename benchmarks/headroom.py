@@ -1,0 +1,127 @@
+"""Where the text datasets' geolocation targets are missed: how much place signal the queries hold, checked on
+validation users only.
+
+The Acc@161 targets compare TagAtlas with the best baseline, which on tweets2015, users2015 and ja311 is TagAtlas's
+own classifier alone or TF-IDF + logistic regression. This script asks what is left to gain: it trains on the fit
+users plus half of the validation users (the same halves as benchmarks/refit.py), asks the other half with the
+evaluation protocol (hashtags masked), and reports per answer Acc@25, Acc@161 and the median error, together with
+oracles that pick, per query, whichever of several answers is right (no method can do better than its oracle), the
+share of queries whose text names a city (any candidate GeoNames gives for a name it writes) near the truth, and
+the fused distribution's most probable class with the TF-IDF model's probabilities mixed in at a few shares (would a
+second text classifier help?). The held-out test users are never read past the split. Writes the
+`headroom-<dataset>` block of docs/benchmarks.md.
+
+    .venv/bin/python benchmarks/headroom.py --dataset tweets2015
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import tagatlas  # noqa: F401 - before numpy: numpy's BLAS threads must read tagatlas.core.native's setting
+
+import numpy as np
+
+from tagatlas.data import distance_km, history_and_queries
+from tagatlas.data.toponyms import gazetteer
+from tagatlas.evaluation import training_split
+from tagatlas.evaluation.baselines import TfidfLogReg
+from tagatlas.evaluation.runner import as_query
+from tagatlas.recommender import ModelConfig, TagAtlas
+from tagatlas.recommender.fusion import place_distribution
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import DOC, REPO, data_file, nested_validation, provenance, shown, write_block  # noqa: E402
+
+RADII = (25, 161)
+LR_SHARES = (0.0, 0.1, 0.2, 0.3, 0.5)  # shares of the TF-IDF model's probabilities mixed into the fused distribution
+
+
+def answer_row(errors_km: np.ndarray) -> dict[str, float]:
+    """Acc@25, Acc@161 and the median error of one answer per query."""
+    return {**{f"acc_{r}": float(np.mean(errors_km <= r)) for r in RADII}, "median_km": float(np.median(errors_km))}
+
+
+def oracle_row(errors: list[np.ndarray]) -> dict[str, float]:
+    """An oracle over several answers: per query the nearest of them (a bound no choice among them can pass)."""
+    return answer_row(np.min(np.stack(errors), axis=0))
+
+
+def named_city_errors(texts: list[str | None], lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """Per query, the distance from the truth to the nearest candidate city of any name its text writes (inf: none)."""
+    gaz, out = gazetteer(), np.full(len(texts), np.inf)
+    for i, text in enumerate(texts):
+        cities = sorted({c for m in gaz.find(text) if m.kind == "city" for c in m.cities})
+        if cities:
+            out[i] = float(np.min(distance_km(gaz.lat[cities], gaz.lon[cities], np.full(len(cities), lat[i]), np.full(len(cities), lon[i]))))
+    return out
+
+
+def class_errors(model: TagAtlas, classes: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    coords = model.geolocator_.place_coords_[classes]
+    return np.asarray(distance_km(coords[:, 0], coords[:, 1], lat, lon), dtype=float)
+
+
+def measure(train: list, held: list) -> tuple[dict[str, dict[str, float]], dict[str, float], int]:
+    """(rows by answer, TF-IDF mix rows by share, located queries) on the held-out validation users."""
+    model = TagAtlas(ModelConfig()).fit(train, progress=False)
+    history, queries = history_and_queries(held)
+    model.add(history, role="eval-history", progress=False)
+    located = [as_query(q) for q in queries if q.has_location]
+    lat, lon = np.array([q.lat for q in located]), np.array([q.lon for q in located])
+    ev = model.evidence(located)
+    preds = model.predictions_from(located, ev)
+    tagatlas_err = np.asarray(distance_km([p.lat for p in preds], [p.lon for p in preds], lat, lon), dtype=float)
+    classifier_err = class_errors(model, ev.place_probs.argmax(axis=1), lat, lon)
+    classes = model.geolocator_.class_of([p.place for p in train], [p.lat if p.lat is not None else np.nan for p in train],
+                                         [p.lon if p.lon is not None else np.nan for p in train])
+    lr = TfidfLogReg().fit([p.text or "" for p in train], classes)
+    lr_err = class_errors(model, lr.predict([q.text for q in located]), lat, lon)
+    rows = {"TagAtlas": answer_row(tagatlas_err), "classifier alone": answer_row(classifier_err),
+            "TF-IDF + logistic regression": answer_row(lr_err),
+            "oracle: TagAtlas or TF-IDF": oracle_row([tagatlas_err, lr_err]),
+            "oracle: TagAtlas, classifier or TF-IDF": oracle_row([tagatlas_err, classifier_err, lr_err]),
+            "oracle: TagAtlas or a city the text names": oracle_row([tagatlas_err, named_city_errors([q.text for q in located], lat, lon)])}
+    fused = place_distribution(ev, model.fusion_)
+    lr_probs = np.zeros_like(fused)
+    if lr.constant_ is None:
+        lr_probs[:, lr.clf_.classes_] = lr.clf_.predict_proba(lr.vec_.transform([q.text or "" for q in located]))
+    mixes = {share: answer_row(class_errors(model, ((1 - share) * fused + share * lr_probs).argmax(axis=1), lat, lon)) for share in LR_SHARES}
+    return rows, mixes, len(located)
+
+
+def table(rows: dict[str, dict[str, float]], first: str) -> str:
+    return (f"| {first} | Acc@25 | Acc@161 | median km |\n|---|---|---|---|\n"
+            + "\n".join(f"| {name} | {r['acc_25']:.3f} | {r['acc_161']:.3f} | {r['median_km']:.0f} |" for name, r in rows.items()))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dataset", required=True, help="a dataset folder under --data-root")
+    ap.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data")
+    ap.add_argument("--no-write", action="store_true", help="print the block only")
+    args = ap.parse_args()
+    path = data_file(args.data_root, args.dataset)
+    split = training_split([path], skip_invalid=True)  # the same held-out users as `tagatlas train`; not read further
+    train, held = nested_validation(split.train)
+    started = time.perf_counter()
+    rows, mixes, n_queries = measure(train, held)
+    body = (f"{provenance(f'.venv/bin/python benchmarks/headroom.py --dataset {args.dataset}')}\n\n"
+            f"Data: `{shown(path)}`, training users only: trained on {len(train)} posts (the fit users and half of the validation "
+            f"users), asked on the other half ({len({p.user_key for p in held})} users, {n_queries} located queries, hashtags "
+            f"masked); {time.perf_counter() - started:.0f} s.\n\n"
+            + table(rows, "answer") + "\n\n"
+            + table({f"share {share:g}": r for share, r in mixes.items()}, "fused most probable class, TF-IDF probabilities mixed in at"))
+    heading = "## Where the text datasets' targets are missed"
+    if args.no_write:
+        print(body)
+    else:  # the section's heading once, above the first dataset's block
+        print(write_block(f"headroom-{args.dataset}", body, heading=None if heading in DOC.read_text() else heading))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

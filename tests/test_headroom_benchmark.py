@@ -1,0 +1,31 @@
+"""benchmarks/headroom.py's figures by hand: per-answer accuracy, the oracle over answers and the named-city bound."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+
+from headroom import answer_row, named_city_errors, oracle_row  # noqa: E402
+
+
+def test_an_answer_row_counts_hits_within_each_radius_and_the_median():
+    row = answer_row(np.array([5.0, 25.0, 100.0, 161.0, 2000.0]))
+    assert row == {"acc_25": pytest.approx(0.4), "acc_161": pytest.approx(0.8), "median_km": 100.0}
+
+
+def test_the_oracle_takes_per_query_the_nearest_answer_and_never_loses_to_one():
+    a, b = np.array([10.0, 200.0, 3000.0, 50.0]), np.array([400.0, 100.0, 20.0, 5000.0])
+    row = oracle_row([a, b])
+    assert row == {"acc_25": pytest.approx(0.5), "acc_161": pytest.approx(1.0), "median_km": pytest.approx(35.0)}
+    for single in (a, b):
+        assert all(row[k] >= answer_row(single)[k] for k in ("acc_25", "acc_161"))
+
+
+def test_a_named_city_is_measured_from_the_truth_and_a_text_without_names_names_nothing():
+    lat, lon = np.array([48.8566, 48.8566, 30.0]), np.array([2.3522, 2.3522, -40.0])
+    errors = named_city_errors(["synthetic croissants in paris tonight", "synthetic nothing here at all", None], lat, lon)
+    assert errors[0] < 25  # Paris, France is among the candidates of "paris"
+    assert np.isinf(errors[1]) and np.isinf(errors[2])
