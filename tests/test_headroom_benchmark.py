@@ -26,6 +26,12 @@ def test_the_oracle_takes_per_query_the_nearest_answer_and_never_loses_to_one():
 
 def test_a_named_city_is_measured_from_the_truth_and_a_text_without_names_names_nothing():
     lat, lon = np.array([48.8566, 48.8566, 30.0]), np.array([2.3522, 2.3522, -40.0])
-    errors = named_city_errors(["synthetic croissants in paris tonight", "synthetic nothing here at all", None], lat, lon)
-    assert errors[0] < 25  # Paris, France is among the candidates of "paris"
-    assert np.isinf(errors[1]) and np.isinf(errors[2])
+    any_reading, likeliest = named_city_errors(["synthetic croissants in paris tonight", "synthetic nothing here at all", None], lat, lon)
+    assert any_reading[0] < 25 and likeliest[0] < 25  # Paris, France: a candidate of "paris" and its likeliest reading
+    assert np.isinf(any_reading[1:]).all() and np.isinf(likeliest[1:]).all()
+
+
+def test_the_likeliest_reading_of_a_name_can_be_far_where_some_reading_is_near():
+    lat, lon = np.array([33.66]), np.array([-95.56])  # Paris, Texas: "paris" alone reads as Paris, France
+    any_reading, likeliest = named_city_errors(["synthetic night out in paris"], lat, lon)
+    assert any_reading[0] < 25 < 5000 < likeliest[0] < 10000
