@@ -40,6 +40,53 @@ def nested_validation(train: list) -> tuple[list, list]:
     return parts["fit"] + halves["v1"], halves["v2"]
 
 
+def nested_figures(result: dict) -> dict:
+    """The row a nested check reports, from an evaluation result."""
+    geo, tagged = result["geo"]["tagatlas"], result["geo_with_tags"]["tagatlas"]
+    return {"acc_161": geo["acc_at_km"]["161"], "acc_25": geo["acc_at_km"]["25"], "median_km": geo["median_km"],
+            "tagged_acc_161": tagged["acc_at_km"]["161"], "tagged_median_km": tagged["median_km"],
+            "f1_at_5": result["hashtags"]["tagatlas"].get("f1_at_5")}
+
+
+def nested_config_check(path: Path, configs: dict, first: str, command: str, show_places: bool = False) -> str:
+    """Train one model per named `ModelConfig` on the fit users plus half of the validation users, evaluate each on
+    the other half with `tagatlas evaluate`'s protocol, and return the block: the data line and one row per config
+    (`first` heads the first column; `show_places`: a column of each model's place classes). The held-out test users
+    are never read past the split."""
+    from tagatlas.evaluation import training_split
+    from tagatlas.evaluation.runner import evaluate
+    from tagatlas.recommender import TagAtlas
+
+    split = training_split([path], skip_invalid=True)  # the same held-out users as `tagatlas train`; not read further
+    train, held = nested_validation(split.train)
+    rows, n_queries = {}, 0
+    for name, config in configs.items():
+        started = time.perf_counter()
+        model = TagAtlas(config).fit(train, progress=False)
+        trained = time.perf_counter() - started
+        result = evaluate(model, held, progress=False)
+        rows[name] = {**nested_figures(result), "train_s": trained, "places": len(model.geolocator_)}
+        n_queries = result["details"]["geo_queries"]
+        print(path.parent.name, name, rows[name], flush=True)
+    f1 = lambda v: "–" if v is None else f"{v:.3f}"  # noqa: E731
+    places = lambda r: f" {r['places']} |" if show_places else ""  # noqa: E731
+    return (f"{provenance(command)}\n\n"
+            f"Data: `{shown_data(path)}`, training users only: trained on {len(train)} posts (the fit users and half of the validation users), "
+            f"evaluated on the other half of the validation users ({len({p.user_key for p in held})} users, "
+            f"{n_queries} located queries).\n\n"
+            f"| {first} |{' place classes |' if show_places else ''} Acc@161 | Acc@25 | median km | with tags: Acc@161 | "
+            f"with tags: median km | F1@5 | train s |\n|---|---|---|---|---|---|---|---|{'---|' if show_places else ''}\n"
+            + "\n".join(f"| {name} |{places(r)} {r['acc_161']:.3f} | {r['acc_25']:.3f} | {r['median_km']:.0f} | {r['tagged_acc_161']:.3f} | "
+                        f"{r['tagged_median_km']:.0f} | {f1(r['f1_at_5'])} | {r['train_s']:.0f} |" for name, r in rows.items()))
+
+
+def shown_data(path: Path) -> str:
+    """A data file as the nested checks name it: relative to ../shared (`data/<dataset>/...`)."""
+    path = Path(path).resolve()
+    shared = REPO.parent / "shared"
+    return str(path.relative_to(shared)) if path.is_relative_to(shared) else str(path)
+
+
 def machine() -> str:
     """Cores, CPU model, GPU (if any) and library versions, for the line above every table."""
     cpu = "unknown CPU"

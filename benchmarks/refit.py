@@ -14,25 +14,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import tagatlas  # noqa: F401 - before numpy: numpy's BLAS threads must read tagatlas.core.native's setting
 
-from tagatlas.evaluation import training_split
-from tagatlas.evaluation.runner import evaluate
-from tagatlas.recommender import ModelConfig, TagAtlas
+from tagatlas.recommender import ModelConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DOC, REPO, data_file, nested_validation, provenance, write_block  # noqa: E402
-
-
-def figures(result: dict) -> dict:
-    """The row this check reports, from an evaluation result."""
-    geo, tagged = result["geo"]["tagatlas"], result["geo_with_tags"]["tagatlas"]
-    return {"acc_161": geo["acc_at_km"]["161"], "acc_25": geo["acc_at_km"]["25"], "median_km": geo["median_km"],
-            "tagged_acc_161": tagged["acc_at_km"]["161"], "tagged_median_km": tagged["median_km"],
-            "f1_at_5": result["hashtags"]["tagatlas"].get("f1_at_5")}
+from common import DOC, REPO, data_file, nested_config_check, write_block  # noqa: E402
 
 
 def main() -> int:
@@ -41,28 +30,9 @@ def main() -> int:
     ap.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data")
     ap.add_argument("--no-write", action="store_true", help="print the block only")
     args = ap.parse_args()
-    path = data_file(args.data_root, args.dataset)
-    split = training_split([path], skip_invalid=True)  # the same held-out users as `tagatlas train`; not read further
-    train, held = nested_validation(split.train)  # fit users + half the validation users; the other half held out
-    rows, n_queries = {}, 0
-    for refit in (True, False):
-        started = time.perf_counter()
-        model = TagAtlas(ModelConfig(refit=refit)).fit(train, progress=False)
-        trained = time.perf_counter() - started
-        result = evaluate(model, held, progress=False)
-        rows["refit (default)" if refit else "no refit"] = {**figures(result), "train_s": trained}
-        n_queries = result["details"]["geo_queries"]
-        print(args.dataset, "refit" if refit else "no refit", rows, flush=True)
-    shown = path.relative_to(args.data_root.parent) if path.is_relative_to(args.data_root.parent) else path
-    f1 = lambda v: "–" if v is None else f"{v:.3f}"  # noqa: E731
-    body = (f"{provenance(f'.venv/bin/python benchmarks/refit.py --dataset {args.dataset}')}\n\n"
-            f"Data: `{shown}`, training users only: trained on {len(train)} posts (the fit users and half of the validation users), "
-            f"evaluated on the other half of the validation users ({len({p.user_key for p in held})} users, "
-            f"{n_queries} located queries).\n\n"
-            "| head | Acc@161 | Acc@25 | median km | with tags: Acc@161 | with tags: median km | F1@5 | train s |\n"
-            "|---|---|---|---|---|---|---|---|\n"
-            + "\n".join(f"| {name} | {r['acc_161']:.3f} | {r['acc_25']:.3f} | {r['median_km']:.0f} | {r['tagged_acc_161']:.3f} | "
-                        f"{r['tagged_median_km']:.0f} | {f1(r['f1_at_5'])} | {r['train_s']:.0f} |" for name, r in rows.items()))
+    configs = {"refit (default)": ModelConfig(refit=True), "no refit": ModelConfig(refit=False)}
+    body = nested_config_check(data_file(args.data_root, args.dataset), configs, "head",
+                               f".venv/bin/python benchmarks/refit.py --dataset {args.dataset}")
     heading = "## Refitting the head after tuning"
     if args.no_write:
         print(body)
