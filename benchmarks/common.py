@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import subprocess
@@ -112,6 +113,23 @@ def provenance(command: str) -> str:
 def seconds_table(what: str, seconds: dict[str, float]) -> str:
     """A markdown table of the seconds each way of running `what` took, in the order given."""
     return f"| {what} | seconds |\n|---|---|\n" + "\n".join(f"| {name} | {s:.1f} |" for name, s in seconds.items())
+
+
+def dataset_arguments(description: str) -> argparse.ArgumentParser:
+    """The arguments of a script that checks one dataset: --dataset, --data-root and --no-write."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--dataset", required=True, help="a dataset folder under --data-root")
+    ap.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data")
+    ap.add_argument("--no-write", action="store_true", help="print the block only")
+    return ap
+
+
+def emit_block(name: str, body: str, heading: str, no_write: bool = False) -> None:
+    """Print the block, or write it into docs/benchmarks.md (the section's heading once, above its first block)."""
+    if no_write:
+        print(body)
+    else:
+        print(write_block(name, body, heading=None if heading in DOC.read_text() else heading))
 
 
 def write_block(name: str, body: str, doc: Path = DOC, heading: str | None = None) -> str:

@@ -16,7 +16,6 @@ second text classifier help?). The held-out test users are never read past the s
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -34,7 +33,7 @@ from tagatlas.recommender import ModelConfig, TagAtlas
 from tagatlas.recommender.fusion import place_distribution
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DOC, REPO, data_file, nested_validation, provenance, shown, write_block  # noqa: E402
+from common import data_file, dataset_arguments, emit_block, nested_validation, provenance, shown  # noqa: E402
 
 RADII = (25, 161)
 LR_SHARES = (0.0, 0.1, 0.2, 0.3, 0.5)  # shares of the TF-IDF model's probabilities mixed into the fused distribution
@@ -105,10 +104,7 @@ def table(rows: dict[str, dict[str, float]], first: str) -> str:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dataset", required=True, help="a dataset folder under --data-root")
-    ap.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data")
-    ap.add_argument("--no-write", action="store_true", help="print the block only")
+    ap = dataset_arguments(__doc__.splitlines()[0])
     args = ap.parse_args()
     path = data_file(args.data_root, args.dataset)
     split = training_split([path], skip_invalid=True)  # the same held-out users as `tagatlas train`; not read further
@@ -121,11 +117,7 @@ def main() -> int:
             f"masked); {time.perf_counter() - started:.0f} s.\n\n"
             + table(rows, "answer") + "\n\n"
             + table({f"share {share:g}": r for share, r in mixes.items()}, "fused most probable class, TF-IDF probabilities mixed in at"))
-    heading = "## Where the text datasets' targets are missed"
-    if args.no_write:
-        print(body)
-    else:  # the section's heading once, above the first dataset's block
-        print(write_block(f"headroom-{args.dataset}", body, heading=None if heading in DOC.read_text() else heading))
+    emit_block(f"headroom-{args.dataset}", body, "## Where the text datasets' targets are missed", args.no_write)
     return 0
 
 

@@ -12,7 +12,6 @@ half with `tagatlas evaluate`'s protocol. The held-out test users are never read
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -21,28 +20,21 @@ import tagatlas  # noqa: F401 - before numpy: numpy's BLAS threads must read tag
 from tagatlas.recommender import ModelConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DOC, REPO, data_file, nested_config_check, write_block  # noqa: E402
+from common import data_file, dataset_arguments, emit_block, nested_config_check  # noqa: E402
 
 DEFAULT = ModelConfig().min_place_posts
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dataset", required=True, help="a dataset folder under --data-root")
-    ap.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data")
+    ap = dataset_arguments(__doc__.splitlines()[0])
     ap.add_argument("--settings", type=int, nargs="+", default=[DEFAULT, 2, 1], help="min_place_posts values to compare")
-    ap.add_argument("--no-write", action="store_true", help="print the block only")
     args = ap.parse_args()
     configs = {f"{n}{' (default)' if n == DEFAULT else ''}": ModelConfig(min_place_posts=n) for n in args.settings}
     command = f".venv/bin/python benchmarks/place_classes.py --dataset {args.dataset}"
     if args.settings != [DEFAULT, 2, 1]:
         command += " --settings " + " ".join(map(str, args.settings))
     body = nested_config_check(data_file(args.data_root, args.dataset), configs, "posts a place class needs", command, show_places=True)
-    heading = "## Posts a place class needs"
-    if args.no_write:
-        print(body)
-    else:  # the section's heading once, above the first dataset's block
-        print(write_block(f"place-classes-{args.dataset}", body, heading=None if heading in DOC.read_text() else heading))
+    emit_block(f"place-classes-{args.dataset}", body, "## Posts a place class needs", args.no_write)
     return 0
 
 

@@ -12,7 +12,6 @@ Writes the `refit-<dataset>` block of docs/benchmarks.md.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -21,23 +20,16 @@ import tagatlas  # noqa: F401 - before numpy: numpy's BLAS threads must read tag
 from tagatlas.recommender import ModelConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DOC, REPO, data_file, nested_config_check, write_block  # noqa: E402
+from common import data_file, dataset_arguments, emit_block, nested_config_check  # noqa: E402
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dataset", required=True, help="a dataset folder under --data-root")
-    ap.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data")
-    ap.add_argument("--no-write", action="store_true", help="print the block only")
+    ap = dataset_arguments(__doc__.splitlines()[0])
     args = ap.parse_args()
     configs = {"refit (default)": ModelConfig(refit=True), "no refit": ModelConfig(refit=False)}
     body = nested_config_check(data_file(args.data_root, args.dataset), configs, "head",
                                f".venv/bin/python benchmarks/refit.py --dataset {args.dataset}")
-    heading = "## Refitting the head after tuning"
-    if args.no_write:
-        print(body)
-    else:  # the section's heading once, above the first dataset's block
-        print(write_block(f"refit-{args.dataset}", body, heading=None if heading in DOC.read_text() else heading))
+    emit_block(f"refit-{args.dataset}", body, "## Refitting the head after tuning", args.no_write)
     return 0
 
 
