@@ -30,13 +30,15 @@ def data_file(root: Path, name: str) -> Path:
 NESTED_SALT = "refit-check"  # which validation users the nested checks hold out: fixed, so reruns and scripts compare the same users
 
 
-def nested_validation(train: list) -> tuple[list, list]:
-    """(posts to train on, held-out validation users' posts): the fit users plus half of the validation users training
-    would use, and the other half (chosen by NESTED_SALT). For checks that must not read the held-out test users."""
+def nested_validation(path: Path) -> tuple[list, list]:
+    """(posts to train on, held-out validation users' posts) of a posts file: of the training users `tagatlas train`
+    would read, the fit users plus half of the validation users, and the other half (chosen by NESTED_SALT). The
+    held-out test users are never read past the split."""
     from tagatlas.data.split import split_users
+    from tagatlas.evaluation import training_split
     from tagatlas.recommender.training import validation_split
 
-    parts = validation_split(train)
+    parts = validation_split(training_split([path], skip_invalid=True).train)
     halves = split_users(parts["val"], {"v1": 0.5, "v2": 0.5}, salt=NESTED_SALT)
     return parts["fit"] + halves["v1"], halves["v2"]
 
@@ -54,12 +56,10 @@ def nested_config_check(path: Path, configs: dict, first: str, command: str, sho
     the other half with `tagatlas evaluate`'s protocol, and return the block: the data line and one row per config
     (`first` heads the first column; `show_places`: a column of each model's place classes). The held-out test users
     are never read past the split."""
-    from tagatlas.evaluation import training_split
     from tagatlas.evaluation.runner import evaluate
     from tagatlas.recommender import TagAtlas
 
-    split = training_split([path], skip_invalid=True)  # the same held-out users as `tagatlas train`; not read further
-    train, held = nested_validation(split.train)
+    train, held = nested_validation(path)
     rows, n_queries = {}, 0
     for name, config in configs.items():
         started = time.perf_counter()
@@ -72,20 +72,13 @@ def nested_config_check(path: Path, configs: dict, first: str, command: str, sho
     f1 = lambda v: "–" if v is None else f"{v:.3f}"  # noqa: E731
     places = lambda r: f" {r['places']} |" if show_places else ""  # noqa: E731
     return (f"{provenance(command)}\n\n"
-            f"Data: `{shown_data(path)}`, training users only: trained on {len(train)} posts (the fit users and half of the validation users), "
+            f"Data: `{shown(path)}`, training users only: trained on {len(train)} posts (the fit users and half of the validation users), "
             f"evaluated on the other half of the validation users ({len({p.user_key for p in held})} users, "
             f"{n_queries} located queries).\n\n"
             f"| {first} |{' place classes |' if show_places else ''} Acc@161 | Acc@25 | median km | with tags: Acc@161 | "
             f"with tags: median km | F1@5 | train s |\n|---|---|---|---|---|---|---|---|{'---|' if show_places else ''}\n"
             + "\n".join(f"| {name} |{places(r)} {r['acc_161']:.3f} | {r['acc_25']:.3f} | {r['median_km']:.0f} | {r['tagged_acc_161']:.3f} | "
                         f"{r['tagged_median_km']:.0f} | {f1(r['f1_at_5'])} | {r['train_s']:.0f} |" for name, r in rows.items()))
-
-
-def shown_data(path: Path) -> str:
-    """A data file as the nested checks name it: relative to ../shared (`data/<dataset>/...`)."""
-    path = Path(path).resolve()
-    shared = REPO.parent / "shared"
-    return str(path.relative_to(shared)) if path.is_relative_to(shared) else str(path)
 
 
 def machine() -> str:
