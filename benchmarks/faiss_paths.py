@@ -48,7 +48,7 @@ def main() -> None:
     from tagatlas.index import PostStore
     from tagatlas.recommender import TagAtlas
     import tagatlas.recommender.model as model_module
-    from tagatlas.recommender.fusion import ranked_columns, tag_scores
+    from tagatlas.recommender.tag_fusion import ranked_columns, tag_scores
 
     print(f"machine: {machine()}")
     base = np.concatenate([v for _, _, v in PostStore.open_copy(args.model / "store.sqlite").iter_all()])

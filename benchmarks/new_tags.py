@@ -37,7 +37,7 @@ def measure(path: Path) -> tuple[str, list[str]]:
     from tagatlas.evaluation.baselines import TfidfKnnTags
     from tagatlas.evaluation.runner import as_query
     from tagatlas.recommender import TagAtlas, tag_metrics
-    from tagatlas.recommender.fusion import tag_scores
+    from tagatlas.recommender.tag_fusion import tag_scores
 
     posts = list(read_posts(path))
     if any(p.created_at is None for p in posts):

@@ -22,7 +22,8 @@ import tagatlas  # noqa: F401 - before numpy: numpy's BLAS threads must read tag
 import numpy as np
 
 from tagatlas.recommender.evidence.base import SourceEvidence
-from tagatlas.recommender.fusion import Evidence, FusionParams, select_tags, tag_scores
+from tagatlas.recommender.fusion import Evidence, FusionParams
+from tagatlas.recommender.tag_fusion import select_tags, tag_scores
 from tagatlas.recommender.metrics import tag_metrics
 from tagatlas.recommender.tag_tuning import TagF1, search_tags
 

@@ -18,7 +18,8 @@ from tagatlas.data import Post, distance_km, history_and_queries
 from tagatlas.evaluation.baselines import (MostFrequentPlace, Popularity, TfidfKnnTags, TfidfLogReg, UserTop, knn_vote, user_last_place,
                                            stored_texts_and_tags)
 from tagatlas.recommender import Geolocator, TagAtlas, geo_metrics, tag_metrics
-from tagatlas.recommender.fusion import place_distribution, select_tags, tag_scores
+from tagatlas.recommender.fusion import place_distribution
+from tagatlas.recommender.tag_fusion import select_tags, tag_scores
 from tagatlas.recommender.metrics import expected_calibration_error
 from tagatlas.recommender.place_list import area_mass, within
 from tagatlas.recommender.schema import PlaceScore

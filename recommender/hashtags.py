@@ -19,7 +19,8 @@ import numpy as np
 from tagatlas.core import write_text_atomic
 from tagatlas.data import Post
 from tagatlas.recommender.evidence.vocabulary import BatchVocabulary
-from tagatlas.recommender.fusion import Evidence, FusionParams, select_tags, tag_scores
+from tagatlas.recommender.fusion import Evidence, FusionParams
+from tagatlas.recommender.tag_fusion import select_tags, tag_scores
 from tagatlas.recommender.tag_match import TagMatcher
 
 VOCABULARY_FILE = "vocabulary.json"

@@ -17,7 +17,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from tagatlas.recommender.evidence import EvidenceSource
-from tagatlas.recommender.fusion import Evidence, FusionParams, quota_choice, select_tags, tag_scores, threshold_keep
+from tagatlas.recommender.fusion import Evidence, FusionParams
+from tagatlas.recommender.tag_fusion import quota_choice, select_tags, tag_scores, threshold_keep
 from tagatlas.recommender.geo_score import one_query
 
 TAG_GRID = {"tag_k": (10, 25, 50), "tag_temperature": (0.02, 0.05, 0.2), "tag_beta": tuple(np.round(np.linspace(0, 1, 11), 2))}

@@ -8,7 +8,8 @@ import pytest
 
 from tagatlas.recommender.clusters import ClusterProfiles
 from tagatlas.recommender.evidence import SourceEvidence
-from tagatlas.recommender.fusion import Evidence, FusionParams, place_distribution, tag_scores
+from tagatlas.recommender.fusion import Evidence, FusionParams, place_distribution
+from tagatlas.recommender.tag_fusion import tag_scores
 from tagatlas.recommender.neighbours import NeighbourTable
 
 

@@ -2,8 +2,9 @@
 
 import numpy as np
 
-from tagatlas.recommender.fusion import (Evidence, FusionParams, PlaceAreas, coordinates, decide_place, decision_confidence, label_in_area, place_distribution,
-                                         select_tags, tag_scores)
+from tagatlas.recommender.fusion import (Evidence, FusionParams, PlaceAreas, coordinates, decide_place, decision_confidence, label_in_area,
+                                         place_distribution)
+from tagatlas.recommender.tag_fusion import select_tags, tag_scores
 from tagatlas.recommender.metrics import geo_metrics, tag_metrics
 
 # Three synthetic places: two 20 km apart (a metro split in two), one far away.
@@ -96,7 +97,7 @@ def test_habit_recency_decay_prefers_the_users_recent_tags():
 def test_ranked_columns_equals_a_full_sort_with_ties_by_name():
     """Synthetic scores with many exact ties (and ties after rounding to 6 decimals): the partial ranking
     must give the first m columns of the full lexsort, row by row."""
-    from tagatlas.recommender.fusion import ranked_columns
+    from tagatlas.recommender.tag_fusion import ranked_columns
 
     rng = np.random.default_rng(3)
     scores = np.round(rng.random((40, 600)) ** 4, 3)  # many equal values, many near 0

@@ -8,7 +8,8 @@ import pytest
 from tagatlas.data import Post, hashtag_words
 from tagatlas.encoders import TextEncoder
 from tagatlas.recommender import TagAtlas
-from tagatlas.recommender.fusion import FusionParams, quota_choice, select_tags
+from tagatlas.recommender.fusion import FusionParams
+from tagatlas.recommender.tag_fusion import quota_choice, select_tags
 from tagatlas.recommender.hashtags import HashtagRecommender
 from tagatlas.recommender.tag_match import TagMatcher
 

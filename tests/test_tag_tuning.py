@@ -7,7 +7,8 @@ from dataclasses import replace
 import numpy as np
 
 from tagatlas.recommender.evidence.base import SourceEvidence
-from tagatlas.recommender.fusion import Evidence, FusionParams, select_tags, tag_scores
+from tagatlas.recommender.fusion import Evidence, FusionParams
+from tagatlas.recommender.tag_fusion import select_tags, tag_scores
 from tagatlas.recommender.metrics import tag_metrics
 from tagatlas.recommender.tag_tuning import THRESHOLDS, TagF1, tune_tags
 

@@ -6,7 +6,8 @@ import numpy as np
 from tagatlas.data import Post
 from tagatlas.index import FaissIndex, PostStore
 from tagatlas.recommender.evidence.written_tags import WrittenTagRates, text_tokens, written_tags
-from tagatlas.recommender.fusion import Evidence, FusionParams, select_tags, tag_scores
+from tagatlas.recommender.fusion import Evidence, FusionParams
+from tagatlas.recommender.tag_fusion import select_tags, tag_scores
 from tagatlas.recommender.post_index import PostIndex
 from tagatlas.recommender.reader import cleaned
 
