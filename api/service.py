@@ -107,17 +107,17 @@ class Service:
         """Index one post, committed to the store before this returns; 409 when its id is indexed already."""
         model = self.model
         with self.background:  # one ingest at a time beside suggestions
-            features = model.featurize([post])  # the encoders need no lock: readers keep going meanwhile
-            new_tags = model.embed_new_tags([post])  # nor does embedding its hashtags new to the tag matcher
+            features = model.ingest.featurize([post])  # the encoders need no lock: readers keep going meanwhile
+            new_tags = model.ingest.embed_new_tags([post])  # nor does embedding its hashtags new to the tag matcher
             duplicate = HTTPException(409, f"'id': post {post.id!r} is already indexed; delete it first to replace it")
             with self.lock.read():  # enrichment only reads: suggest and search go on beside it
                 if model.store_.rowids([post.id]):
                     raise duplicate
-                pending = model.prepare_add([post], features=features, new_tags=new_tags)
+                pending = model.ingest.prepare_add([post], features=features, new_tags=new_tags)
             with self.lock.write():  # held for the index and store writes alone
                 if model.store_.rowids([post.id]):  # a concurrent request indexed it meanwhile
                     raise duplicate
-                prediction = model.commit_add(pending)[0]
+                prediction = model.ingest.commit_add(pending)[0]
                 self.posts_gauge.set(model.store_.count())
         return prediction
 

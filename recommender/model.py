@@ -28,7 +28,6 @@ from tagatlas.recommender.fusion import Evidence, FusionParams
 from tagatlas.recommender.geolocator import Geolocator
 from tagatlas.recommender.hashtags import HashtagRecommender
 from tagatlas.recommender.clusters import ClusterProfiles
-from tagatlas.recommender.coattention import RegionMaps
 from tagatlas.recommender.decisions import decide, to_predictions
 from tagatlas.recommender.evidence import EvidenceSource, create_sources
 from tagatlas.recommender.config import ConfigError, ModelConfig
@@ -36,25 +35,13 @@ from tagatlas.recommender.neighbours import NeighbourTable
 from tagatlas.recommender.folder import (FORMAT_VERSION, PARTS, ModelFolderError, file_fingerprint, load_part, manifest_of,
                                          read_manifest, write_folder)
 from tagatlas.recommender.gather import gather_evidence
+from tagatlas.recommender.ingest import Ingest
 from tagatlas.recommender.post_index import PostIndex
 from tagatlas.recommender.reader import Features, PostReader
 from tagatlas.recommender.schema import Decisions, Prediction
 from tagatlas.recommender.weights import WEIGHTS_FILE, WeightsError, load_weights, save_weights
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class PendingAdd:
-    """Posts enriched by `TagAtlas.prepare_add`, waiting for `commit_add` to index them."""
-
-    posts: list[Post]
-    features: Features | None
-    regions: RegionMaps | None
-    clusters: tuple[np.ndarray, list[dict]] | None  # (cluster per post, -1: none; per-modality shares), as assigned
-    predictions: list[Prediction]
-    vectors: np.ndarray | None = None  # the posts' index-space vectors
-    new_tags: tuple[list[str], np.ndarray | None] = ([], None)  # tags the matcher lacks, embedded (TagMatcher.embed_new)
 
 
 @dataclass
@@ -98,7 +85,8 @@ class TagAtlas:
         """Whether a source compares photos by the image backbone's features (they are then kept and indexed)."""
         return self.config.encoder.image != "none" and any(s.reads_image_features for s in self.sources)
 
-    def _features(self, posts: list[Post], **kwargs) -> Features:  # the reader's, with image features when a source reads them
+    def features(self, posts: list[Post], **kwargs) -> Features:
+        """The encoders' output for posts (the reader's), with image features when a source reads them."""
         return self.reader.features(list(posts), image_features=self.reads_image_features, **kwargs)
 
     @property
@@ -133,77 +121,15 @@ class TagAtlas:
 
         return TrainingRun(self, posts, progress, ckpt).run()
 
-    def index_features(self, posts, x, dense, role: str, labels=None, clusters=None, regions: RegionMaps | None = None,
-                       vectors: np.ndarray | None = None, image: np.ndarray | None = None) -> list[int]:
-        """Index posts from their encoder output (`add` encodes them first; training has it already); `vectors`: their
-        index-space vectors when already computed; `labels`: their place labels when known; `image`: the image
-        backbone's features (zero rows: no photo), indexed for image retrieval."""
-        if not posts:
-            return []
-        z = self.reader.read(x, dense, posts=posts, regions=regions)[0] if vectors is None else vectors
-        if clusters is None:
-            clusters = self.assign_clusters(posts, z)
-        if labels is None:
-            labels = [None] * len(posts)
-            located = [i for i, p in enumerate(posts) if p.has_location]
-            if located:
-                found = self.geolocator_.label([posts[i].lat for i in located], [posts[i].lon for i in located])
-                for i, lab in zip(located, found):
-                    labels[i] = lab
-        rowids = self.posts_.add(posts, z, labels, role, clusters, image)
-        self.hashtags_.learn((t for p in posts for t in p.hashtags), self.encoder.text)  # new tags become matchable at once
-        return rowids
-
     # -- online updates ---------------------------------------------------------------------------
+    @property
+    def ingest(self) -> Ingest:
+        """Online updates: enrich posts against the index as it is, then index them (`ingest.py`)."""
+        return Ingest(self)
+
     def add(self, posts: list[Post], role: str = "online", progress: bool = False) -> list[int]:
         """Index new posts now: their places and hashtags (new ones included) are recommendable at once."""
-        if not posts:
-            return []
-        features = self._features(posts, progress=progress, photos=False)
-        return self.index_features(list(posts), features.lexical, features.dense, role=role, image=features.image)
-
-    def featurize(self, posts: list[Post]):
-        """The encoders' output for posts; it depends on nothing the index holds, so a service computes it
-        outside its write lock and hands it to `predict_and_add`."""
-        return self._features(posts)
-
-    def predict_and_add(self, posts: list[Post], role: str = "online", features=None) -> list[Prediction]:
-        """Enrich posts (before they are indexed, so none is its own neighbour), then index them; encodes once."""
-        return self.commit_add(self.prepare_add(posts, features=features), role=role)
-
-    def embed_new_tags(self, posts: list[Post]) -> tuple[list[str], np.ndarray | None]:
-        """The posts' hashtags the tag matcher lacks, embedded (for `prepare_add`); depends on nothing the index
-        holds, so a service computes it outside its locks, like `featurize`."""
-        return self.hashtags_.embed_new((t for p in posts for t in p.hashtags), self.encoder.text)
-
-    def prepare_add(self, posts: list[Post], features: Features | None = None,
-                    new_tags: tuple[list[str], np.ndarray | None] | None = None) -> "PendingAdd":
-        """Enrich posts against the index as it is now. Reads only: a service runs this beside other readers and
-        holds its write lock for `commit_add` alone. `features` (`featurize`) and `new_tags` (`embed_new_tags`)
-        are computed here when not given."""
-        posts = list(posts)
-        if not posts:
-            return PendingAdd([], None, None, None, [])
-        features = self._features(posts) if features is None else features
-        new_tags = self.embed_new_tags(posts) if new_tags is None else new_tags
-        regions = self.reader.regions(posts) if self.reader.reads_regions else None  # read once for both steps
-        ev, vectors = gather_evidence(self, posts, features, regions)
-        return PendingAdd(posts, features, regions, ev.assigned_clusters, self._predictions(posts, ev, 20), vectors, new_tags)
-
-    def commit_add(self, pending: "PendingAdd", role: str = "online") -> list[Prediction]:
-        """Index prepared posts (committed to the store before this returns); their predictions get the cluster
-        each joined."""
-        if not pending.posts:
-            return []
-        self.hashtags_.add_embedded(pending.new_tags)
-        rowids = self.index_features(pending.posts, pending.features.lexical, pending.features.dense, role=role,
-                                    clusters=pending.clusters, regions=pending.regions, vectors=pending.vectors,
-                                    image=pending.features.image)
-        stored = self.store_.clusters(rowids)
-        for pred, rowid in zip(pending.predictions, rowids):
-            if rowid in stored:
-                pred.cluster, pred.cluster_contributions = str(stored[rowid][0]), stored[rowid][1]
-        return pending.predictions
+        return self.ingest.add(posts, role=role, progress=progress)
 
     def search_index(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (similarities, rowids) among the indexed posts, re-ranked as `config.index_rerank` says (`PostIndex.search`)."""
@@ -253,7 +179,7 @@ class TagAtlas:
 
     def evidence(self, posts: list[Post]) -> Evidence:
         """The fusion inputs for a batch (classifier outputs, neighbours, habits): for baselines and ablations."""
-        return gather_evidence(self, list(posts), self._features(posts))[0]
+        return gather_evidence(self, list(posts), self.features(posts))[0]
 
     def predictions_from(self, posts: list[Post], ev: Evidence, params: FusionParams | None = None,
                          n_candidates: int = 20) -> list[Prediction]:
@@ -309,7 +235,7 @@ class TagAtlas:
         for batch in batches:
             batch = list(batch)
             try:
-                features = self._features(batch)
+                features = self.features(batch)
                 if columnar:
                     ev, q = gather_evidence(self, batch, features)
                     result = BatchResult(batch, [], np.asarray(q, dtype=np.float32), None, self._decide(ev, n_candidates))

@@ -219,7 +219,7 @@ class TrainingRun:
     def add(self, ps: list[Post], role: str, features=None) -> None:
         """Index training posts with their known place labels."""
         x, dense = features if features is not None else self.targets(ps)[:2]
-        self.model.index_features(ps, x, dense, role=role, labels=[self.label_of.get(p.id) for p in ps], regions=self.regions_of(ps),
+        self.model.ingest.index_features(ps, x, dense, role=role, labels=[self.label_of.get(p.id) for p in ps], regions=self.regions_of(ps),
                                   image=self.image_of(ps))
 
     def reembed(self) -> None:

@@ -271,6 +271,7 @@ def test_searches_and_ingests_take_turns_while_suggestions_run_beside_them(model
 
     from tagatlas.api import create_app
     from tagatlas.recommender import TagAtlas
+    from tagatlas.recommender.ingest import Ingest
 
     folder = tmp_path / "slots"
     shutil.copytree(model_dir, folder)
@@ -301,7 +302,7 @@ def test_searches_and_ingests_take_turns_while_suggestions_run_beside_them(model
         return real_predict(self, posts, **kwargs)
 
     monkeypatch.setattr(TagAtlas, "search", held_until_a_suggestion(TagAtlas.search))
-    monkeypatch.setattr(TagAtlas, "prepare_add", held_until_a_suggestion(TagAtlas.prepare_add))
+    monkeypatch.setattr(Ingest, "prepare_add", held_until_a_suggestion(Ingest.prepare_add))
     monkeypatch.setattr(TagAtlas, "predict", predict)
     with TestClient(create_app(folder, api_keys={KEY})) as client, ThreadPoolExecutor(6) as pool:
         armed.set()

@@ -86,7 +86,7 @@ def test_trained_model_clusters_and_its_cluster_evidence_ignores_the_query_locat
     assert np.array_equal(bare_c.place, told_c.place) and bare_c.tag_ids == told_c.tag_ids
     # a post indexed online joins its cluster's profile at once, as a rebuild from the store would count it
     m.evidence([Post(id="warm", text=text)])
-    pred = m.predict_and_add([Post(id="synthetic-mate", text=text, hashtags=["synthsnowmate"], lat=42.36, lon=-71.06)])[0]
+    pred = m.ingest.predict_and_add([Post(id="synthetic-mate", text=text, hashtags=["synthsnowmate"], lat=42.36, lon=-71.06)])[0]
     followed = m.posts_._profiles
     rebuilt = ClusterProfiles().load(m.store_, m.neighbour_table())
     assert followed.generation == rebuilt.generation and +followed.sizes == +rebuilt.sizes

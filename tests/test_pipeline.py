@@ -283,7 +283,7 @@ def test_cluster_command_then_suggestions_and_new_posts_carry_clusters(model_dir
     sizes = m.store_.cluster_sizes()
     count = m.store_.count()
     new_post = Post(id="synthetic-cluster-1", text="snow storm closing schools again", hashtags=["synthbrandnewtag"], lat=42.36, lon=-71.06)
-    pending = m.prepare_add([new_post])
+    pending = m.ingest.prepare_add([new_post])
     assert m.store_.count() == count and not m.store_.rowids(["synthetic-cluster-1"])  # preparing writes nothing
     assert m.hashtags_.matcher_ is not None and "synthbrandnewtag" not in m.hashtags_.matcher_
     # the commit (a service's write lock) runs no model: the new tag and the index vector were computed beforehand
@@ -292,7 +292,7 @@ def test_cluster_command_then_suggestions_and_new_posts_carry_clusters(model_dir
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(m.encoder.text, "encode", no_model)
         patch.setattr(m.reader.head_, "predict", no_model)
-        pred = m.commit_add(pending)[0]
+        pred = m.ingest.commit_add(pending)[0]
     assert m.store_.count() == count + 1 and m.store_.rowids(["synthetic-cluster-1"])
     assert "synthbrandnewtag" in m.hashtags_.matcher_
     rowid = m.store_.rowids(["synthetic-cluster-1"])["synthetic-cluster-1"]
@@ -303,7 +303,7 @@ def test_cluster_command_then_suggestions_and_new_posts_carry_clusters(model_dir
     after = m.store_.cluster_sizes()
     assert after[int(pred.cluster)] == sizes.get(int(pred.cluster), 0) + 1  # joined, nothing rebuilt
     # personalised search: the user's clusters are part of their profile and re-rank hits, with the reason given
-    mine = m.predict_and_add([Post(id="synthetic-cluster-2", user_id="synthetic-clusterer", text="snow storm closing schools again",
+    mine = m.ingest.predict_and_add([Post(id="synthetic-cluster-2", user_id="synthetic-clusterer", text="snow storm closing schools again",
                                    hashtags=["synthsnowday"], lat=42.36, lon=-71.06)])[0]
     res = m.search("snow storm closing schools", user_id="synthetic-clusterer", k=20)
     assert res.profile.top_clusters == {mine.cluster: 1.0}
