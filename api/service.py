@@ -107,7 +107,7 @@ class Service:
         """Index one post, committed to the store before this returns; 409 when its id is indexed already."""
         model = self.model
         with self.background:  # one ingest at a time beside suggestions
-            features = model.ingest.featurize([post])  # the encoders need no lock: readers keep going meanwhile
+            features = model.features([post])  # the encoders need no lock: readers keep going meanwhile
             new_tags = model.ingest.embed_new_tags([post])  # nor does embedding its hashtags new to the tag matcher
             duplicate = HTTPException(409, f"'id': post {post.id!r} is already indexed; delete it first to replace it")
             with self.lock.read():  # enrichment only reads: suggest and search go on beside it

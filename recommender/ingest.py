@@ -68,24 +68,19 @@ class Ingest:
         features = self.model.features(posts, progress=progress, photos=False)
         return self.index_features(list(posts), features.lexical, features.dense, role=role, image=features.image)
 
-    def featurize(self, posts: list[Post]):
-        """The encoders' output for posts; it depends on nothing the index holds, so a service computes it
-        outside its write lock and hands it to `predict_and_add`."""
-        return self.model.features(posts)
-
     def predict_and_add(self, posts: list[Post], role: str = "online", features=None) -> list[Prediction]:
         """Enrich posts (before they are indexed, so none is its own neighbour), then index them; encodes once."""
         return self.commit_add(self.prepare_add(posts, features=features), role=role)
 
     def embed_new_tags(self, posts: list[Post]) -> tuple[list[str], np.ndarray | None]:
         """The posts' hashtags the tag matcher lacks, embedded (for `prepare_add`); depends on nothing the index
-        holds, so a service computes it outside its locks, like `featurize`."""
+        holds, so a service computes it outside its locks, like `TagAtlas.features`."""
         return self.model.hashtags_.embed_new((t for p in posts for t in p.hashtags), self.model.encoder.text)
 
     def prepare_add(self, posts: list[Post], features: Features | None = None,
                     new_tags: tuple[list[str], np.ndarray | None] | None = None) -> "PendingAdd":
         """Enrich posts against the index as it is now. Reads only: a service runs this beside other readers and
-        holds its write lock for `commit_add` alone. `features` (`featurize`) and `new_tags` (`embed_new_tags`)
+        holds its write lock for `commit_add` alone. `features` (`TagAtlas.features`: it depends on nothing the index holds) and `new_tags` (`embed_new_tags`)
         are computed here when not given."""
         posts = list(posts)
         if not posts:
