@@ -88,7 +88,7 @@ class Service:
 
     def _enrich_batch(self, posts: list[Post]) -> list:
         with self.background, self.lock.read():
-            preds, vectors = self.model.predict_with_vectors(posts)
+            preds, vectors = self.model.predictor.with_vectors(posts)
         return list(zip(preds, vectors))
 
     # -- work the routes hand over ------------------------------------------------------------------

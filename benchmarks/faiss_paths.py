@@ -78,7 +78,7 @@ def main() -> None:
 
     model_module.tag_scores = spy
     model = TagAtlas.load(args.model)
-    list(model.predict_stream(iter([list(itertools.islice(read_posts(args.data), args.batch))]), columnar=True))
+    list(model.predictor.stream(iter([list(itertools.islice(read_posts(args.data), args.batch))]), columnar=True))
     model_module.tag_scores = original
     ev, p = captured["ev"], captured["p"]
 

@@ -172,7 +172,7 @@ class BulkEnricher:
         latest = {p.id: p for p in posts}  # an id twice in one batch: the later record wins, written once
         posts = list(latest.values())
         try:
-            result = next(self.model.predict_stream([posts], columnar=True))  # arrays: no per-tag objects
+            result = next(self.model.predictor.stream([posts], columnar=True))  # arrays: no per-tag objects
             if result.error is not None:
                 raise result.error
             fields = enrichment_fields_batch(result.decisions, result.vectors, self.version)

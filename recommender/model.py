@@ -1,7 +1,7 @@
 """TagAtlas: a retrieval-augmented recommender of places and hashtags for posts, composed of small parts.
 
 `PostReader` (encoder, lexical features, imputer, multi-task head) reads a post; `PostIndex` (FAISS index + SQLite
-store) holds the indexed posts; `gather_evidence` collects every evidence source for a batch; `Geolocator` and
+store) holds the indexed posts; `Predictor` gathers every evidence source for a batch; `Geolocator` and
 `HashtagRecommender` decide the place and the tags from the fused evidence with weights tuned on validation users
 (`TrainingRun` trains the parts in order). A model is a folder with one subfolder or file per part: `save` writes it
 atomically, `load` restores it.
@@ -12,12 +12,9 @@ from __future__ import annotations
 import gc
 import logging
 import os
-from dataclasses import dataclass
-from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from tagatlas.data import Post, hashtag_words
 from tagatlas.encoders import PostEncoder
@@ -28,31 +25,19 @@ from tagatlas.recommender.fusion import Evidence, FusionParams
 from tagatlas.recommender.geolocator import Geolocator
 from tagatlas.recommender.hashtags import HashtagRecommender
 from tagatlas.recommender.clusters import ClusterProfiles
-from tagatlas.recommender.decisions import decide, to_predictions
 from tagatlas.recommender.evidence import EvidenceSource, create_sources
 from tagatlas.recommender.config import ConfigError, ModelConfig
 from tagatlas.recommender.neighbours import NeighbourTable
 from tagatlas.recommender.folder import (FORMAT_VERSION, PARTS, ModelFolderError, file_fingerprint, load_part, manifest_of,
                                          read_manifest, write_folder)
-from tagatlas.recommender.gather import gather_evidence
 from tagatlas.recommender.ingest import Ingest
 from tagatlas.recommender.post_index import PostIndex
 from tagatlas.recommender.reader import Features, PostReader
-from tagatlas.recommender.schema import Decisions, Prediction
+from tagatlas.recommender.predictor import Predictor
+from tagatlas.recommender.schema import Prediction
 from tagatlas.recommender.weights import WEIGHTS_FILE, WeightsError, load_weights, save_weights
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class BatchResult:
-    """One batch of `predict_stream`: its posts with their predictions and index-space vectors, or the error."""
-
-    posts: list[Post]
-    predictions: list[Prediction]  # empty in a columnar stream
-    vectors: np.ndarray
-    error: Exception | None = None
-    decisions: Decisions | None = None  # a columnar stream's predictions, as arrays
 
 
 class TagAtlas:
@@ -177,14 +162,19 @@ class TagAtlas:
 
         return search(self, query, user_id=user_id, k=k, coarse_all=coarse_all, query_vector=query_vector)
 
+    @property
+    def predictor(self) -> Predictor:
+        """Prediction: evidence, fusion and decisions, batch after batch (`predictor.py`)."""
+        return Predictor(self)
+
     def evidence(self, posts: list[Post]) -> Evidence:
         """The fusion inputs for a batch (classifier outputs, neighbours, habits): for baselines and ablations."""
-        return gather_evidence(self, list(posts), self.features(posts))[0]
+        return self.predictor.evidence(posts)
 
     def predictions_from(self, posts: list[Post], ev: Evidence, params: FusionParams | None = None,
                          n_candidates: int = 20) -> list[Prediction]:
         """Predictions from precomputed evidence, optionally with other fusion parameters."""
-        return self._predictions(list(posts), ev, n_candidates, params)
+        return self.predictor.from_evidence(posts, ev, params, n_candidates)
 
     def warm_up(self, freeze_heap: bool = True) -> None:
         """Load the backbones and fill the lazy caches now, so the first requests of a service (often many
@@ -205,56 +195,7 @@ class TagAtlas:
 
     def predict(self, posts: list[Post], *, batch_size: int = 512, progress: bool = False, n_candidates: int = 20) -> list[Prediction]:
         """Places, coordinates with a radius, and ranked hashtags for each post (hashtags in its text are masked)."""
-        return self.predict_with_vectors(posts, batch_size=batch_size, progress=progress, n_candidates=n_candidates)[0]
-
-    def predict_with_vectors(self, posts: list[Post], *, batch_size: int = 512, progress: bool = False,
-                             n_candidates: int = 20) -> tuple[list[Prediction], np.ndarray]:
-        """`predict` plus each post's vector in the index space (what `embed` returns), from one encoder pass:
-        enrichment that stores embeddings (OpenSearch) must not encode twice."""
-        out: list[Prediction] = []
-        vectors: list[np.ndarray] = []
-        chunks = [list(posts[start : start + batch_size]) for start in range(0, len(posts), batch_size)]
-        bar = tqdm(total=len(posts), desc="predict", unit="post", disable=not progress or len(posts) <= batch_size)
-        for result in self.predict_stream(chunks, n_candidates=n_candidates):
-            if result.error is not None:
-                raise result.error
-            out.extend(result.predictions)
-            vectors.append(result.vectors)
-            bar.update(len(result.posts))
-        bar.close()
-        return out, (np.concatenate(vectors) if vectors else np.zeros((0, self.index_dim), np.float32))
-
-    def predict_stream(self, batches: Iterable[Sequence[Post]], *, n_candidates: int = 20, columnar: bool = False) -> Iterator[BatchResult]:
-        """Predict batch after batch, in order. A batch that fails yields its error instead of predictions and
-        the stream goes on (bulk enrichment records the failure and continues). `columnar`: each result carries
-        `decisions` (arrays) instead of `Prediction` objects, for bulk writers that need only the decisions.
-
-        Sequential on purpose: encoding the next batch on a second thread or process while this one is fused
-        is slower on few cores (the encoder holds the GIL much of its time; benchmarks/throughput.py).
-        """
-        for batch in batches:
-            batch = list(batch)
-            try:
-                features = self.features(batch)
-                if columnar:
-                    ev, q = gather_evidence(self, batch, features)
-                    result = BatchResult(batch, [], np.asarray(q, dtype=np.float32), None, self._decide(ev, n_candidates))
-                else:
-                    preds, vectors = self._predict_features(batch, features, n_candidates)
-                    result = BatchResult(batch, preds, vectors, None)
-            except Exception as exc:  # noqa: BLE001 (reported with its batch)
-                yield BatchResult(batch, [], np.zeros((0, self.index_dim), np.float32), exc)
-                continue
-            yield result
-
-    def _predict_features(self, batch: list[Post], features: Features, n_candidates: int) -> tuple[list[Prediction], np.ndarray]:
-        ev, q = gather_evidence(self, batch, features)
-        preds = self._predictions(batch, ev, n_candidates)
-        labels, shares = ev.assigned_clusters
-        for pred, label, share in zip(preds, labels, shares):
-            if label >= 0:
-                pred.cluster, pred.cluster_contributions = str(label), share
-        return preds, np.asarray(q, dtype=np.float32)
+        return self.predictor.predict(posts, batch_size=batch_size, progress=progress, n_candidates=n_candidates)
 
     def cluster(self, k: int = 10, resolution: float = 1.0, fusion: str = "late", progress: bool = False, **late_options):
         """Cluster every indexed post (graph module) and record clusters in the store; returns the clusterer.
@@ -281,13 +222,6 @@ class TagAtlas:
             views = {"content": views["content"]}
         labels, shares = self.graph_.assign_with_contributions(views, neighbours=None if found is None else {"content": found})
         return labels, [{name: round(float(v[i]), 4) for name, v in shares.items()} for i in range(len(posts))]
-
-    def _decide(self, ev: Evidence, n_candidates: int, params: FusionParams | None = None) -> Decisions:
-        """Fusion and every decision for a batch, as arrays (`decisions.decide`)."""
-        return decide(ev, params or self.fusion_, self.geolocator_, self.hashtags_, n_candidates)
-
-    def _predictions(self, posts, ev: Evidence, n_candidates: int, params: FusionParams | None = None) -> list[Prediction]:
-        return to_predictions(posts, ev, self._decide(ev, n_candidates, params), self.geolocator_.place_coords_list_)
 
     # -- persistence ----------------------------------------------------------------------------
     def save(self, folder: str | os.PathLike) -> Path:

@@ -94,7 +94,7 @@ def enrich_file(model: TagAtlas, source: str | os.PathLike, out: str | os.PathLi
     written = 0
     bar = tqdm(desc="enrich", unit="post", disable=not progress, initial=len(done))
     with open(out, "ab") as handle:
-        for result in model.predict_stream(batches(posts, batch_size), columnar=True):  # arrays: no per-tag objects
+        for result in model.predictor.stream(batches(posts, batch_size), columnar=True):  # arrays: no per-tag objects
             if result.error is not None:
                 raise result.error
             batch = result.posts

@@ -369,7 +369,7 @@ def test_a_failing_batch_in_a_stream_is_reported_and_the_stream_goes_on(model_di
 
     monkeypatch.setattr(model.reader, "features", features)
     batches = [[Post(id="a", text="snow in boston")], [Post(id="boom", text="x")], [Post(id="c", text="istanbul")]]
-    results = list(model.predict_stream(batches))
+    results = list(model.predictor.stream(batches))
     assert [r.error is None for r in results] == [True, False, True]
     assert "synthetic encoder failure" in str(results[1].error) and results[1].predictions == []
     assert [r.predictions[0].post_id for r in (results[0], results[2])] == ["a", "c"]

@@ -19,6 +19,7 @@ from tagatlas.plugin import bodies
 from tagatlas.data import read_posts
 from tagatlas.plugin.bodies import Names, enrichment_fields
 from tagatlas.plugin.compat import ClusterInfo, OpenSearchVersionError, parse_version
+from tagatlas.recommender import Predictor
 
 API_URL = "http://tagatlas.internal:8000"
 
@@ -262,7 +263,7 @@ def test_bulk_enrich_writes_each_post_once_and_reports_every_failure(model, held
     assert doc["id"] == ids[0] and "created_at" in doc
     # written from arrays (enrichment_fields_batch): the same fields as built from a Prediction object
     first = [p for p in read_posts(heldout)][:100]  # batch 1, predicted as one batch again
-    preds, vectors = model.predict_with_vectors(first)
+    preds, vectors = model.predictor.with_vectors(first)
     assert [docs[p.id]["tagatlas"] for p in first] == [{**enrichment_fields(pr, v, model.fingerprint_), "status": "enriched"}
                                                         for pr, v in zip(preds, vectors)]
     # The failure report is itself a post file: re-running it writes the post once the cluster accepts it.
@@ -280,22 +281,19 @@ def test_bulk_enrich_resumes_after_an_interruption(model, heldout, tmp_path):
         pass
 
     calls = {"n": 0}
-    real = model.predict_stream
+    real = Predictor.stream
 
-    def flaky_predict(batches, **kw):
+    def flaky_stream(self, batches, **kw):
         calls["n"] += 1
         if calls["n"] == 3:
             raise Interrupted  # the process dies while encoding the third batch (nothing of it was sent)
-        return real(batches, **kw)
+        return real(self, batches, **kw)
 
     with Recorder() as rec:
         enricher = _enricher(rec, model, tmp_path, batch_size=50)
-        model.predict_stream = flaky_predict
-        try:
-            with pytest.raises(Interrupted):
-                enricher.run_file(src)
-        finally:
-            del model.predict_stream
+        with pytest.MonkeyPatch.context() as patch, pytest.raises(Interrupted):
+            patch.setattr(Predictor, "stream", flaky_stream)
+            enricher.run_file(src)
         assert json.loads((tmp_path / "ckpt.json").read_text())["position"] == 100
         report = _enricher(rec, model, tmp_path, batch_size=50).run_file(src)
         seen = [i for _, i in rec.state.bulk_items_seen]
