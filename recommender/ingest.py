@@ -80,8 +80,8 @@ class Ingest:
     def prepare_add(self, posts: list[Post], features: Features | None = None,
                     new_tags: tuple[list[str], np.ndarray | None] | None = None) -> "PendingAdd":
         """Enrich posts against the index as it is now. Reads only: a service runs this beside other readers and
-        holds its write lock for `commit_add` alone. `features` (`TagAtlas.features`: it depends on nothing the index holds) and `new_tags` (`embed_new_tags`)
-        are computed here when not given."""
+        holds its write lock for `commit_add` alone. `features` (`TagAtlas.features`: it depends on nothing the index
+        holds) and `new_tags` (`embed_new_tags`) are computed here when not given."""
         posts = list(posts)
         if not posts:
             return PendingAdd([], None, None, None, [])
