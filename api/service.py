@@ -64,18 +64,18 @@ class Service:
         model.encoder.set_threads(self.settings.encoder_threads)
         model.warm_up()
         self.model = model
-        self.posts_gauge.set(model.store_.count())
+        self.posts_gauge.set(model.posts_.store.count())
         if self.settings.search_backend == "opensearch":
             from tagatlas.plugin import Connection, OpenSearchSearch
 
             self.searcher = OpenSearchSearch(Connection.from_env().client(), self.settings.opensearch_index, model)
-        log.info("serving", extra={"model": str(self.model_dir), "posts": model.store_.count(), "writes": bool(self.keys)})
+        log.info("serving", extra={"model": str(self.model_dir), "posts": model.posts_.store.count(), "writes": bool(self.keys)})
 
     async def close(self) -> None:
         for batcher in (self.suggest_batcher, self.embed_batcher, self.enrich_batcher):
             await batcher.close()
         with self.lock.write():
-            self.model.save_index(self.model_dir)
+            self.model.posts_.save_serving_index(self.model_dir)
 
     # -- batched model calls ------------------------------------------------------------------------
     def _predict_batch(self, posts: list[Post]) -> list[Prediction]:
@@ -111,14 +111,14 @@ class Service:
             new_tags = model.ingest.embed_new_tags([post])  # nor does embedding its hashtags new to the tag matcher
             duplicate = HTTPException(409, f"'id': post {post.id!r} is already indexed; delete it first to replace it")
             with self.lock.read():  # enrichment only reads: suggest and search go on beside it
-                if model.store_.rowids([post.id]):
+                if model.posts_.store.rowids([post.id]):
                     raise duplicate
                 pending = model.ingest.prepare_add([post], features=features, new_tags=new_tags)
             with self.lock.write():  # held for the index and store writes alone
-                if model.store_.rowids([post.id]):  # a concurrent request indexed it meanwhile
+                if model.posts_.store.rowids([post.id]):  # a concurrent request indexed it meanwhile
                     raise duplicate
                 prediction = model.ingest.commit_add(pending)[0]
-                self.posts_gauge.set(model.store_.count())
+                self.posts_gauge.set(model.posts_.store.count())
         return prediction
 
     def delete(self, post_id: str, key_user: str | None) -> None:
@@ -126,12 +126,12 @@ class Service:
         model = self.model
         with self.background, self.lock.write():
             if key_user is not None:
-                found = model.store_.get(list(model.store_.rowids([post_id]).values()))
+                found = model.posts_.store.get(list(model.posts_.store.rowids([post_id]).values()))
                 if any(p.user_key != Post(id="_", user_id=key_user).user_key for p in found.values()):
                     raise HTTPException(403, f"'post_id': this API key may only delete posts of user {key_user!r}")
             if model.delete([post_id]) == 0:
                 raise HTTPException(404, f"'post_id': post {post_id!r} is not indexed")
-            self.posts_gauge.set(model.store_.count())
+            self.posts_gauge.set(model.posts_.store.count())
 
 
 def get_service(request: Request) -> Service:

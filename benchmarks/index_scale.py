@@ -6,7 +6,7 @@ scale only and says nothing about quality. Queries are the vectors of held-out r
 the store). Recall@10 is against exact search on the same N vectors; latency is single-query search
 (one query per call, as a live suggestion makes it), excluding the encoder.
 
-Rows marked "+ exact re-rank" are what the recommender runs for an approximate index (`TagAtlas.search_index`,
+Rows marked "+ exact re-rank" are what the recommender runs for an approximate index (`PostIndex.search`,
 `tagatlas.index.reranked_search`): 4 × k candidates from the 8-bit index, re-scored with the exact vectors read
 from a real `PostStore` SQLite file holding the N vectors (the model folder's store.sqlite, which every
 configuration keeps on disk anyway). Their latency includes that read, with the file in the page cache

@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     ensure_model(args.data, args.model, args.test_fraction)
     split = training_split([args.data], test_fraction=args.test_fraction)
     model = TagAtlas.load(args.model)
-    if model.store_.rowids([p.id for p in split.test]):
+    if model.posts_.store.rowids([p.id for p in split.test]):
         raise SystemExit(f"{args.model} holds held-out posts: train it with --test-fraction {args.test_fraction}")
     counts = Counter(p.user_key for p in split.test)
     history, queries = history_and_queries([p for p in split.test if counts[p.user_key] >= args.min_posts])
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     body = (provenance(command) + "\n\n"
             f"Held-out users (salted split, {args.test_fraction:.0%} of users; never seen in training): {len(scored)} with at least "
             f"{args.min_posts} posts and a relevant later post, {n_queries} queries, {len(history)} history posts indexed; "
-            f"index: {model.store_.count():,} posts. Means over users of per-query means.\n\n"
+            f"index: {model.posts_.store.count():,} posts. Means over users of per-query means.\n\n"
             + "\n".join(lines) + "\n\n" + "\n".join(effects))
     print(write_block(f"personal_search-{args.data.parent.name}", body, args.doc,
                       heading=f"### Personalised search on {args.data.parent.name}'s held-out users"))

@@ -13,31 +13,36 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import cProfile
 import itertools
 import pstats
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPO, machine  # noqa: E402
 
 
-def timed_stages(model) -> dict[str, float]:
-    """Wrap the steps of enrichment with timers (on this model object and the modules whose functions it calls); returns the
-    dict the timers add to, in the order of the steps."""
+@contextlib.contextmanager
+def timed_stages(model) -> Iterator[dict[str, float]]:
+    """Wrap the steps of enrichment with timers (on this model's parts and the modules whose functions they call) while
+    the block runs; yields the dict the timers add to, in the order of the steps, and restores every step on exit."""
+    import tagatlas.recommender.gather as gather_module
     import tagatlas.recommender.geolocator as geolocator_module
     import tagatlas.recommender.hashtags as hashtags_module
-    import tagatlas.recommender.model as model_module
+    import tagatlas.recommender.predictor as predictor_module
 
     steps = [("encoder (text, images)", model.encoder, "encode_posts"), ("lexical features", model.reader.lexical_, "transform"),
-             ("evidence (all of it)", model_module, "gather_evidence"), ("  head forward pass", model.reader.head_, "predict"),
-             ("  kNN search", model, "search_index"), ("  cluster assignment", model, "assign_clusters")]
+             ("evidence (all of it)", predictor_module, "gather_evidence"), ("  head forward pass", model.reader.head_, "predict"),
+             ("  kNN search", model.posts_, "search"), ("  cluster assignment", gather_module, "assign_clusters")]
     if model.hashtags_.matcher_ is not None:
         steps.append(("  tag-embedding match", model.hashtags_.matcher_, "match"))
-    steps += [("decisions (all of them)", model, "_decide"), ("  place distribution", geolocator_module, "place_distribution"),
+    steps += [("decisions (all of them)", predictor_module, "decide"), ("  place distribution", geolocator_module, "place_distribution"),
               ("  tag scores", hashtags_module, "tag_scores"), ("  tag selection", hashtags_module, "select_tags")]
     spent: dict[str, float] = collections.OrderedDict((name, 0.0) for name, _, _ in steps)
 
@@ -50,9 +55,10 @@ def timed_stages(model) -> dict[str, float]:
                 spent[name] += time.perf_counter() - started
         return timed
 
-    for name, owner, attribute in steps:
-        setattr(owner, attribute, timer(name, getattr(owner, attribute)))
-    return spent
+    with contextlib.ExitStack() as patches:
+        for name, owner, attribute in steps:
+            patches.enter_context(mock.patch.object(owner, attribute, timer(name, getattr(owner, attribute))))
+        yield spent
 
 
 def main() -> int:
@@ -79,15 +85,13 @@ def main() -> int:
         for start in range(0, len(posts), args.batch_size):
             model.encoder.encode_posts(posts[start : start + args.batch_size])
         floor = time.perf_counter() - started
-        if args.stages:
-            spent = timed_stages(model)
-        else:
-            profile = cProfile.Profile()
-            profile.enable()
-        started = time.perf_counter()
-        enrich_file(model, source, Path(tmp) / "out.jsonl", batch_size=args.batch_size, progress=False)
-        enrich = time.perf_counter() - started
-        if not args.stages:
+        profile = cProfile.Profile()
+        with timed_stages(model) if args.stages else contextlib.nullcontext({}) as spent:
+            if not args.stages:
+                profile.enable()
+            started = time.perf_counter()
+            enrich_file(model, source, Path(tmp) / "out.jsonl", batch_size=args.batch_size, progress=False)
+            enrich = time.perf_counter() - started
             profile.disable()
     if args.stages:
         print(f"machine: {machine()}\nposts: {len(posts)} of {args.data}\nencoder floor {floor:.3f} s, enrich {enrich:.3f} s "

@@ -81,8 +81,8 @@ def geo_of_predictions(preds: list, lat: np.ndarray, lon: np.ndarray, true_place
 
 def evaluate(model: TagAtlas, posts: list[Post], progress: bool = True) -> dict:
     started = time.perf_counter()
-    train_users = model.store_.user_keys()
-    train_ids = model.store_.post_ids()
+    train_users = model.posts_.store.user_keys()
+    train_ids = model.posts_.store.post_ids()
     test = [p for p in posts if p.user_key not in train_users and p.id not in train_ids]
     if not test:
         raise NoTestPostsError("no post in the file belongs to a user unseen in training: nothing to evaluate on")
@@ -90,7 +90,7 @@ def evaluate(model: TagAtlas, posts: list[Post], progress: bool = True) -> dict:
     queries = [q for q in queries if q.has_location or q.hashtags]
     if not queries:
         raise NoTestPostsError("the test users' query posts have neither a location nor hashtags")
-    training = [s for _, stored, _ in model.store_.iter_all(roles=TRAIN_ROLES) for s in stored]
+    training = [s for _, stored, _ in model.posts_.store.iter_all(roles=TRAIN_ROLES) for s in stored]
     training_tags = {t for s in training for t in s.hashtags}
     model.add(history, role="eval-history", progress=progress)
     history_tags = {t for h in history for t in h.hashtags}

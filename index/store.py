@@ -88,6 +88,7 @@ class PostStore:
             self._db.executescript(SCHEMA)
         except sqlite3.Error as exc:
             raise _store_error(self.path, exc) from exc
+        self.clusters = StoredClusters(self._db)  # each post's graph cluster, in the same file and transactions
         if dim is not None:
             self.set_meta("dim", str(dim))
         stored = self.get_meta("dim")
@@ -177,34 +178,6 @@ class PostStore:
                 self._db.execute(_BUMP)
         return list(found.values())
 
-    def set_clusters(self, rowids: Sequence[int], clusters: Sequence[int], contributions: Sequence[dict], replace_all: bool = False) -> None:
-        """Record posts' clusters (graph module) and each modality's share in placing them; one transaction."""
-        with self._db:
-            if replace_all:
-                self._db.execute("DELETE FROM clusters")
-            self._db.executemany("INSERT OR REPLACE INTO clusters(rowid_, cluster, contributions) VALUES (?, ?, ?)",
-                                 [(int(r), int(c), json.dumps(w)) for r, c, w in zip(rowids, clusters, contributions, strict=True)])
-
-    def clusters(self, rowids: Sequence[int]) -> dict[int, tuple[int, dict]]:
-        """rowid → (cluster, contributions) for the posts that have one."""
-        out: dict[int, tuple[int, dict]] = {}
-        for chunk in _chunks([int(r) for r in rowids], 900):
-            marks = ",".join("?" * len(chunk))
-            for r, c, w in self._db.execute(f"SELECT rowid_, cluster, contributions FROM clusters WHERE rowid_ IN ({marks})", chunk):
-                out[r] = (c, json.loads(w))
-        return out
-
-    def clustered_posts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(rowids, clusters, created_at) of every clustered post, for trend detection."""
-        rows = self._db.execute("SELECT p.rowid, c.cluster, COALESCE(p.created_at, 0) FROM posts p JOIN clusters c ON c.rowid_ = p.rowid").fetchall()
-        if not rows:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
-        a = np.array(rows, dtype=float)
-        return a[:, 0].astype(np.int64), a[:, 1].astype(np.int64), a[:, 2]
-
-    def cluster_sizes(self) -> dict[int, int]:
-        return dict(self._db.execute("SELECT cluster, COUNT(*) FROM clusters GROUP BY cluster"))
-
     # -- reads --------------------------------------------------------------------------------
     def generation(self) -> int:
         """Incremented by every committed write: an index saved at another generation is stale."""
@@ -293,6 +266,45 @@ class PostStore:
 
     def post_ids(self) -> set[str]:
         return {r[0] for r in self._db.execute("SELECT id FROM posts")}
+
+
+class StoredClusters:
+    """The posts' graph clusters (the `clusters` table of a store): each post's cluster and each modality's share in
+    placing it, recorded by the graph module and read by search, ingest and the cluster profiles. A post's row goes
+    when the post is deleted (`PostStore.delete`)."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self._db = db
+
+    def record(self, rowids: Sequence[int], clusters: Sequence[int], contributions: Sequence[dict], replace_all: bool = False) -> None:
+        """Record posts' clusters and each modality's share in placing them, in one transaction; `replace_all`: a
+        new clustering, so every earlier row goes."""
+        with self._db:
+            if replace_all:
+                self._db.execute("DELETE FROM clusters")
+            self._db.executemany("INSERT OR REPLACE INTO clusters(rowid_, cluster, contributions) VALUES (?, ?, ?)",
+                                 [(int(r), int(c), json.dumps(w)) for r, c, w in zip(rowids, clusters, contributions, strict=True)])
+
+    def of(self, rowids: Sequence[int]) -> dict[int, tuple[int, dict]]:
+        """rowid → (cluster, contributions) for the posts that have one."""
+        out: dict[int, tuple[int, dict]] = {}
+        for chunk in _chunks([int(r) for r in rowids], 900):
+            marks = ",".join("?" * len(chunk))
+            for r, c, w in self._db.execute(f"SELECT rowid_, cluster, contributions FROM clusters WHERE rowid_ IN ({marks})", chunk):
+                out[r] = (c, json.loads(w))
+        return out
+
+    def members(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rowids, clusters, created_at) of every clustered post, for profiles and trend detection."""
+        rows = self._db.execute("SELECT p.rowid, c.cluster, COALESCE(p.created_at, 0) FROM posts p JOIN clusters c ON c.rowid_ = p.rowid").fetchall()
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+        a = np.array(rows, dtype=float)
+        return a[:, 0].astype(np.int64), a[:, 1].astype(np.int64), a[:, 2]
+
+    def sizes(self) -> dict[int, int]:
+        """Cluster → how many stored posts it holds."""
+        return dict(self._db.execute("SELECT cluster, COUNT(*) FROM clusters GROUP BY cluster"))
 
 
 def _chunks(items: list, size: int):

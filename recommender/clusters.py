@@ -38,11 +38,26 @@ def post_modalities(vectors: np.ndarray, hashtags: list[list[str]], lats: list, 
             "location": Modality(xyz, has_loc)}
 
 
+def assign_clusters(graph: GraphClusterer | None, posts: list, vectors: np.ndarray, content_only: bool = False,
+                    found: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, list[dict]]:
+    """Clusters of `graph` for posts not in its clustering (queries, online adds), from their index `vectors`, with
+    each view's share: -1 where unclustered (or no graph). `content_only`: from the index vector alone, ignoring the
+    posts' hashtags and locations. `found`: (similarities, rowids) of the posts' nearest indexed posts, best first, from
+    the index search already made for them: the content vote reads them instead of searching the graph's copy again."""
+    if graph is None or not posts:
+        return np.full(len(posts), -1), [{} for _ in posts]
+    views = post_modalities(vectors, [p.hashtags for p in posts], [p.lat for p in posts], [p.lon for p in posts])
+    if content_only:
+        views = {"content": views["content"]}
+    labels, shares = graph.assign_with_contributions(views, neighbours=None if found is None else {"content": found})
+    return labels, [{name: round(float(v[i]), 4) for name, v in shares.items()} for i in range(len(posts))]
+
+
 def build_clusters(model: "TagAtlas", k: int = 10, resolution: float = 1.0, fusion: str = "late", seed: int = 0,
                    progress: bool = False, edge_weights: str = "cosine", confidence: str = "node*modularity") -> GraphClusterer:
     """Cluster every stored post and record each one's cluster and per-modality contributions in the store."""
     rowids, hashtags, lats, lons, vectors = [], [], [], [], []
-    for ids, posts, vecs in model.store_.iter_all():
+    for ids, posts, vecs in model.posts_.store.iter_all():
         rowids.extend(ids)
         hashtags.extend(p.hashtags for p in posts)
         lats.extend(p.lat for p in posts)
@@ -54,9 +69,9 @@ def build_clusters(model: "TagAtlas", k: int = 10, resolution: float = 1.0, fusi
                            edge_weights=edge_weights, confidence=confidence)
     graph.fit(post_modalities(np.concatenate(vectors), hashtags, lats, lons), ids=np.asarray(rowids, np.int64))
     shares = graph.contributions()
-    model.store_.set_clusters(rowids, graph.labels_.tolist(),
-                              [{name: round(float(shares[name][i]), 4) for name in graph.names_} for i in range(len(rowids))],
-                              replace_all=True)
+    model.posts_.store.clusters.record(rowids, graph.labels_.tolist(),
+                                       [{name: round(float(shares[name][i]), 4) for name in graph.names_} for i in range(len(rowids))],
+                                       replace_all=True)
     return graph
 
 
@@ -79,7 +94,7 @@ class ClusterProfiles:
 
     def load(self, store: "PostStore", table: "NeighbourTable") -> "ClusterProfiles":
         self.generation = store.generation()
-        rowids, clusters, _ = store.clustered_posts()
+        rowids, clusters, _ = store.clusters.members()
         known = table.lookup(rowids)
         self.add(rowids[known].tolist(), clusters[known].tolist(), table)
         return self
@@ -161,14 +176,14 @@ def trending(model: "TagAtlas", now: float | None = None, window_s: float = 86_4
              min_posts: int = 5, z_threshold: float = 3.0, top: int = 5) -> list[TrendReport]:
     """Clusters of the store whose last window grew abnormally (tagatlas.graph.detect_trends), described by
     their recent posts' most frequent hashtags and places."""
-    rowids, clusters, times = model.store_.clustered_posts()
+    rowids, clusters, times = model.posts_.store.clusters.members()
     trends = detect_trends(clusters, times, now=now, window_s=window_s, history_windows=history_windows,
                            min_posts=min_posts, z_threshold=z_threshold)
     end = now if now is not None else (float(times.max()) if len(times) else 0.0)
     reports = []
     for t in trends:
         members = rowids[(clusters == t.cluster) & (times > end - window_s) & (times <= end)]
-        posts = model.store_.get(members.tolist())
+        posts = model.posts_.store.get(members.tolist())
         tags = Counter(tag for p in posts.values() for tag in set(p.hashtags))
         places = Counter(model.geolocator_.place_name(p.place) for p in posts.values() if p.place)
         reports.append(TrendReport(cluster=str(t.cluster), recent_posts=t.recent, expected_posts=round(t.expected, 2), z=round(t.z, 2),

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tagatlas.data import Post
+from tagatlas.recommender.clusters import assign_clusters
 from tagatlas.recommender.coattention import RegionMaps
 from tagatlas.recommender.evidence import BatchContext, gather_all
 from tagatlas.recommender.evidence.habits import user_habits
@@ -30,11 +31,11 @@ def gather_evidence(model: "TagAtlas", posts: list[Post], features: Features,
     every plug-in source is gathered; afterwards only those fusion gives weight."""
     x, dense, clean, photos, image = features
     q, place_probs, tag_probs, reg_coords = model.reader.read(x, dense, clean, posts=posts, regions=regions)
-    table, k_max = model.neighbour_table(), model.config.k_max
-    nb = retrieve(model.search_index, table, q, [p.id for p in posts], k_max)
-    clusters = model.assign_clusters(posts, q, found=nb.found)  # reported: from every view the post has
+    table, k_max = model.posts_.table(), model.config.k_max
+    nb = retrieve(model.posts_.search, table, q, [p.id for p in posts], k_max)
+    clusters = assign_clusters(model.graph_, posts, q, found=nb.found)  # reported: from every view the post has
     ctx = BatchContext(posts, q, dense, clean, nb.found, table, model, clusters, image)
-    habits = user_habits(model.store_, table, posts, q, ctx.histories)
+    habits = user_habits(model.posts_.store, table, posts, q, ctx.histories)
     tag_counts = model.posts_.tag_counts()
     text_tags, text_prior = written_tags(clean, tag_counts, table, model.posts_.written_rates())
     embed_tags, embed_sims = model.hashtags_.matched(dense, tag_counts, model.posts_.tags_version, table, model.encoder.text)
@@ -61,7 +62,7 @@ def regather(model: "TagAtlas", ev: Evidence, posts: list[Post], clean: list[str
     cleaned text and the model's indexed state, and gives no tags (place_names)."""
     n = len(posts)
     empty = np.zeros((n, 0), dtype=np.float32)
-    ctx = BatchContext(posts, empty, empty, clean, (empty, np.zeros((n, 0), dtype=np.int64)), model.neighbour_table(), model)
+    ctx = BatchContext(posts, empty, empty, clean, (empty, np.zeros((n, 0), dtype=np.int64)), model.posts_.table(), model)
     again = gather_all([source], ctx, lambda name: True)
     order = [s.name for s in model.sources]  # the order sources were gathered in: which named point comes first reads it
     return replace(ev, sources={name: again.get(name, ev.sources.get(name)) for name in order if name in again or name in ev.sources})

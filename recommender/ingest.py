@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tagatlas.data import Post
+from tagatlas.recommender.clusters import assign_clusters
 from tagatlas.recommender.coattention import RegionMaps
 from tagatlas.recommender.gather import gather_evidence
 from tagatlas.recommender.reader import Features
@@ -49,7 +50,7 @@ class Ingest:
             return []
         z = self.model.reader.read(x, dense, posts=posts, regions=regions)[0] if vectors is None else vectors
         if clusters is None:
-            clusters = self.model.assign_clusters(posts, z)
+            clusters = assign_clusters(self.model.graph_, posts, z)
         if labels is None:
             labels = [None] * len(posts)
             located = [i for i, p in enumerate(posts) if p.has_location]
@@ -100,7 +101,7 @@ class Ingest:
         rowids = self.index_features(pending.posts, pending.features.lexical, pending.features.dense, role=role,
                                     clusters=pending.clusters, regions=pending.regions, vectors=pending.vectors,
                                     image=pending.features.image)
-        stored = self.model.store_.clusters(rowids)
+        stored = self.model.posts_.store.clusters.of(rowids)
         for pred, rowid in zip(pending.predictions, rowids):
             if rowid in stored:
                 pred.cluster, pred.cluster_contributions = str(stored[rowid][0]), stored[rowid][1]

@@ -24,10 +24,8 @@ from tagatlas.index import FaissIndex, PostStore
 from tagatlas.recommender.fusion import Evidence, FusionParams
 from tagatlas.recommender.geolocator import Geolocator
 from tagatlas.recommender.hashtags import HashtagRecommender
-from tagatlas.recommender.clusters import ClusterProfiles
 from tagatlas.recommender.evidence import EvidenceSource, create_sources
 from tagatlas.recommender.config import ConfigError, ModelConfig
-from tagatlas.recommender.neighbours import NeighbourTable
 from tagatlas.recommender.folder import (FORMAT_VERSION, PARTS, ModelFolderError, file_fingerprint, load_part, manifest_of,
                                          read_manifest, write_folder)
 from tagatlas.recommender.ingest import Ingest
@@ -94,17 +92,14 @@ class TagAtlas:
             ckpt.mkdir(parents=True, exist_ok=True)
             if own_cache:
                 self.encoder.use_cache(ckpt / "embeddings.sqlite")
+        from tagatlas.recommender.training import TrainingRun
+
         try:
-            return self._fit(posts, progress, ckpt)
+            return TrainingRun(self, posts, progress, ckpt).run()
         finally:
             if own_cache:
                 self.encoder.cache.close()
                 self.encoder.cache = None
-
-    def _fit(self, posts: list[Post], progress: bool, ckpt: Path | None) -> "TagAtlas":
-        from tagatlas.recommender.training import TrainingRun
-
-        return TrainingRun(self, posts, progress, ckpt).run()
 
     # -- online updates ---------------------------------------------------------------------------
     @property
@@ -116,10 +111,6 @@ class TagAtlas:
         """Index new posts now: their places and hashtags (new ones included) are recommendable at once."""
         return self.ingest.add(posts, role=role, progress=progress)
 
-    def search_index(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k (similarities, rowids) among the indexed posts, re-ranked as `config.index_rerank` says (`PostIndex.search`)."""
-        return self.posts_.search(queries, k, self.config.index_rerank)
-
     def embed(self, posts: list[Post]) -> np.ndarray:
         """The posts' vectors in the index space (what `search` matches against)."""
         posts = list(posts)
@@ -130,31 +121,11 @@ class TagAtlas:
         """Remove posts by id from the index and the store; returns how many were indexed."""
         return self.posts_.delete(ids)
 
-    # -- the indexed posts ----------------------------------------------------------------------
-    @property
-    def store_(self) -> PostStore:
-        return self.posts_.store
-
-    @property
-    def index_(self) -> FaissIndex:
-        return self.posts_.index
-
-    @index_.setter
-    def index_(self, index: FaissIndex) -> None:
-        """Search another index over the same stored posts (e.g. an approximate one; the store re-ranks it)."""
-        self.posts_.index = index
-
+    # -- the indexed posts (`posts_`: search, store, index, the views retrieval reads) ---------------
     def attach_index(self, index: FaissIndex, store: PostStore) -> None:
         """Hold these posts (an index and the store it mirrors) as the model's `PostIndex`."""
-        self.posts_ = PostIndex(index, store, self.geolocator_.class_of, self.hashtags_.tags_, factory=self.config.index_factory)
-
-    def neighbour_table(self) -> NeighbourTable:
-        """The in-memory columns retrieval reads (`PostIndex.table`)."""
-        return self.posts_.table()
-
-    def cluster_profiles(self, table: NeighbourTable) -> ClusterProfiles:
-        """What each graph cluster's posts say (`PostIndex.cluster_profiles`)."""
-        return self.posts_.cluster_profiles(table)
+        self.posts_ = PostIndex(index, store, self.geolocator_.class_of, self.hashtags_.tags_, factory=self.config.index_factory,
+                                rerank=self.config.index_rerank)
 
     def search(self, query: str, user_id: str | None = None, k: int = 20, coarse_all: bool = False, query_vector=None):
         """Personalised search over indexed posts (see `tagatlas.recommender.search`)."""
@@ -207,22 +178,6 @@ class TagAtlas:
         self.posts_.clusters_changed()
         return self.graph_
 
-    def assign_clusters(self, posts: list[Post], q: np.ndarray, content_only: bool = False,
-                         found: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, list[dict]]:
-        """Clusters for posts not in the clustering (queries, online adds): -1 where unclustered.
-        `content_only`: from the index vector alone, ignoring the post's hashtags and location.
-        `found`: (similarities, rowids) of the posts' nearest indexed posts, best first, from the index search
-        already made for them: the content vote reads them instead of searching the graph's copy again."""
-        if self.graph_ is None or not posts:
-            return np.full(len(posts), -1), [{} for _ in posts]
-        from tagatlas.recommender.clusters import post_modalities
-
-        views = post_modalities(q, [p.hashtags for p in posts], [p.lat for p in posts], [p.lon for p in posts])
-        if content_only:
-            views = {"content": views["content"]}
-        labels, shares = self.graph_.assign_with_contributions(views, neighbours=None if found is None else {"content": found})
-        return labels, [{name: round(float(v[i]), 4) for name, v in shares.items()} for i in range(len(posts))]
-
     # -- persistence ----------------------------------------------------------------------------
     def save(self, folder: str | os.PathLike) -> Path:
         """Write the model folder atomically: a crash leaves the previous folder (or none) intact. Each part saves
@@ -231,7 +186,7 @@ class TagAtlas:
         def write_parts(tmp: Path) -> dict:
             save_weights(tmp / WEIGHTS_FILE, self.reader.head_, self.reader.lexical_)
             self.fingerprint_ = file_fingerprint(tmp / WEIGHTS_FILE)
-            self.store_.save_copy(tmp / PARTS["store"].path)
+            self.posts_.store.save_copy(tmp / PARTS["store"].path)
             self.posts_.save_index(tmp)
             savers = {"geolocator": self.geolocator_, "hashtags": self.hashtags_, "graph": self.graph_, "imputer": self.reader.imputer_}
             for name, part in savers.items():
@@ -243,16 +198,6 @@ class TagAtlas:
                     "train_seconds": self.train_seconds_, "train_info": self.train_info_}
 
         return write_folder(folder, write_parts)
-
-    def save_index(self, folder: str | os.PathLike) -> None:
-        """Persist only the index of a model whose store is the folder's own file (a serving model)."""
-        if Path(self.store_.path).resolve() != (Path(folder) / "store.sqlite").resolve():
-            raise ValueError("save_index needs a model loaded with writable_store=True from the same folder; use save()")
-        self.posts_.save_index(Path(folder))
-
-    def rebuild_index(self) -> None:
-        """Rebuild the FAISS index from the store's vectors (the store is the source of truth)."""
-        self.posts_.rebuild_index(self.index_dim)
 
     @classmethod
     def load(cls, folder: str | os.PathLike, *, writable_store: bool = False) -> "TagAtlas":
@@ -283,7 +228,7 @@ class TagAtlas:
         self.attach_index(load_part(folder, parts, "index", FaissIndex.load), load_part(folder, parts, "store", PostStore if writable_store else PostStore.open_copy))
         if self.posts_.index_is_stale(folder):
             # Writes were committed to the store after the index was saved (e.g. a killed server): replay them.
-            log.warning("index is stale; rebuilding it from the store", extra={"folder": str(folder), "index_posts": self.index_.count(),
-                                                                               "store_posts": self.store_.count()})
-            self.rebuild_index()
+            log.warning("index is stale; rebuilding it from the store", extra={"folder": str(folder), "index_posts": self.posts_.index.count(),
+                                                                               "store_posts": self.posts_.store.count()})
+            self.posts_.rebuild_index(self.index_dim)
         return self

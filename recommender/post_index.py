@@ -24,10 +24,12 @@ class PostIndex:
     """Vectors + store + derived views. A view follows each write made here, and is rebuilt from the store when the
     store moved on without it (a write that bypassed this object, e.g. another process)."""
 
-    def __init__(self, index: FaissIndex, store: PostStore, class_of: ClassOf, vocabulary: Sequence[str], *, factory: str = "auto"):
-        self.index, self.store = index, store
+    def __init__(self, index: FaissIndex, store: PostStore, class_of: ClassOf, vocabulary: Sequence[str], *, factory: str = "auto",
+                 rerank: int = 4):
+        self.index, self.store = index, store  # `index` may be swapped for another over the same stored posts (e.g. approximate)
         self.class_of, self.vocabulary = class_of, list(vocabulary)
         self.factory = factory
+        self.rerank = rerank  # an approximate index returns rerank × k candidates, re-ranked with the store's vectors (0: off)
         self._table: NeighbourTable | None = None
         self._profiles: ClusterProfiles | None = None
         self._tag_counts: dict[str, int] | None = None
@@ -36,11 +38,11 @@ class PostIndex:
         self.tags_version = 0  # bumped by every add and delete (caches keyed on the set of indexed tags read it)
 
     # -- reads ------------------------------------------------------------------------------------
-    def search(self, queries: np.ndarray, k: int, rerank: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (similarities, rowids); an approximate index's candidates are re-ranked with the store's exact
         vectors (`rerank` × k of them; 0: not re-ranked), so near-equal neighbours come in their true order."""
-        if rerank > 0 and not self.index.exact:
-            return reranked_search(self.index, queries, k, self.store.vectors_found, rerank)
+        if self.rerank > 0 and not self.index.exact:
+            return reranked_search(self.index, queries, k, self.store.vectors_found, self.rerank)
         return self.index.search(queries, k)
 
     def table(self) -> NeighbourTable:
@@ -104,8 +106,8 @@ class PostIndex:
             self._table_follow_add(table, rowids, posts, labels)
         assigned = [i for i, c in enumerate(clusters[0]) if c >= 0]
         if assigned:  # joins an existing cluster; `tagatlas cluster` rebuilds them all
-            self.store.set_clusters([rowids[i] for i in assigned], [int(clusters[0][i]) for i in assigned],
-                                    [clusters[1][i] for i in assigned])
+            self.store.clusters.record([rowids[i] for i in assigned], [int(clusters[0][i]) for i in assigned],
+                                       [clusters[1][i] for i in assigned])
         self._profiles_follow_add(before, table, [rowids[i] for i in assigned], [int(clusters[0][i]) for i in assigned])
         self._count_tags([p.hashtags for p in posts], +1)
         self._written_follow(before, [p.text for p in posts], [p.hashtags for p in posts], +1)
@@ -181,6 +183,14 @@ class PostIndex:
         """The index, and beside it the store generation it matches (a later start replays newer writes)."""
         self.index.save(folder / name)
         write_text_atomic(folder / "index.json", json.dumps({"generation": self.store.generation(), "count": self.index.count()}))
+
+    def save_serving_index(self, folder: str | Path) -> None:
+        """Persist only the index of a serving model, whose store is the folder's own file (loaded with
+        `writable_store=True`); a model holding a copy of its store saves the whole folder (`TagAtlas.save`)."""
+        folder = Path(folder)
+        if Path(self.store.path).resolve() != (folder / "store.sqlite").resolve():
+            raise ValueError("save_serving_index needs a model loaded with writable_store=True from the same folder; use save()")
+        self.save_index(folder)
 
     def index_is_stale(self, folder: Path) -> bool:
         """Whether writes were committed to the store after the index in `folder` was saved (e.g. a killed server)."""

@@ -50,11 +50,11 @@ class SearchResult(BaseModel):
 
 
 def user_profile(model: "TagAtlas", user_id: str, max_posts: int = 500, top: int = 20) -> UserProfile:
-    history = model.store_.by_user(Post(id="_", user_id=user_id).user_key, limit=max_posts)
+    history = model.posts_.store.by_user(Post(id="_", user_id=user_id).user_key, limit=max_posts)
     tags = Counter(t for h in history for t in h.hashtags)
     located = [h for h in history if h.place]
     places = Counter(h.place for h in located)
-    clustered = model.store_.clusters([h.rowid for h in history])
+    clustered = model.posts_.store.clusters.of([h.rowid for h in history])
     clusters = Counter(str(c) for c, _ in clustered.values())
     n = max(len(history), 1)
     return UserProfile(user_id=user_id, posts=len(history),
@@ -71,9 +71,9 @@ def search(model: "TagAtlas", query: str, user_id: str | None = None, k: int = 2
     `query_vector` is `model.embed` of the query when the caller already has it (a service embeds
     concurrent queries in one batch)."""
     q = model.embed([Post(id="_query", text=query)]) if query_vector is None else np.asarray(query_vector, np.float32).reshape(1, -1)
-    sims, ids = model.search_index(q, candidates)
-    found = model.store_.get(ids[0].tolist())
-    clusters = {r: str(c) for r, (c, _) in model.store_.clusters(list(found)).items()}
+    sims, ids = model.posts_.search(q, candidates)
+    found = model.posts_.store.get(ids[0].tolist())
+    clusters = {r: str(c) for r, (c, _) in model.posts_.store.clusters.of(list(found)).items()}
     profile = user_profile(model, user_id) if user_id else None
     own_key = Post(id="_", user_id=user_id).user_key if user_id is not None else None
     weights = {"tag": tag_weight, "place": place_weight, "cluster": cluster_weight}

@@ -143,7 +143,7 @@ class TrainingRun:
         if trust is not None:
             m.fusion_ = replace(m.fusion_, name_trust=trust["chosen"][0], name_position_trust=trust["chosen"][1])
             m.tuning_["name_trust"] = trust
-        indexed = m.store_.rowids([p.id for p in val_posts])
+        indexed = m.posts_.store.rowids([p.id for p in val_posts])
         self.add([p for p in val_posts if p.id not in indexed], "val")
         return queries
 
@@ -226,7 +226,7 @@ class TrainingRun:
         """Every indexed post's vector in the refit head's space (index_space="head")."""
         m = self.model
         rowids, vectors = [], []
-        for ids, stored, _ in m.store_.iter_all():
+        for ids, stored, _ in m.posts_.store.iter_all():
             idx = np.array([self.row[s.id] for s in stored])
             z = m.reader.read(self.x_all[idx], self.dense_all[idx], [self.texts[i] for i in idx],
                            regions=None if self.regions_all is None else self.regions_all.take(idx))[0]

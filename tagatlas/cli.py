@@ -222,7 +222,7 @@ def cluster(
         m = TagAtlas.load(model, writable_store=True)
         graph = m.cluster(k=k, resolution=resolution, fusion=fusion, progress=True, edge_weights=edge_weights, confidence=confidence)
         graph.save(Path(model) / "graph")
-        sizes = m.store_.cluster_sizes()
+        sizes = m.posts_.store.clusters.sizes()
         typer.echo(json.dumps({"model": str(model), "posts": int(sum(sizes.values())), "clusters": len(sizes),
                                "largest": max(sizes.values()), "fusion": fusion,
                                **({"edge_weights": edge_weights, "confidence": confidence} if fusion == "late" else {}),
@@ -284,7 +284,7 @@ def serve(
             if self.started:
                 service = app.state.service
                 writes = "enabled" if service.keys else "disabled (no TAGATLAS_API_KEYS)"
-                typer.echo(f"TagAtlas serving {model} ({service.model.store_.count()} posts) at http://{host}:{port} "
+                typer.echo(f"TagAtlas serving {model} ({service.model.posts_.store.count()} posts) at http://{host}:{port} "
                            f"— API docs at /docs; writes {writes}", err=True)
 
     def run():
@@ -348,7 +348,7 @@ def demo(
             posts, test, all_posts = _load_training([path], False, 0.1, 0, max_posts)
             m = TagAtlas(ModelConfig()).fit(posts)
             if m.graph_ is None:  # training clusters (ModelConfig.cluster_k); a model without them is clustered here
-                typer.echo(f"== {name}: clustering {m.store_.count()} indexed posts", err=True)
+                typer.echo(f"== {name}: clustering {m.posts_.store.count()} indexed posts", err=True)
                 m.cluster(progress=True)
             check_model_out(out / name / "model", overwrite=True)  # an earlier demo's model, never a folder of the user's
             folder = m.save(out / name / "model")

@@ -48,7 +48,7 @@ def _guard(fn):
 def _model_dim(model: Path) -> int:
     from tagatlas.recommender import TagAtlas
 
-    return TagAtlas.load(model).index_.dim
+    return TagAtlas.load(model).posts_.index.dim
 
 
 @opensearch.command()

@@ -176,11 +176,11 @@ def test_acknowledged_posts_survive_kill_9(model_dir, tmp_path):
         from tagatlas.recommender import TagAtlas
 
         model = TagAtlas.load(folder)
-        rows = model.store_._db.execute("SELECT id FROM posts WHERE id LIKE 'synthetic-crash-%'").fetchall()
+        rows = model.posts_.store._db.execute("SELECT id FROM posts WHERE id LIKE 'synthetic-crash-%'").fetchall()
         stored = [r[0] for r in rows]
         assert len(stored) == len(set(stored))  # none duplicated
         assert set(acked) <= set(stored) <= set(sent)  # every acknowledged post survived
-        assert model.index_.count() == model.store_.count()  # and is searchable
+        assert model.posts_.index.count() == model.posts_.store.count()  # and is searchable
         r = httpx.post(f"{url}/v1/suggest", json={"text": f"synthetic crash test post {acked[-1].rsplit('-', 1)[1]}"}, timeout=30)
         assert any(n.startswith("synthetic-crash-") for n in r.json()["neighbours"])
         again = httpx.post(f"{url}/v1/posts", json={"id": acked[0], "text": "retry"}, headers={"X-API-Key": KEY}, timeout=30)

@@ -6,7 +6,7 @@ Unit parts run on synthetic tables (named so); the model parts on the session mo
 import numpy as np
 import pytest
 
-from tagatlas.recommender.clusters import ClusterProfiles
+from tagatlas.recommender.clusters import ClusterProfiles, assign_clusters
 from tagatlas.recommender.evidence import SourceEvidence
 from tagatlas.recommender.fusion import Evidence, FusionParams, place_distribution
 from tagatlas.recommender.tag_fusion import tag_scores
@@ -74,7 +74,7 @@ def test_trained_model_clusters_and_its_cluster_evidence_ignores_the_query_locat
     folder = tmp_path / "m"
     shutil.copytree(model_dir, folder)
     m = TagAtlas.load(folder, writable_store=True)
-    assert m.graph_ is not None and m.store_.cluster_sizes()
+    assert m.graph_ is not None and m.posts_.store.clusters.sizes()
     assert {"source_place", "source_tags"} <= set(m.fusion_.to_dict())
     assert "cluster" in m.tuning_["hashtags"]["f1_by_source"]
     m.fusion_ = replace(m.fusion_, source_place={"cluster": 0.2}, source_tags={"cluster": 0.5})  # whatever validation chose here
@@ -88,14 +88,14 @@ def test_trained_model_clusters_and_its_cluster_evidence_ignores_the_query_locat
     m.evidence([Post(id="warm", text=text)])
     pred = m.ingest.predict_and_add([Post(id="synthetic-mate", text=text, hashtags=["synthsnowmate"], lat=42.36, lon=-71.06)])[0]
     followed = m.posts_._profiles
-    rebuilt = ClusterProfiles().load(m.store_, m.neighbour_table())
+    rebuilt = ClusterProfiles().load(m.posts_.store, m.posts_.table())
     assert followed.generation == rebuilt.generation and +followed.sizes == +rebuilt.sizes
     assert followed.tags[int(pred.cluster)] == rebuilt.tags[int(pred.cluster)]
-    assert followed.tags[int(pred.cluster)][m.neighbour_table().tag_id["synthsnowmate"]] == 1
+    assert followed.tags[int(pred.cluster)][m.posts_.table().tag_id["synthsnowmate"]] == 1
     # and leaves it when deleted
     m.delete(["synthetic-mate"])
-    assert m.posts_._profiles is followed and followed.tags[int(pred.cluster)][m.neighbour_table().tag_id["synthsnowmate"]] == 0
-    assert +followed.sizes == +ClusterProfiles().load(m.store_, m.neighbour_table()).sizes
+    assert m.posts_._profiles is followed and followed.tags[int(pred.cluster)][m.posts_.table().tag_id["synthsnowmate"]] == 0
+    assert +followed.sizes == +ClusterProfiles().load(m.posts_.store, m.posts_.table()).sizes
 
 
 def test_cluster_assignment_reads_the_index_search_and_agrees_with_the_graphs_own(model_dir, tweets_path):
@@ -110,5 +110,5 @@ def test_cluster_assignment_reads_the_index_search_and_agrees_with_the_graphs_ow
     posts = [p.model_copy(update={"lat": None, "lon": None, "hashtags": []})
              for p in itertools.islice(read_posts(tweets_path), 2600, 2800)]  # real tweets after the training subset
     reused = m.evidence(posts).assigned_clusters[0]
-    own = m.assign_clusters(posts, m.embed(posts))[0]
+    own = assign_clusters(m.graph_, posts, m.embed(posts))[0]
     assert (reused >= 0).mean() > 0.9 and (reused == own).mean() >= 0.97

@@ -118,4 +118,4 @@ def test_a_model_with_co_attention_trains_on_real_photos_and_round_trips(tmp_pat
     model.save(tmp_path / "m")
     assert [p.model_dump() for p in TagAtlas.load(tmp_path / "m").predict(query)] == first
     added = model.ingest.predict_and_add([Post(id="new", text="synthetic caption", image=str(paths[1]))])
-    assert added[0].post_id == "new" and "new" in {s.id for _, stored, _ in model.store_.iter_all() for s in stored}
+    assert added[0].post_id == "new" and "new" in {s.id for _, stored, _ in model.posts_.store.iter_all() for s in stored}

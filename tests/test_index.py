@@ -104,6 +104,25 @@ def test_store_add_get_user_delete_and_copy(tmp_path):
     assert PostStore(tmp_path / "s.sqlite").count() == 4  # committed writes survive reopening
 
 
+def test_store_clusters_record_read_follow_deletes_and_survive_a_copy(tmp_path):
+    store = PostStore(tmp_path / "s.sqlite", dim=4)
+    posts = [Post(id=f"p{i}", text=f"t{i}", created_at=f"2015-02-0{i + 1}T00:00:00Z") for i in range(4)]
+    rowids = store.add(posts, unit(4, 4), [None] * 4, role="fit")
+    assert store.clusters.sizes() == {} and store.clusters.of(rowids) == {}
+    store.clusters.record(rowids[:3], [0, 0, 1], [{"content": 1.0}, {"content": 0.5, "hashtags": 0.5}, {"content": 1.0}])
+    assert store.clusters.sizes() == {0: 2, 1: 1}
+    assert store.clusters.of([rowids[1], rowids[3]]) == {rowids[1]: (0, {"content": 0.5, "hashtags": 0.5})}
+    members, labels, times = store.clusters.members()
+    assert members.tolist() == rowids[:3] and labels.tolist() == [0, 0, 1] and times[0] < times[1] < times[2]
+    copy = PostStore.open_copy(tmp_path / "s.sqlite")
+    store.delete(["p0"])  # a deleted post leaves its cluster
+    assert store.clusters.sizes() == {0: 1, 1: 1} and copy.clusters.sizes() == {0: 2, 1: 1}
+    store.clusters.record([rowids[3]], [5], [{}], replace_all=True)  # a new clustering replaces every row
+    assert store.clusters.sizes() == {5: 1}
+    with pytest.raises(ValueError):
+        store.clusters.record(rowids[:2], [1], [{}, {}])  # one cluster for two posts
+
+
 def near_ties(n_base=300, copies=20, d=32, jitter=0.01, seed=0):
     """Synthetic: copies of random unit vectors with small Gaussian jitter, so neighbours are near-equal (the
     case where 8-bit codes misorder them)."""
@@ -190,7 +209,7 @@ def test_store_vectors_found_skips_missing_rowids(tmp_path):
 
 
 def test_model_reranks_an_approximate_index_with_its_store_vectors(model_dir, tweets_path):
-    """A trained model whose index is swapped for 8-bit codes finds, through `search_index`, the posts
+    """A trained model whose index is swapped for 8-bit codes finds, through `PostIndex.search`, the posts
     exact search finds; with re-ranking off it returns the codes' own (approximate) scores."""
     import gzip
     import itertools
@@ -199,21 +218,21 @@ def test_model_reranks_an_approximate_index_with_its_store_vectors(model_dir, tw
     from tagatlas.recommender import TagAtlas
 
     model = TagAtlas.load(model_dir)
-    assert model.index_.exact  # the default at this size
+    assert model.posts_.index.exact  # the default at this size
     with gzip.open(tweets_path, "rt", encoding="utf-8") as src:  # real tweets beyond the training subset
         queries = model.embed([Post.model_validate(json.loads(line)) for line in itertools.islice(src, 5000, 5040)])
-    truth_scores, truth = model.search_index(queries, 10)
+    truth_scores, truth = model.posts_.search(queries, 10)
     rowids, vectors = [], []
-    for r, _, v in model.store_.iter_all():
+    for r, _, v in model.posts_.store.iter_all():
         rowids.extend(r)
         vectors.append(v)
-    model.index_ = FaissIndex(model.index_.dim, factory="IVF8,SQ8", nprobe=8).index(np.array(rowids), np.concatenate(vectors))
-    assert not model.index_.exact
-    scores, found = model.search_index(queries, 10)
+    model.posts_.index = FaissIndex(model.posts_.index.dim, factory="IVF8,SQ8", nprobe=8).index(np.array(rowids), np.concatenate(vectors))
+    assert not model.posts_.index.exact
+    scores, found = model.posts_.search(queries, 10)
     # the returned scores are exact inner products of the returned posts: equal to exact search's top 10 means
     # an exact top 10 (duplicate tweets tie, so ids may differ where scores are equal)
     assert np.allclose(scores, truth_scores, atol=1e-5)
     assert np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth)]) >= 0.95
-    model.config.index_rerank = 0
-    raw_scores, _ = model.search_index(queries, 10)
+    model.posts_.rerank = 0
+    raw_scores, _ = model.posts_.search(queries, 10)
     assert not np.allclose(raw_scores, truth_scores, atol=1e-5)  # the codes' scores: what re-ranking corrects

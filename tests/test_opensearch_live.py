@@ -90,7 +90,7 @@ def test_install_ingest_search_uninstall(live, tweets_path):
     client, api_url, folder = live
     model = TagAtlas.load(folder)
     index = f"tagatlas-live-{uuid.uuid4().hex[:8]}"
-    inst = Installer(client, index, model.index_.dim, api_url=api_url, api_key=KEY, private_endpoint=True, ml_on_data_nodes=True)
+    inst = Installer(client, index, model.posts_.index.dim, api_url=api_url, api_key=KEY, private_endpoint=True, ml_on_data_nodes=True)
     started = time.perf_counter()
     try:
         manifest = inst.install()

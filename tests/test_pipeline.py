@@ -45,7 +45,7 @@ def test_evaluation_never_shows_the_answer(model_dir, real_subset, monkeypatch):
         return original(queries)
 
     monkeypatch.setattr(model, "evidence", spy)
-    indexed_before = model.store_.post_ids()
+    indexed_before = model.posts_.store.post_ids()
     result = evaluate(model, posts, progress=False)
     n = result["n_queries"]
     posting_form, ingest = seen[:n], seen[n:]
@@ -58,7 +58,7 @@ def test_evaluation_never_shows_the_answer(model_dir, real_subset, monkeypatch):
 
 def test_evaluate_refuses_a_file_of_training_users(model_dir, real_subset, tmp_path):
     model = TagAtlas.load(model_dir)
-    trained = [p for p in read_posts(real_subset) if p.id in model.store_.post_ids()][:50]
+    trained = [p for p in read_posts(real_subset) if p.id in model.posts_.store.post_ids()][:50]
     with pytest.raises(NoTestPostsError):
         evaluate(model, trained, progress=False)
 
@@ -182,7 +182,7 @@ def test_train_names_the_bad_field(tmp_path):
 def test_new_tags_from_evaluation_history_are_measured(model_dir, real_subset, tmp_path):
     """Synthetic users (named so) whose history introduces tags unseen in training: the new-tag metric sees them."""
     model = TagAtlas.load(model_dir)
-    posts = [p for p in read_posts(real_subset) if p.id not in model.store_.post_ids()][:100]
+    posts = [p for p in read_posts(real_subset) if p.id not in model.posts_.store.post_ids()][:100]
     for u in range(4):
         tag = f"synthnewtag{u}"
         phrase = f"synthetic user {u} writes about the lighthouse festival number {u} again"
@@ -234,23 +234,23 @@ def test_acknowledged_writes_survive_without_an_index_save(model_dir, tmp_path):
     folder = tmp_path / "serving"
     shutil.copytree(model_dir, folder)
     serving = TagAtlas.load(folder, writable_store=True)
-    before = serving.store_.generation()
+    before = serving.posts_.store.generation()
     serving.add([Post(id="synthetic-ack", user_id="synthetic-z", text="synthetic lighthouse marathon #synthackedtag",
                       hashtags=["synthackedtag"], lat=10.0, lon=10.0)])
-    assert serving.store_.generation() == before + 1
-    del serving  # no save_index: as after kill -9
+    assert serving.posts_.store.generation() == before + 1
+    del serving  # no save_serving_index: as after kill -9
     reloaded = TagAtlas.load(folder)
-    assert reloaded.index_.count() == reloaded.store_.count()
+    assert reloaded.posts_.index.count() == reloaded.posts_.store.count()
     pred = reloaded.predict([Post(id="q", text="synthetic lighthouse marathon")])[0]
     assert "synthetic-ack" in pred.neighbours
     # After an explicit index save the next load needs no replay, and deletes are replayed too.
     serving = TagAtlas.load(folder, writable_store=True)
-    serving.save_index(folder)
+    serving.posts_.save_serving_index(folder)
     serving.delete(["synthetic-ack"])
     del serving
     assert "synthetic-ack" not in TagAtlas.load(folder).predict([Post(id="q", text="synthetic lighthouse marathon")])[0].neighbours
     with pytest.raises(ValueError, match="writable_store"):
-        TagAtlas.load(model_dir).save_index(folder)
+        TagAtlas.load(model_dir).posts_.save_serving_index(folder)
 
 
 def test_predictions_do_not_depend_on_the_batch(model_dir, real_subset):
@@ -280,11 +280,11 @@ def test_cluster_command_then_suggestions_and_new_posts_carry_clusters(model_dir
     out = json.loads(cli("suggest", "--model", folder, "--text", "snow storm closing schools again", "--json").stdout)
     assert out["cluster"] is not None and abs(sum(out["cluster_contributions"].values()) - 1) < 1e-3
     m = TagAtlas.load(folder, writable_store=True)
-    sizes = m.store_.cluster_sizes()
-    count = m.store_.count()
+    sizes = m.posts_.store.clusters.sizes()
+    count = m.posts_.store.count()
     new_post = Post(id="synthetic-cluster-1", text="snow storm closing schools again", hashtags=["synthbrandnewtag"], lat=42.36, lon=-71.06)
     pending = m.ingest.prepare_add([new_post])
-    assert m.store_.count() == count and not m.store_.rowids(["synthetic-cluster-1"])  # preparing writes nothing
+    assert m.posts_.store.count() == count and not m.posts_.store.rowids(["synthetic-cluster-1"])  # preparing writes nothing
     assert m.hashtags_.matcher_ is not None and "synthbrandnewtag" not in m.hashtags_.matcher_
     # the commit (a service's write lock) runs no model: the new tag and the index vector were computed beforehand
     def no_model(*args, **kwargs):
@@ -293,14 +293,14 @@ def test_cluster_command_then_suggestions_and_new_posts_carry_clusters(model_dir
         patch.setattr(m.encoder.text, "encode", no_model)
         patch.setattr(m.reader.head_, "predict", no_model)
         pred = m.ingest.commit_add(pending)[0]
-    assert m.store_.count() == count + 1 and m.store_.rowids(["synthetic-cluster-1"])
+    assert m.posts_.store.count() == count + 1 and m.posts_.store.rowids(["synthetic-cluster-1"])
     assert "synthbrandnewtag" in m.hashtags_.matcher_
-    rowid = m.store_.rowids(["synthetic-cluster-1"])["synthetic-cluster-1"]
-    np.testing.assert_allclose(m.store_.vectors([rowid])[0], m.embed([new_post])[0], atol=1e-5)
+    rowid = m.posts_.store.rowids(["synthetic-cluster-1"])["synthetic-cluster-1"]
+    np.testing.assert_allclose(m.posts_.store.vectors([rowid])[0], m.embed([new_post])[0], atol=1e-5)
     reference = TagMatcher().fit(["synthbrandnewtag"], m.encoder.text)
     np.testing.assert_allclose(m.hashtags_.matcher_.vectors_[-1], reference.vectors_[0], atol=1e-5)
     assert pred.cluster is not None and "location" in pred.cluster_contributions
-    after = m.store_.cluster_sizes()
+    after = m.posts_.store.clusters.sizes()
     assert after[int(pred.cluster)] == sizes.get(int(pred.cluster), 0) + 1  # joined, nothing rebuilt
     # personalised search: the user's clusters are part of their profile and re-rank hits, with the reason given
     mine = m.ingest.predict_and_add([Post(id="synthetic-cluster-2", user_id="synthetic-clusterer", text="snow storm closing schools again",
@@ -341,12 +341,12 @@ def test_neighbour_table_follows_adds_and_deletes_as_a_rebuild_would(model_dir):
 
     model = TagAtlas.load(model_dir)
     model.predict([Post(id="q", text="synthetic warm-up")])  # builds the in-memory table
-    live = model.neighbour_table()
+    live = model.posts_.table()
     model.add([Post(id=f"synthetic-t{i}", user_id="synthetic-u", text=f"synthetic harbour walk {i}", hashtags=[f"synthetictag{i}", "nyc"],
                     lat=40.7 + i / 100, lon=-74.0) for i in range(5)] + [Post(id="synthetic-nowhere", text="synthetic no place")])
     model.delete(["synthetic-t2", "synthetic-nowhere"])
-    assert model.neighbour_table() is live  # kept in step, not rebuilt
-    fresh = NeighbourTable(model.geolocator_.class_of, model.hashtags_.tags_).load(model.store_)
+    assert model.posts_.table() is live  # kept in step, not rebuilt
+    fresh = NeighbourTable(model.geolocator_.class_of, model.hashtags_.tags_).load(model.posts_.store)
     rows = np.flatnonzero(fresh.valid)
     assert np.array_equal(np.flatnonzero(live.valid), rows) and fresh.generation == live.generation
     assert live.post_ids[rows].tolist() == fresh.post_ids[rows].tolist()
@@ -354,8 +354,8 @@ def test_neighbour_table_follows_adds_and_deletes_as_a_rebuild_would(model_dir):
     assert np.allclose(live.lat[rows], fresh.lat[rows], equal_nan=True)
     assert [[live.tags[g] for g in t] for t in live.row_tags[rows]] == [[fresh.tags[g] for g in t] for t in fresh.row_tags[rows]]
     # A write that bypasses the model (straight into the store) is noticed: the table is rebuilt from the store.
-    model.store_.delete(["synthetic-t0"])
-    assert model.neighbour_table() is not live and "synthetic-t0" not in (t := model.neighbour_table()).post_ids[t.valid].tolist()
+    model.posts_.store.delete(["synthetic-t0"])
+    assert model.posts_.table() is not live and "synthetic-t0" not in (t := model.posts_.table()).post_ids[t.valid].tolist()
 
 
 def test_a_failing_batch_in_a_stream_is_reported_and_the_stream_goes_on(model_dir, monkeypatch):

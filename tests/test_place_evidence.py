@@ -99,7 +99,7 @@ def test_hashtags_as_input_move_the_answer_and_are_tuned_in_the_ingest_setting(p
     m, posts = place_model
     assert "tag_places" in m.tuning_["geo_sources"]  # tuned on validation queries with their hashtags kept
     # A hashtag the index has seen only in one place (a synthetic query carrying it): the source points there.
-    table = m.neighbour_table()
+    table = m.posts_.table()
     by_tag: dict[str, set[int]] = {}
     for rowid in np.flatnonzero(table.valid & (table.cls >= 0)):
         for t in table.row_tags[rowid]:

@@ -257,7 +257,7 @@ def test_bulk_enrich_writes_each_post_once_and_reports_every_failure(model, held
     assert seen.count(throttled) == 3 and seen.count(flaky) == 2
     doc = docs[ids[0]]
     meta = doc["tagatlas"]
-    assert meta["status"] == "enriched" and len(meta["embedding"]) == model.index_.dim
+    assert meta["status"] == "enriched" and len(meta["embedding"]) == model.posts_.index.dim
     assert abs(np.linalg.norm(meta["embedding"]) - 1) < 1e-3
     assert meta["model"] == model.fingerprint_ and set(meta["location"]) == {"lat", "lon"} and meta["place"]
     assert doc["id"] == ids[0] and "created_at" in doc
@@ -376,7 +376,7 @@ def test_api_enrich_answers_the_connector_and_search_uses_opensearch(model_dir, 
             r = httpx.post(f"{url}/v1/enrich", content=body, headers=h, timeout=60)
             assert r.status_code == 200, r.text
             out = r.json()
-            assert len(out["embedding"]) == model.index_.dim and abs(np.linalg.norm(out["embedding"]) - 1) < 1e-3
+            assert len(out["embedding"]) == model.posts_.index.dim and abs(np.linalg.norm(out["embedding"]) - 1) < 1e-3
             assert set(out["location"]) == {"lat", "lon"} and out["radius_km"] > 0 and out["model"] and out["place"]
             # an unfilled placeholder (older ML Commons) and a literal null mean "missing"
             raw = template.replace("${parameters.text}", "coffee downtown").replace("${parameters.created_at}", "2015-06-01T10:00:00Z")

@@ -91,7 +91,7 @@ def test_a_batch_reads_each_users_history_once_for_habits_and_user_places(user_m
     history = [Post(id=f"synthetic-r{d}", user_id="synthetic-reader", text="synthetic: a walk #synthetictag", hashtags=["synthetictag"],
                     lat=40.0, lon=-75.0, created_at=f"2021-06-0{d}T12:00:00") for d in (1, 2)]
     model.add(history, progress=False)
-    store, calls, tuned = model.store_, [], model.fusion_
+    store, calls, tuned = model.posts_.store, [], model.fusion_
     real_by_user = store.by_user
     store.by_user = lambda key, limit=500: calls.append(key) or real_by_user(key, limit)
     model.fusion_ = replace(tuned, source_place={**tuned.source_place, "user_places": 0.5})  # so user_places is gathered

@@ -22,7 +22,7 @@ def page() -> FileResponse:
 
 @router.get("/health", response_model=Health)
 def health(service: ServiceDep) -> Health:
-    return Health(status="ok", posts=service.model.store_.count(), writes_enabled=bool(service.keys),
+    return Health(status="ok", posts=service.model.posts_.store.count(), writes_enabled=bool(service.keys),
                   search_backend=service.settings.search_backend)
 
 

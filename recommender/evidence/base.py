@@ -61,7 +61,7 @@ class BatchContext:
     clean: list[str]  # each post's cleaned text, hashtags masked
     found: tuple[np.ndarray, np.ndarray]  # (similarities, rowids) of each post's nearest indexed posts, best first
     table: Any  # NeighbourTable: rowid → post id, place class, tags (tag ids: `table.ids_of`)
-    model: Any  # the TagAtlas being asked: places_, place_coords_, store_, graph_, config, cluster_profiles(), assign_clusters()
+    model: Any  # the TagAtlas being asked: posts_ (store, search, table, cluster_profiles()), geolocator_, graph_ (clusters.assign_clusters), config
     assigned_clusters: tuple[np.ndarray, list[dict]] | None = None  # the clusters reported for the batch's posts
     image: np.ndarray | None = None  # (n, image dim) the image backbone's features, zero rows: no photo (None: not read)
 
@@ -69,7 +69,7 @@ class BatchContext:
     def histories(self) -> list[list]:
         """Each post's user's most recent indexed posts (`StoredPost`s, newest first, at most HISTORY_LIMIT, never the
         post itself; none for a post without a user): the habits step and user_places read the same query."""
-        store = self.model.store_
+        store = self.model.posts_.store
         return [[h for h in store.by_user(p.user_key, limit=HISTORY_LIMIT) if h.id != p.id] if p.user_id else [] for p in self.posts]
 
     @cached_property
@@ -77,7 +77,7 @@ class BatchContext:
         """The stored posts training indexed that carry a location (`StoredPost`s of TRAINING_ROLES): one scan of the
         store for the sources that learn from them when first asked (place_names' NameTrust, user_places' GapTrust);
         only located posts are kept, as each of those kept before."""
-        return [s for _, stored in self.model.store_.iter_meta() for s in stored
+        return [s for _, stored in self.model.posts_.store.iter_meta() for s in stored
                 if s.role in TRAINING_ROLES and s.lat is not None and s.lon is not None]
 
     def place_prior(self) -> np.ndarray:

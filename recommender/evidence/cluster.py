@@ -3,6 +3,7 @@ a post's content points to."""
 
 from __future__ import annotations
 
+from tagatlas.recommender.clusters import assign_clusters
 from tagatlas.recommender.evidence.base import BatchContext, EvidenceSource, SourceEvidence
 
 
@@ -22,10 +23,10 @@ class ClusterMates(EvidenceSource):
         # predicted (evaluation keeps them on the query for scoring).
         told = any(p.hashtags or p.has_location for p in posts)
         if told or ctx.assigned_clusters is None:
-            labels = model.assign_clusters(posts, ctx.vectors, content_only=True, found=ctx.found)[0]
+            labels = assign_clusters(model.graph_, posts, ctx.vectors, content_only=True, found=ctx.found)[0]
         else:
             labels = ctx.assigned_clusters[0]
-        own = model.store_.rowids([p.id for p in posts])
-        place, tag_ids, shares = model.cluster_profiles(ctx.table).evidence(
+        own = model.posts_.store.rowids([p.id for p in posts])
+        place, tag_ids, shares = model.posts_.cluster_profiles(ctx.table).evidence(
             labels, [own.get(p.id) for p in posts], ctx.table, len(model.geolocator_), top_tags=model.config.tag_match_k or 20)
         return SourceEvidence(place, tag_ids, shares)

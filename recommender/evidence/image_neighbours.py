@@ -50,7 +50,7 @@ class ImageNeighbours(EvidenceSource):
         if ctx.image is None:
             return SourceEvidence(place, tag_ids, tag_values)
         sims, rowids = model.posts_.gallery().search(ctx.image, self.k + 1)
-        own = model.store_.rowids([p.id for p in posts])
+        own = model.posts_.store.rowids([p.id for p in posts])
         for i, post in enumerate(posts):
             keep = table.lookup(rowids[i]) & (rowids[i] != own.get(post.id, -2))
             found, s = rowids[i][keep][: self.k], sims[i][keep][: self.k]

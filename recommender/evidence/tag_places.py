@@ -53,10 +53,10 @@ class TagPlaces(EvidenceSource):
     def gather(self, ctx: BatchContext) -> SourceEvidence:
         model, table = ctx.model, ctx.table
         n_places = len(model.geolocator_)
-        found = model.store_.rows_with_tags(t for p in ctx.posts for t in p.hashtags)
+        found = model.posts_.store.rows_with_tags(t for p in ctx.posts for t in p.hashtags)
         cls = np.where(table.valid, table.cls, -1)
         rows_of = {tag: np.asarray([r for r in rows if r < len(cls)], dtype=np.int64) for tag, rows in found.items()}
-        own = model.store_.rowids([p.id for p in ctx.posts])
+        own = model.posts_.store.rowids([p.id for p in ctx.posts])
         log_prior, ratios, known = pooled_log_ratios([p.hashtags for p in ctx.posts], rows_of, cls, n_places, self.smoothing,
                                                      [own.get(p.id) for p in ctx.posts])
         logits = log_prior + ratios
