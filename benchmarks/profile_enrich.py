@@ -39,9 +39,11 @@ def timed_stages(model) -> Iterator[dict[str, float]]:
 
     steps = [("encoder (text, images)", model.encoder, "encode_posts"), ("lexical features", model.reader.lexical_, "transform"),
              ("evidence (all of it)", predictor_module, "gather_evidence"), ("  head forward pass", model.reader.head_, "predict"),
-             ("  kNN search", model.posts_, "search"), ("  cluster assignment", gather_module, "assign_clusters")]
+             ("  kNN search", model.posts_, "search"), ("  cluster assignment", gather_module, "assign_clusters"),
+             ("  user habits", gather_module, "user_habits"), ("  tags written in the text", gather_module, "written_tags")]
     if model.hashtags_.matcher_ is not None:
         steps.append(("  tag-embedding match", model.hashtags_.matcher_, "match"))
+    steps += [(f"  source {source.name}", source, "gather") for source in model.sources]  # 0 s: not gathered (no weight)
     steps += [("decisions (all of them)", predictor_module, "decide"), ("  place distribution", geolocator_module, "place_distribution"),
               ("  tag scores", hashtags_module, "tag_scores"), ("  tag selection", hashtags_module, "select_tags")]
     spent: dict[str, float] = collections.OrderedDict((name, 0.0) for name, _, _ in steps)

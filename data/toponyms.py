@@ -6,8 +6,10 @@ that, population."""
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,6 +58,9 @@ class Mention:
     code: str = ""  # ISO country code (kind "country") or US state code (kind "state")
     form: str = "text"  # how it was written: "text" (words of the text), "tag" (a whole hashtag), "segment" (a word
     # inside a hashtag split into words, "#pheucticus" → "phe…"), "cjk" (Japanese / Chinese characters)
+
+
+Resolved = tuple[Mention, np.ndarray, np.ndarray]  # a city mention, its candidate cities and their probabilities
 
 
 class Gazetteer:
@@ -149,6 +154,17 @@ class Gazetteer:
         cities = (self.compact if compact else self.latin).get(key)
         return Mention(key, "city", tuple(cities), form=form) if cities else None
 
+    @functools.cached_property
+    def _span(self) -> dict[str, int]:
+        """First word → the most words (up to MAX_WORDS) of a Latin name that starts with it, for names of more than
+        one word: a longer match is tried only where some name could begin, not at every word of a long text."""
+        span: dict[str, int] = {}
+        for key in itertools.chain(self.countries, self.states, self.latin):
+            words = key.split()
+            if len(words) > 1:
+                span[words[0]] = min(MAX_WORDS, max(span.get(words[0], 1), len(words)))
+        return span
+
     def _words(self, text: str, found: list[Mention], compact: bool = False, form: str = "text") -> None:
         """Greedy longest match, left to right, over the words of a normalised text."""
         if compact:
@@ -156,10 +172,10 @@ class Gazetteer:
             if mention is not None:
                 found.append(mention)
             return
-        words = text.split()
+        words, span = text.split(), self._span
         i = 0
         while i < len(words):
-            for n in range(min(MAX_WORDS, len(words) - i), 0, -1):
+            for n in range(min(span.get(words[i], 1), len(words) - i), 0, -1):
                 mention = self._lookup(" ".join(words[i : i + n]), form=form)
                 if mention is not None:
                     found.append(mention)
@@ -188,7 +204,7 @@ class Gazetteer:
                 i += 1
 
     # -- resolving them -------------------------------------------------------------------------------
-    def resolve(self, mentions: list[Mention]) -> list[tuple[Mention, np.ndarray, np.ndarray]]:
+    def resolve(self, mentions: list[Mention]) -> list[Resolved]:
         """Each city mention with its candidate cities and their probabilities: population prior, times
         CONTEXT_BONUS for a candidate in a country or US state the post names (directly, or as the likeliest
         country of another city it names)."""
@@ -196,10 +212,11 @@ class Gazetteer:
         states = {m.code for m in mentions if m.kind == "state"}
         city_mentions = [m for m in mentions if m.kind == "city"]
         likeliest = [self.country[max(m.cities, key=lambda c: self.population[c])] for m in city_mentions]
+        named = Counter(likeliest)  # another mention's likeliest country: one counted more often than by this mention
         out = []
         for j, m in enumerate(city_mentions):
             cand = np.asarray(m.cities, dtype=np.int64)
-            others = countries | {c for k, c in enumerate(likeliest) if k != j}
+            others = countries | {c for c, times in named.items() if times > (c == likeliest[j])}
             weight = self.population[cand].copy()
             weight *= np.where([c in others for c in self.country[cand]], CONTEXT_BONUS, 1.0)
             weight *= np.where([(c == "US" and a in states) for c, a in zip(self.country[cand], self.admin1[cand])], CONTEXT_BONUS, 1.0)

@@ -47,6 +47,33 @@ def test_names_are_found_in_hashtags_and_in_japanese():
     assert [m.key for m in gazetteer().find("合成: さいたま市とニューヨーク")] == ["さいたま", "ニューヨーク"]
 
 
+def test_names_of_several_words_match_longest_first_as_a_search_of_every_length_would():
+    gaz = gazetteer()
+    assert [m.key for m in gaz.find("synthetic: from new york to rio de janeiro via salt lake city")] == [
+        "new york", "rio de janeiro", "salt lake city"]
+
+    def every_length(text):  # the greedy longest match trying every length at every word (what `_span` shortens)
+        found, words, i = [], text.split(), 0
+        while i < len(words):
+            for n in range(min(4, len(words) - i), 0, -1):
+                mention = gaz._lookup(" ".join(words[i : i + n]))
+                if mention is not None:
+                    found.append(mention)
+                    i += n
+                    break
+            else:
+                i += 1
+        return found
+
+    rng = np.random.default_rng(0)  # synthetic texts: words of real multi-word names, shuffled and overlapping
+    keys = sorted(k for k in [*gaz.latin, *gaz.countries, *gaz.states] if " " in k)
+    words = [w for k in rng.choice(keys, 400, replace=False) for w in k.split()]
+    for start in range(0, len(words), 40):
+        chunk = words[start : start + 40]
+        for text in (" ".join(chunk), " ".join(rng.permutation(chunk))):
+            assert gaz.find(text) == every_length(text)
+
+
 def test_trust_is_low_for_a_name_that_is_a_common_word_and_high_for_a_real_one():
     """Synthetic located posts: 'nice' written everywhere but Nice, 'seattle' written in Seattle."""
     posts = [Post(id=f"s{i}", text="synthetic: such a nice day", lat=40.7 + i * 0.01, lon=-74.0) for i in range(20)]

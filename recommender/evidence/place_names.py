@@ -9,7 +9,7 @@ import numpy as np
 
 from tagatlas.data import distance_km
 from tagatlas.data.geo import EARTH_RADIUS_KM
-from tagatlas.data.toponyms import Gazetteer, Mention, gazetteer
+from tagatlas.data.toponyms import Gazetteer, Mention, Resolved, gazetteer
 from tagatlas.recommender.evidence.base import BatchContext, EvidenceSource, SourceEvidence
 
 NEAR_KM = 161.0  # a candidate city farther than this from every place class points to none; a name "hits" within it
@@ -110,27 +110,29 @@ class PlaceNames(EvidenceSource):
         position = np.full((len(ctx.posts), 2), np.nan)
         for i, (post, clean) in enumerate(zip(ctx.posts, ctx.clean)):
             mentions = gaz.find(clean, post.hashtags)
-            place[i] = self._row(gaz, mentions, city_class, class_country, prior, trust)
-            position[i] = self._named_city(gaz, mentions, trust, position_trust)
+            resolved = gaz.resolve(mentions)
+            place[i] = self._row(resolved, mentions, city_class, class_country, prior, trust)
+            position[i] = self._named_city(gaz, resolved, trust, position_trust)
         return SourceEvidence(place=place, position=position)
 
-    def _named_city(self, gaz: Gazetteer, mentions: list[Mention], trust, position_trust: float) -> tuple[float, float]:
-        """Where the post's most trusted city name points: the candidate with the highest trust × resolution
-        probability among names trusted at least `position_trust` (NaN when none). Fusion uses it as the coordinates
-        when it lies in the decided area."""
+    def _named_city(self, gaz: Gazetteer, resolved: list[Resolved], trust, position_trust: float) -> tuple[float, float]:
+        """Where the post's most trusted city name points (`resolved`: its city mentions, `Gazetteer.resolve`): the
+        candidate with the highest trust × resolution probability among names trusted at least `position_trust` (NaN
+        when none). Fusion uses it as the coordinates when it lies in the decided area."""
         best, best_score = -1, 0.0
-        for mention, cand, prob in gaz.resolve(mentions):
+        for mention, cand, prob in resolved:
             j, trusted = int(np.argmax(prob)), trust(mention)
             score = trusted * float(prob[j])
             if trusted >= position_trust and score > best_score:
                 best, best_score = int(cand[j]), score
         return (float(gaz.lat[best]), float(gaz.lon[best])) if best >= 0 else (np.nan, np.nan)
 
-    def _row(self, gaz: Gazetteer, mentions: list[Mention], city_class: np.ndarray, class_country: np.ndarray,
+    def _row(self, resolved: list[Resolved], mentions: list[Mention], city_class: np.ndarray, class_country: np.ndarray,
              prior: np.ndarray, trust) -> np.ndarray:
-        """One post's distribution (zeros: it names no place the model can reach)."""
+        """One post's distribution (zeros: it names no place the model can reach); `resolved`: its city mentions
+        (`Gazetteer.resolve`), `mentions`: all of them (a country named alone counts too)."""
         pointed, trusts = [], []
-        for mention, cand, prob in gaz.resolve(mentions):
+        for mention, cand, prob in resolved:
             cls = city_class[cand]
             ok = cls >= 0
             if not ok.any():
