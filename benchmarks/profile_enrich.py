@@ -87,14 +87,11 @@ def main() -> int:
         for start in range(0, len(posts), args.batch_size):
             model.encoder.encode_posts(posts[start : start + args.batch_size])
         floor = time.perf_counter() - started
-        profile = cProfile.Profile()
-        with timed_stages(model) if args.stages else contextlib.nullcontext({}) as spent:
-            if not args.stages:
-                profile.enable()
+        profile = None if args.stages else cProfile.Profile()
+        with timed_stages(model) if args.stages else profile as spent:  # a Profile enables itself inside the block
             started = time.perf_counter()
             enrich_file(model, source, Path(tmp) / "out.jsonl", batch_size=args.batch_size, progress=False)
             enrich = time.perf_counter() - started
-            profile.disable()
     if args.stages:
         print(f"machine: {machine()}\nposts: {len(posts)} of {args.data}\nencoder floor {floor:.3f} s, enrich {enrich:.3f} s "
               f"(unprofiled), ratio {floor / enrich:.2f}\nseconds in each step (nested steps indented, inside their parent):")

@@ -14,6 +14,7 @@ from tagatlas.data import Post
 from tagatlas.index import FaissIndex, ImageGallery, PostStore, reranked_search
 from tagatlas.recommender.clusters import ClusterProfiles
 from tagatlas.recommender.evidence.written_tags import WrittenTagRates
+from tagatlas.recommender.folder import PARTS
 from tagatlas.recommender.neighbours import NeighbourTable
 from tagatlas.recommender.reader import cleaned
 
@@ -179,7 +180,7 @@ class PostIndex:
         self.index = index
 
     # -- files ------------------------------------------------------------------------------------
-    def save_index(self, folder: Path, name: str = "index.faiss") -> None:
+    def save_index(self, folder: Path, name: str = PARTS["index"].path) -> None:
         """The index, and beside it the store generation it matches (a later start replays newer writes)."""
         self.index.save(folder / name)
         write_text_atomic(folder / "index.json", json.dumps({"generation": self.store.generation(), "count": self.index.count()}))
@@ -188,7 +189,7 @@ class PostIndex:
         """Persist only the index of a serving model, whose store is the folder's own file (loaded with
         `writable_store=True`); a model holding a copy of its store saves the whole folder (`TagAtlas.save`)."""
         folder = Path(folder)
-        if Path(self.store.path).resolve() != (folder / "store.sqlite").resolve():
+        if Path(self.store.path).resolve() != (folder / PARTS["store"].path).resolve():
             raise ValueError("save_serving_index needs a model loaded with writable_store=True from the same folder; use save()")
         self.save_index(folder)
 
