@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 
 NEIGHBOUR_SPARE = 10  # extra candidates searched, so dropping the post itself and unknown rows still leaves k
+TIE_DECIMALS = 5  # similarities equal to this many decimals are ties, broken by rowid
+MAX_TIE_WIDTH = 2048  # the widest search a tie group may ask for (FAISS's GPU search takes k ≤ 2048)
 
 
 @dataclass
@@ -29,13 +31,8 @@ def retrieve(search: Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]],
     """The `k` nearest indexed posts of each query vector, never the post itself. Ties (equal similarity to 5
     decimals, e.g. duplicate posts) are broken by rowid: FAISS's BLAS path can order near-equal scores differently
     with the batch, and predictions must not depend on which other posts share the batch."""
-    sims, ids = search(vectors, k + 1 + NEIGHBOUR_SPARE)
-    order = np.lexsort((np.where(ids < 0, np.iinfo(np.int64).max, ids), -np.round(sims, 5)), axis=-1)
-    sims, ids = np.take_along_axis(sims, order, 1), np.take_along_axis(ids, order, 1)
-    known = table.lookup(ids)
-    rows = np.where(known, ids, 0)
-    keep = known & (table.post_ids[rows] != np.array(list(post_ids), dtype=object)[:, None])  # never itself
-    keep &= np.cumsum(keep, axis=1) <= k
+    sims, ids = search_ties_whole(search, table, vectors, post_ids, k)
+    rows, keep = _kept(table, ids, post_ids, k)
     first = np.argsort(~keep, axis=1, kind="stable")[:, :k]  # kept neighbours first, in similarity order
     kept = np.take_along_axis(keep, first, 1)
     rows = np.take_along_axis(rows, first, 1)
@@ -46,3 +43,45 @@ def retrieve(search: Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]],
         ids=[r[:c] for r, c in zip(table.post_ids[rows].tolist(), counts)],
         tags=[r[:c] for r, c in zip(table.row_tags[rows].tolist(), counts)],
         found=(sims, ids), kept_extra=np.flatnonzero((kept & table.has_extra[rows]).ravel()))
+
+
+def _tie_order(sims: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row sorted by similarity (to TIE_DECIMALS), ties by rowid, missing slots (-1) last."""
+    order = np.lexsort((np.where(ids < 0, np.iinfo(np.int64).max, ids), -np.round(sims, TIE_DECIMALS)), axis=-1)
+    return np.take_along_axis(sims, order, 1), np.take_along_axis(ids, order, 1)
+
+
+def _kept(table, ids: np.ndarray, post_ids: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, keep): the candidates' rowids (0 where unknown) and which of them are neighbours: known to the table,
+    not the post itself, the first k of each row."""
+    known = table.lookup(ids)
+    rows = np.where(known, ids, 0)
+    keep = known & (table.post_ids[rows] != np.array(list(post_ids), dtype=object)[:, None])  # never itself
+    return rows, keep & (np.cumsum(keep, axis=1) <= k)
+
+
+def _cut_ties(table, sims: np.ndarray, ids: np.ndarray, post_ids: Sequence[str], k: int) -> np.ndarray:
+    """Rows whose window is full and ends inside the tie group of their last kept neighbour: posts that FAISS left
+    out of the window may tie with that neighbour and have a lower rowid."""
+    keep = _kept(table, ids, post_ids, k)[1]
+    last = np.where(keep.any(axis=1), keep.shape[1] - 1 - np.argmax(keep[:, ::-1], axis=1), keep.shape[1] - 1)
+    rounded = np.round(sims, TIE_DECIMALS)
+    return (ids[:, -1] >= 0) & (rounded[:, -1] == rounded[np.arange(len(ids)), last])
+
+
+def search_ties_whole(search: Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]], table, vectors: np.ndarray,
+                      post_ids: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k + 1 + NEIGHBOUR_SPARE nearest indexed posts of each vector, in `_tie_order`. Where a tie group (e.g.
+    hundreds of posts with the same empty text) runs past the window and holds a kept neighbour, that row is searched
+    again, twice as wide each time (up to MAX_TIE_WIDTH), and keeps the tied posts of lowest rowid, whichever subset
+    of the group FAISS returned first: float noise in a query vector cannot change which tied posts it gets."""
+    width = k + 1 + NEIGHBOUR_SPARE
+    sims, ids = _tie_order(*search(vectors, width))
+    post_ids = np.array(list(post_ids), dtype=object)
+    rows, wider = np.flatnonzero(_cut_ties(table, sims, ids, post_ids, k)), width
+    while len(rows) and wider < MAX_TIE_WIDTH:
+        wider = min(2 * wider, MAX_TIE_WIDTH)
+        more_sims, more_ids = _tie_order(*search(vectors[rows], wider))
+        sims[rows], ids[rows] = more_sims[:, :width], more_ids[:, :width]
+        rows = rows[_cut_ties(table, more_sims, more_ids, post_ids[rows], k)]
+    return sims, ids
