@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
 import sys
 import tempfile
@@ -39,6 +40,31 @@ def with_photos(records: list[dict], folder: Path) -> list[dict]:
         Image.fromarray(load_sample_image(name)).save(path)
         paths.append(str(path))
     return [{**r, "id": f"{r['id']}-photo", "image": paths[i % 2]} for i, r in enumerate(records)]
+
+
+def _same(a, b) -> bool:
+    """Equal, with floats equal to within rounding noise (relative 1e-4, absolute 1e-5)."""
+    if isinstance(a, float) or isinstance(b, float):
+        return isinstance(a, (int, float)) and isinstance(b, (int, float)) and math.isclose(a, b, rel_tol=1e-4, abs_tol=1e-5)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def cache_changes(plain: Path, cached: Path) -> tuple[list[str], int]:
+    """(fields the cache changed beyond float noise as "post id: field", records that differ in float noise only).
+    The text encoder's vectors depend in their last bits on which texts share a batch, and a warm cache takes the
+    texts it holds out of the batches, so probabilities may move in the sixth decimal; places, tags, clusters and
+    coordinates may not (ties among neighbours are broken by rowid over the whole tie group)."""
+    changed, noisy = [], 0
+    for x, y in zip(plain.read_text(encoding="utf-8").splitlines(), cached.read_text(encoding="utf-8").splitlines(), strict=True):
+        if x == y:
+            continue
+        a, b = json.loads(x), json.loads(y)
+        fields = [k for k in sorted(set(a) | set(b)) if not _same(a.get(k), b.get(k))]
+        changed += [f"{a.get('id')}: {k}" for k in fields]
+        noisy += not fields
+    return changed, noisy
 
 
 def measure(model, records: list[dict], work: Path, batch_size: int, repeats: int) -> dict:
@@ -66,12 +92,14 @@ def measure(model, records: list[dict], work: Path, batch_size: int, repeats: in
         enrich_file(model, source, work / f"again-{rep}.jsonl", batch_size=batch_size, progress=False)
         again = time.perf_counter() - started
         assert cache.hits >= len(posts), "the second pass must be served from the cache"
-        assert (work / f"again-{rep}.jsonl").read_bytes() == (work / f"out-{rep}.jsonl").read_bytes(), "cache changed the output"
+        changed, noisy = cache_changes(work / f"out-{rep}.jsonl", work / f"again-{rep}.jsonl")
+        assert not changed, f"the cache changed the output: {changed[:10]}"
         cache.close()
         model.encoder.cache = None
         runs.append((floor, enrich, again))
         print(f"  repeat {rep + 1}: floor {len(posts) / floor:.0f} posts/s, enrich {len(posts) / enrich:.0f} posts/s "
-              f"({floor / enrich:.2f}x), re-enrich {len(posts) / again:.0f} posts/s", flush=True)
+              f"({floor / enrich:.2f}x), re-enrich {len(posts) / again:.0f} posts/s; {noisy} records differ from the "
+              "uncached pass in float noise only", flush=True)
     floor, enrich, again = (np.array(c) for c in zip(*runs))
     n = len(posts)
     return {"posts": n, "floor_posts_per_s": float(np.median(n / floor)), "enrich_posts_per_s": float(np.median(n / enrich)),
