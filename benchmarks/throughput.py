@@ -141,8 +141,8 @@ def main() -> None:
 
     row = lambda name, r: (f"| {name} | {r['posts']} | {r['floor_posts_per_s']:.0f} | {r['enrich_posts_per_s']:.0f} | "  # noqa: E731
                            f"**{r['ratio']:.2f}x** | {r['reenrich_posts_per_s']:.0f} | {r['reenrich_ratio']:.2f}x |")
-    body = (provenance(f".venv/bin/python benchmarks/throughput.py --posts {args.posts} --image-posts {args.image_posts} "
-                       f"--repeats {args.repeats}") + "\n\n"
+    body = (provenance(f".venv/bin/python benchmarks/throughput.py --model {shown(args.model)} --posts {args.posts} "
+                       f"--image-posts {args.image_posts} --repeats {args.repeats}") + "\n\n"
             f"Held-out real posts of `{shown(args.data)}` (ids not in the model's store); the photo rows give the same texts a photo "
             "(scikit-learn's two sample photos, alternating: for throughput only). Medians of "
             f"{args.repeats} repeats; each ratio is taken within one repeat.\n\n"

@@ -89,6 +89,7 @@ class PostStore:
         except sqlite3.Error as exc:
             raise _store_error(self.path, exc) from exc
         self.clusters = StoredClusters(self._db)  # each post's graph cluster, in the same file and transactions
+        self.tags = StoredTags(self._db)  # which posts carry which hashtag
         if dim is not None:
             self.set_meta("dim", str(dim))
         stored = self.get_meta("dim")
@@ -248,11 +249,25 @@ class PostStore:
         ids = np.fromiter((r for r, _ in rows), np.int64, len(rows))
         return ids, np.frombuffer(b"".join(v for _, v in rows), np.float16).reshape(len(rows), -1).astype(np.float32)
 
-    def tag_counts(self) -> dict[str, int]:
+    def user_keys(self) -> set[str]:
+        return {r[0] for r in self._db.execute("SELECT DISTINCT user_key FROM posts")}
+
+    def post_ids(self) -> set[str]:
+        return {r[0] for r in self._db.execute("SELECT id FROM posts")}
+
+
+class StoredTags:
+    """The posts' hashtags (the `post_tags` table of a store, written by `PostStore.add`, rows going with their post):
+    how popular each tag is and which posts carry it, for the tag-place evidence and the new-tag vocabulary."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self._db = db
+
+    def counts(self) -> dict[str, int]:
         """How many stored posts carry each hashtag (new tags included the moment they are added)."""
         return dict(self._db.execute("SELECT tag, COUNT(*) FROM post_tags GROUP BY tag"))
 
-    def rows_with_tags(self, tags: Iterable[str]) -> dict[str, list[int]]:
+    def rows_with(self, tags: Iterable[str]) -> dict[str, list[int]]:
         """Tag → rowids of the stored posts carrying it, for the tags given (those no post carries are absent)."""
         out: dict[str, list[int]] = {}
         for chunk in _chunks(sorted(set(tags)), 900):
@@ -260,12 +275,6 @@ class PostStore:
             for tag, rowid in self._db.execute(f"SELECT tag, rowid_ FROM post_tags WHERE tag IN ({marks})", chunk):
                 out.setdefault(tag, []).append(rowid)
         return out
-
-    def user_keys(self) -> set[str]:
-        return {r[0] for r in self._db.execute("SELECT DISTINCT user_key FROM posts")}
-
-    def post_ids(self) -> set[str]:
-        return {r[0] for r in self._db.execute("SELECT id FROM posts")}
 
 
 class StoredClusters:

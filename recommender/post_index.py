@@ -72,7 +72,7 @@ class PostIndex:
         """Tag → number of indexed posts carrying it (read once from the store, then kept up to date by add and
         delete: re-reading it after every online write stalled a busy service)."""
         if self._tag_counts is None:
-            self._tag_counts = self.store.tag_counts()
+            self._tag_counts = self.store.tags.counts()
         return self._tag_counts
 
     def written_rates(self) -> WrittenTagRates:

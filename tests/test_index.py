@@ -94,11 +94,12 @@ def test_store_add_get_user_delete_and_copy(tmp_path):
     assert np.allclose(store.vectors([rowids[4]]), unit(5, 4)[4])
     with pytest.raises(ValueError, match="already stored"):
         store.add(posts[:1], unit(1, 4), [None], role="online")
-    assert store.tag_counts() == {f"tag{i}": 1 for i in range(5)}
+    assert store.tags.counts() == {f"tag{i}": 1 for i in range(5)}
+    assert store.tags.rows_with(["tag1", "tag3", "tag1", "never"]) == {"tag1": [rowids[1]], "tag3": [rowids[3]]}
     copy = PostStore.open_copy(tmp_path / "s.sqlite")
     assert store.delete(["p0", "missing"]) == [rowids[0]]
     assert store.count() == 4 and copy.count() == 5  # the copy is independent
-    assert "tag0" not in store.tag_counts() and "tag0" in copy.tag_counts()
+    assert "tag0" not in store.tags.counts() and "tag0" in copy.tags.counts()
     copy.add([Post(id="new", text="x")], unit(1, 4), [None], role="online")
     store.close()
     assert PostStore(tmp_path / "s.sqlite").count() == 4  # committed writes survive reopening

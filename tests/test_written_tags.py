@@ -87,7 +87,7 @@ def test_counts_follow_adds_and_deletes_as_a_recount_from_the_store_would():
     followed = index.written_rates()
     assert followed.generation == index.store.generation()
     recounted = WrittenTagRates.from_posts(
-        (([cleaned(p.text) for p in rows], [p.hashtags for p in rows]) for _, rows in index.store.iter_meta()), index.store.tag_counts())
+        (([cleaned(p.text) for p in rows], [p.hashtags for p in rows]) for _, rows in index.store.iter_meta()), index.store.tags.counts())
     assert _counts(followed) == _counts(recounted)
     assert followed.written_["day"] == 28 and followed.tagged_["day"] == 1  # one of the two #day posts was deleted
 

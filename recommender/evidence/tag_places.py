@@ -53,7 +53,7 @@ class TagPlaces(EvidenceSource):
     def gather(self, ctx: BatchContext) -> SourceEvidence:
         model, table = ctx.model, ctx.table
         n_places = len(model.geolocator_)
-        found = model.posts_.store.rows_with_tags(t for p in ctx.posts for t in p.hashtags)
+        found = model.posts_.store.tags.rows_with(t for p in ctx.posts for t in p.hashtags)
         cls = np.where(table.valid, table.cls, -1)
         rows_of = {tag: np.asarray([r for r in rows if r < len(cls)], dtype=np.int64) for tag, rows in found.items()}
         own = model.posts_.store.rowids([p.id for p in ctx.posts])
