@@ -124,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-image-posts", type=int, default=200)
     ap.add_argument("--only", default="", help="comma-separated variant names (default: all): " + ", ".join(variants()))
     ap.add_argument("--doc", type=Path, default=DOC)
+    ap.add_argument("--block", default="image-ablation", help="the docs block written (another name keeps the full table's block "
+                    "when only some rows are re-run)")
     args = ap.parse_args(argv)
     names = [n for n in args.only.split(",") if n] if args.only else list(variants())
     unknown = [n for n in names if n not in variants()]
@@ -145,13 +147,13 @@ def main(argv: list[str] | None = None) -> int:
         sections.append(f"### {path.parent.name}\n\nData: `{shown(path)}` — {len(posts)} training posts, {len(test)} held-out posts, "
                         f"{n_images} posts with a photo. Held-out users, evaluation contract.\n\n" + "\n".join(rows))
     cmd = ".venv/bin/python benchmarks/image_ablation.py" + (f" --datasets {' '.join(args.datasets)}" if args.datasets else "") + (
-        f" --only '{args.only}'" if args.only else "")
+        f" --only '{args.only}'" if args.only else "") + (f" --block {args.block}" if args.block != "image-ablation" else "")
     body = provenance(cmd) + "\n\n"
     body += "\n\n".join(sections) if sections else (
         f"**No image rows yet**: no dataset in `{shown(args.data_root)}` has at least {args.min_image_posts} posts with a photo.")
     if without:
         body += "\n\nWithout enough image posts (no rows): " + ", ".join(without) + "."
-    print(write_block("image-ablation", body, args.doc, heading="## Image posts: Galaxy's table and the ablation (models issue)"))
+    print(write_block(args.block, body, args.doc, heading="## Image posts: Galaxy's table and the ablation (models issue)"))
     return 0
 
 
