@@ -86,12 +86,3 @@ def test_a_real_flat_index_gives_the_lowest_tied_rowids_for_queries_in_any_batch
     expected = [f"synthetic-{i}" for i in range(K)]
     assert all(ids == expected for ids in alone.ids)
     assert all(ids == expected for ids in mixed.ids[20:])
-
-
-def test_a_post_with_nothing_to_compare_has_no_neighbours_instead_of_the_first_indexed_posts():
-    vectors, table = synthetic_posts()
-    search = ShuffledTies(vectors, 0)
-    queries = np.vstack([np.zeros((1, DIM), np.float32), vectors[TIED:TIED + 1]])
-    nb = retrieve(search, table, queries, ["synthetic-blank", "synthetic-query"], K)
-    assert nb.ids[0] == [] and np.isneginf(nb.sims[0]).all() and (nb.cls[0] == -1).all() and (nb.found[1][0] == -1).all()
-    assert len(nb.ids[1]) == K

@@ -74,12 +74,9 @@ def search_ties_whole(search: Callable[[np.ndarray, int], tuple[np.ndarray, np.n
     """The k + 1 + NEIGHBOUR_SPARE nearest indexed posts of each vector, in `_tie_order`. Where a tie group (e.g.
     hundreds of posts with the same empty text) runs past the window and holds a kept neighbour, that row is searched
     again, twice as wide each time (up to MAX_TIE_WIDTH), and keeps the tied posts of lowest rowid, whichever subset
-    of the group FAISS returned first: float noise in a query vector cannot change which tied posts it gets. A zero
-    vector (a post with nothing to compare) has no neighbours."""
+    of the group FAISS returned first: float noise in a query vector cannot change which tied posts it gets."""
     width = k + 1 + NEIGHBOUR_SPARE
     sims, ids = _tie_order(*search(vectors, width))
-    blank = ~np.any(vectors, axis=1)  # no text and no photo: every indexed post ties at 0, none is nearer than another
-    sims[blank], ids[blank] = -np.inf, -1
     post_ids = np.array(list(post_ids), dtype=object)
     rows, wider = np.flatnonzero(_cut_ties(table, sims, ids, post_ids, k)), width
     while len(rows) and wider < MAX_TIE_WIDTH:
