@@ -86,3 +86,10 @@ def test_a_real_flat_index_gives_the_lowest_tied_rowids_for_queries_in_any_batch
     expected = [f"synthetic-{i}" for i in range(K)]
     assert all(ids == expected for ids in alone.ids)
     assert all(ids == expected for ids in mixed.ids[20:])
+
+
+def test_a_post_with_nothing_to_compare_ties_with_every_indexed_post_and_gets_the_lowest_rowids():
+    vectors, table = synthetic_posts()
+    for seed in range(3):
+        nb = retrieve(ShuffledTies(vectors, seed), table, np.zeros((1, DIM), np.float32), ["synthetic-blank"], K)
+        assert nb.ids[0] == [f"synthetic-{i}" for i in range(K)]
