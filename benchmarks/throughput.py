@@ -74,7 +74,7 @@ def measure(model, records: list[dict], work: Path, batch_size: int, repeats: in
     source = work / "posts.jsonl"
     source.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     posts = [Post.model_validate(r) for r in records]
-    runs = []
+    runs = []  # a model whose image retrieval reads the backbone's features encodes photo posts again: the cache holds fused vectors
     for rep in range(repeats):
         model.encoder.cache = None
         started = time.perf_counter()
@@ -91,7 +91,8 @@ def measure(model, records: list[dict], work: Path, batch_size: int, repeats: in
         started = time.perf_counter()
         enrich_file(model, source, work / f"again-{rep}.jsonl", batch_size=batch_size, progress=False)
         again = time.perf_counter() - started
-        assert cache.hits >= len(posts), "the second pass must be served from the cache"
+        servable = len(posts) if not model.reads_image_features else sum(not p.image for p in posts)
+        assert cache.hits >= servable, "the second pass must be served from the cache"
         changed, noisy = cache_changes(work / f"out-{rep}.jsonl", work / f"again-{rep}.jsonl")
         assert not changed, f"the cache changed the output: {changed[:10]}"
         cache.close()
@@ -141,11 +142,13 @@ def main() -> None:
 
     row = lambda name, r: (f"| {name} | {r['posts']} | {r['floor_posts_per_s']:.0f} | {r['enrich_posts_per_s']:.0f} | "  # noqa: E731
                            f"**{r['ratio']:.2f}x** | {r['reenrich_posts_per_s']:.0f} | {r['reenrich_ratio']:.2f}x |")
-    body = (provenance(f".venv/bin/python benchmarks/throughput.py --model {shown(args.model)} --posts {args.posts} "
+    body = (provenance(f".venv/bin/python benchmarks/throughput.py --model {args.model.resolve().relative_to(REPO) if args.model.resolve().is_relative_to(REPO) else args.model} --posts {args.posts} "
                        f"--image-posts {args.image_posts} --repeats {args.repeats}") + "\n\n"
             f"Held-out real posts of `{shown(args.data)}` (ids not in the model's store); the photo rows give the same texts a photo "
             "(scikit-learn's two sample photos, alternating: for throughput only). Medians of "
-            f"{args.repeats} repeats; each ratio is taken within one repeat.\n\n"
+            f"{args.repeats} repeats; each ratio is taken within one repeat."
+            + (" The cache holds fused vectors, and this model's image retrieval reads the image backbone's features, so re-enriching "
+               "encodes photo posts again." if model.reads_image_features else "") + "\n\n"
             "| posts | n | floor: encoder only (posts/s) | `enrich` end to end (posts/s) | enrich / floor (target ≥ 0.8x) | "
             "re-enrich, cache warm (posts/s) | re-enrich / floor |\n|---|---|---|---|---|---|---|\n"
             f"{row('text only', text)}\n{row('text + photo', photo)}")

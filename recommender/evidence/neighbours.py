@@ -10,6 +10,7 @@ import numpy as np
 NEIGHBOUR_SPARE = 10  # extra candidates searched, so dropping the post itself and unknown rows still leaves k
 TIE_DECIMALS = 5  # similarities equal to this many decimals are ties, broken by rowid
 MAX_TIE_WIDTH = 2048  # the widest search a tie group may ask for (FAISS's GPU search takes k ≤ 2048)
+TIE_WIDENING = 8  # each wider search is this many times wider: every search scans the whole index, so few and wide
 
 
 @dataclass
@@ -73,14 +74,14 @@ def search_ties_whole(search: Callable[[np.ndarray, int], tuple[np.ndarray, np.n
                       post_ids: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
     """The k + 1 + NEIGHBOUR_SPARE nearest indexed posts of each vector, in `_tie_order`. Where a tie group (e.g.
     hundreds of posts with the same empty text) runs past the window and holds a kept neighbour, that row is searched
-    again, twice as wide each time (up to MAX_TIE_WIDTH), and keeps the tied posts of lowest rowid, whichever subset
+    again, TIE_WIDENING times wider each time (up to MAX_TIE_WIDTH), and keeps the tied posts of lowest rowid, whichever subset
     of the group FAISS returned first: float noise in a query vector cannot change which tied posts it gets."""
     width = k + 1 + NEIGHBOUR_SPARE
     sims, ids = _tie_order(*search(vectors, width))
     post_ids = np.array(list(post_ids), dtype=object)
     rows, wider = np.flatnonzero(_cut_ties(table, sims, ids, post_ids, k)), width
     while len(rows) and wider < MAX_TIE_WIDTH:
-        wider = min(2 * wider, MAX_TIE_WIDTH)
+        wider = min(TIE_WIDENING * wider, MAX_TIE_WIDTH)
         more_sims, more_ids = _tie_order(*search(vectors[rows], wider))
         sims[rows], ids[rows] = more_sims[:, :width], more_ids[:, :width]
         rows = rows[_cut_ties(table, more_sims, more_ids, post_ids[rows], k)]
