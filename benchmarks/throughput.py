@@ -74,7 +74,7 @@ def measure(model, records: list[dict], work: Path, batch_size: int, repeats: in
     source = work / "posts.jsonl"
     source.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     posts = [Post.model_validate(r) for r in records]
-    runs = []  # a model whose image retrieval reads the backbone's features encodes photo posts again: the cache holds fused vectors
+    runs = []
     for rep in range(repeats):
         model.encoder.cache = None
         started = time.perf_counter()
@@ -91,6 +91,7 @@ def measure(model, records: list[dict], work: Path, batch_size: int, repeats: in
         started = time.perf_counter()
         enrich_file(model, source, work / f"again-{rep}.jsonl", batch_size=batch_size, progress=False)
         again = time.perf_counter() - started
+        # the cache holds fused vectors: a model whose image retrieval reads the backbone's features encodes photo posts again
         servable = len(posts) if not model.reads_image_features else sum(not p.image for p in posts)
         assert cache.hits >= servable, "the second pass must be served from the cache"
         changed, noisy = cache_changes(work / f"out-{rep}.jsonl", work / f"again-{rep}.jsonl")
@@ -142,7 +143,9 @@ def main() -> None:
 
     row = lambda name, r: (f"| {name} | {r['posts']} | {r['floor_posts_per_s']:.0f} | {r['enrich_posts_per_s']:.0f} | "  # noqa: E731
                            f"**{r['ratio']:.2f}x** | {r['reenrich_posts_per_s']:.0f} | {r['reenrich_ratio']:.2f}x |")
-    body = (provenance(f".venv/bin/python benchmarks/throughput.py --model {args.model.resolve().relative_to(REPO) if args.model.resolve().is_relative_to(REPO) else args.model} --posts {args.posts} "
+    model_path = args.model.resolve()
+    model_arg = model_path.relative_to(REPO) if model_path.is_relative_to(REPO) else model_path  # as run from the repository root
+    body = (provenance(f".venv/bin/python benchmarks/throughput.py --model {model_arg} --posts {args.posts} "
                        f"--image-posts {args.image_posts} --repeats {args.repeats}") + "\n\n"
             f"Held-out real posts of `{shown(args.data)}` (ids not in the model's store); the photo rows give the same texts a photo "
             "(scikit-learn's two sample photos, alternating: for throughput only). Medians of "

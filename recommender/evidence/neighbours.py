@@ -32,8 +32,7 @@ def retrieve(search: Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]],
     """The `k` nearest indexed posts of each query vector, never the post itself. Ties (equal similarity to 5
     decimals, e.g. duplicate posts) are broken by rowid: FAISS's BLAS path can order near-equal scores differently
     with the batch, and predictions must not depend on which other posts share the batch."""
-    sims, ids = search_ties_whole(search, table, vectors, post_ids, k)
-    rows, keep = _kept(table, ids, post_ids, k)
+    sims, ids, rows, keep = search_ties_whole(search, table, vectors, post_ids, k)
     first = np.argsort(~keep, axis=1, kind="stable")[:, :k]  # kept neighbours first, in similarity order
     kept = np.take_along_axis(keep, first, 1)
     rows = np.take_along_axis(rows, first, 1)
@@ -61,28 +60,30 @@ def _kept(table, ids: np.ndarray, post_ids: Sequence[str], k: int) -> tuple[np.n
     return rows, keep & (np.cumsum(keep, axis=1) <= k)
 
 
-def _cut_ties(table, sims: np.ndarray, ids: np.ndarray, post_ids: Sequence[str], k: int) -> np.ndarray:
+def _cut_ties(sims: np.ndarray, ids: np.ndarray, keep: np.ndarray) -> np.ndarray:
     """Rows whose window is full and ends inside the tie group of their last kept neighbour: posts that FAISS left
     out of the window may tie with that neighbour and have a lower rowid."""
-    keep = _kept(table, ids, post_ids, k)[1]
     last = np.where(keep.any(axis=1), keep.shape[1] - 1 - np.argmax(keep[:, ::-1], axis=1), keep.shape[1] - 1)
     rounded = np.round(sims, TIE_DECIMALS)
     return (ids[:, -1] >= 0) & (rounded[:, -1] == rounded[np.arange(len(ids)), last])
 
 
 def search_ties_whole(search: Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]], table, vectors: np.ndarray,
-                      post_ids: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The k + 1 + NEIGHBOUR_SPARE nearest indexed posts of each vector, in `_tie_order`. Where a tie group (e.g.
-    hundreds of posts with the same empty text) runs past the window and holds a kept neighbour, that row is searched
-    again, TIE_WIDENING times wider each time (up to MAX_TIE_WIDTH), and keeps the tied posts of lowest rowid, whichever subset
-    of the group FAISS returned first: float noise in a query vector cannot change which tied posts it gets."""
+                      post_ids: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(sims, ids, rows, keep) of the k + 1 + NEIGHBOUR_SPARE nearest indexed posts of each vector, in `_tie_order`,
+    with `_kept`'s rows and keep. Where a tie group (e.g. hundreds of posts with the same empty text) runs past the
+    window and holds a kept neighbour, that row is searched again, TIE_WIDENING times wider each time (up to
+    MAX_TIE_WIDTH), and keeps the tied posts of lowest rowid, whichever subset of the group FAISS returned first:
+    float noise in a query vector cannot change which tied posts it gets."""
     width = k + 1 + NEIGHBOUR_SPARE
-    sims, ids = _tie_order(*search(vectors, width))
     post_ids = np.array(list(post_ids), dtype=object)
-    rows, wider = np.flatnonzero(_cut_ties(table, sims, ids, post_ids, k)), width
-    while len(rows) and wider < MAX_TIE_WIDTH:
+    sims, ids = _tie_order(*search(vectors, width))
+    rows, keep = _kept(table, ids, post_ids, k)
+    cut, wider = np.flatnonzero(_cut_ties(sims, ids, keep)), width
+    while len(cut) and wider < MAX_TIE_WIDTH:
         wider = min(TIE_WIDENING * wider, MAX_TIE_WIDTH)
-        more_sims, more_ids = _tie_order(*search(vectors[rows], wider))
-        sims[rows], ids[rows] = more_sims[:, :width], more_ids[:, :width]
-        rows = rows[_cut_ties(table, more_sims, more_ids, post_ids[rows], k)]
-    return sims, ids
+        more_sims, more_ids = _tie_order(*search(vectors[cut], wider))
+        more_rows, more_keep = _kept(table, more_ids, post_ids[cut], k)  # a window's prefix keeps what the prefix alone would
+        sims[cut], ids[cut], rows[cut], keep[cut] = (a[:, :width] for a in (more_sims, more_ids, more_rows, more_keep))
+        cut = cut[_cut_ties(more_sims, more_ids, more_keep)]
+    return sims, ids, rows, keep
