@@ -167,25 +167,30 @@ class PostEncoder:
                      image_features: bool = False) -> PostVectors:
         """Text (hashtags masked by default) and image fused in the text space; missing modalities are normal.
         With a cache, only posts whose content it has not seen are encoded. `parts=True` also returns each side
-        before fusion (what cross-modal imputation learns from), `image_features=True` the backbone's pooled image
-        features; the cache holds fused vectors only, so it is not read for those."""
+        before fusion (what cross-modal imputation learns from; never cached), `image_features=True` the backbone's
+        pooled image features (cached beside the vectors)."""
         wants_images = image_features and self._image_factory is not None and any(p.image for p in posts)
-        if self.cache is None or not posts or parts or wants_images:
+        if self.cache is None or not posts or parts:
             return self._encode_posts(posts, progress=progress, mask_tags=mask_tags, parts=parts)
         texts = [self.prepare_text(p.text, mask_tags=mask_tags) for p in posts]
         keys = [EmbeddingCache.key(self._identity, t, p.image) for t, p in zip(texts, posts)]
-        found = self.cache.get(keys)
+        found = self.cache.get(keys, image_features=wants_images)
         todo = [i for i, k in enumerate(keys) if k not in found]
         out = PostVectors(np.zeros((len(posts), self.dim), np.float32), np.array([bool(t) for t in texts], dtype=bool),
                           np.zeros(len(posts), dtype=bool))
         for i, k in enumerate(keys):
             if k in found:
-                out.vectors[i], out.has_image[i] = found[k]
+                out.vectors[i], out.has_image[i] = found[k].vector, found[k].has_image
+        fresh = None
         if todo:
             fresh = self._encode_posts([posts[i] for i in todo], progress=progress, mask_tags=mask_tags)
             out.vectors[todo], out.has_image[todo], out.image_errors = fresh.vectors, fresh.has_image, fresh.image_errors
             ok = [j for j, i in enumerate(todo) if not (posts[i].image and not fresh.has_image[j])]  # never cache a failed image read
-            self.cache.put([keys[todo[j]] for j in ok], fresh.vectors[ok], fresh.has_image[ok])
+            self.cache.put([keys[todo[j]] for j in ok], fresh.vectors[ok], fresh.has_image[ok],
+                           None if fresh.image_features is None else fresh.image_features[ok])
+        if wants_images:
+            out.image_features = _gathered_features(len(posts), [(i, found[k].image_features) for i, k in enumerate(keys)
+                                                                  if k in found and found[k].has_image], todo, fresh)
         return out
 
     def _encode_posts(self, posts: Sequence[Post], *, progress: bool = False, mask_tags: bool = True, parts: bool = False) -> PostVectors:
@@ -226,3 +231,17 @@ class PostEncoder:
         return PostVectors(l2_normalize(vectors) * (has_text | has_image)[:, None], has_text, has_image, errors, image_weight,
                            text_part, image_part, features)
 
+
+def _gathered_features(n: int, cached: list[tuple[int, np.ndarray]], todo: list[int], fresh: PostVectors | None) -> np.ndarray | None:
+    """(n, d) image features of a batch served partly from the cache (`cached`: position, features) and partly
+    encoded (`fresh`, for the posts at `todo`); zero rows where no image was read, None when none was (as encoded)."""
+    encoded = None if fresh is None else fresh.image_features
+    width = encoded.shape[1] if encoded is not None else cached[0][1].shape[0] if cached else 0
+    if not width:
+        return None
+    features = np.zeros((n, width), np.float32)
+    if encoded is not None:
+        features[todo] = encoded
+    for i, row in cached:
+        features[i] = row
+    return features

@@ -170,6 +170,37 @@ def test_embedding_cache_returns_the_same_vectors_and_only_encodes_what_changed(
     assert len(reopened) == 6
 
 
+def test_the_cache_serves_image_features_too_and_fills_them_in_for_an_older_cache(encoder, photos, tmp_path, monkeypatch):
+    """Image retrieval reads the backbone's pooled features: a warm cache serves them bit-identical, and a photo
+    whose vector was cached without them (a cache from before they were kept) is encoded once more, then served."""
+    import sqlite3
+
+    photo = tmp_path / "flower.jpg"
+    photos[1].save(photo)
+    posts = [Post(id="a", text="synthetic: snow day in boston"), Post(id="b", image=str(photo)),
+             Post(id="c", text="synthetic: ferry to the islands", image=str(photo))]
+    plain = encoder.encode_posts(posts, image_features=True)
+    assert plain.image_features is not None and plain.image_features[1:].any(axis=1).all() and not plain.image_features[0].any()
+
+    cached = create_encoder()
+    cache = cached.use_cache(tmp_path / "e.sqlite")
+    cached.encode_posts(posts)
+    with sqlite3.connect(tmp_path / "e.sqlite") as db:  # vectors only: what a cache written before features were kept holds
+        db.execute("DELETE FROM image_features")
+    calls = []
+    real = cached._encode_posts
+    monkeypatch.setattr(cached, "_encode_posts", lambda ps, **kw: calls.append([p.id for p in ps]) or real(ps, **kw))
+    first = cached.encode_posts(posts, image_features=True)
+    assert calls == [["b", "c"]]  # the text post was served; the photos had no features stored
+    again = cached.encode_posts([p.model_copy(update={"id": f"again-{p.id}"}) for p in posts], image_features=True)
+    assert calls == [["b", "c"]] and cache.hits == 0 + 1 + 3  # first pass, features missing, warm
+    assert np.array_equal(again.vectors, first.vectors) and np.array_equal(again.image_features, first.image_features)
+    # what was encoded matches a plain pass up to the backbones' batch-dependent last bits (first encoded b, c alone)
+    assert np.allclose(first.vectors, plain.vectors, atol=1e-5) and np.allclose(first.image_features, plain.image_features, atol=1e-4)
+    text_only = cached.encode_posts([posts[0]], image_features=True)
+    assert text_only.image_features is None  # no photo in the batch: as when encoded
+
+
 def test_the_cache_key_follows_how_photos_are_read(tmp_path, monkeypatch):
     """A change in how a JPEG is decoded (its draft scale) changes the vectors, so cached ones must not be served."""
     from tagatlas.encoders import image as image_reading
