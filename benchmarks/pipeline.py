@@ -150,9 +150,25 @@ TARGETS = {
 }
 
 
+def spread(result: dict, section: str, key: str) -> str:
+    """The interval of a ratio over held-out users (`tagatlas evaluate`'s bootstrap), as a clause; "" without one."""
+    lead = (result.get("uncertainty") or {}).get(section, {})
+    figure = lead.get(key) if section != "modality_gain" else lead
+    if not figure or figure.get("low") is None:
+        return ""
+    level = 100 * result["uncertainty"].get("level", 0.95)
+    return f"{level:.0f} % interval over held-out users ×{figure['low']:.2f}–×{figure['high']:.2f}"
+
+
+def clause(*parts: str) -> str:
+    """The non-empty parts in brackets, "; " between them; "" when none."""
+    shown = [p for p in parts if p]
+    return f" ({'; '.join(shown)})" if shown else ""
+
+
 def ratios(result: dict, name: str = "") -> str:
     """TagAtlas over the best baseline of each column, each with the models issue's target for this dataset (every
-    dataset: Acc@25 and median no worse than the best baseline's)."""
+    dataset: Acc@25 and median no worse than the best baseline's) and its interval over held-out users."""
     g, h = result["geo"], result["hashtags"]
     target = {"acc25": 1.0, "median": 1.0, **TARGETS.get(name, {})}
     best = lambda key: max(b["acc_at_km"][key] for b in g["baselines"].values())  # noqa: E731
@@ -161,9 +177,11 @@ def ratios(result: dict, name: str = "") -> str:
     for label, key in (("Acc@161", "161"), ("Acc@25", "25")):
         if best(key):
             goal = target.get(f"acc{key}")
-            parts.append(f"{label} ×{g['tagatlas']['acc_at_km'][key] / best(key):.2f}" + (f" (target ≥ ×{goal:.2f})" if goal else ""))
+            parts.append(f"{label} ×{g['tagatlas']['acc_at_km'][key] / best(key):.2f}"
+                         + clause(f"target ≥ ×{goal:.2f}" if goal else "", spread(result, "geo", f"acc_{key}")))
     if best_med:
-        parts.append(f"median km ×{g['tagatlas']['median_km'] / best_med:.2f} (target ≤ ×{target['median']:.2f})")
+        parts.append(f"median km ×{g['tagatlas']['median_km'] / best_med:.2f}"
+                     + clause(f"target ≤ ×{target['median']:.2f}", spread(result, "geo", "median_km")))
     if h["tagatlas"]["n"]:
         best_f1 = max(b["f1_at_5"] for b in h["baselines"].values())
         goal = target.get("f1")
@@ -172,6 +190,10 @@ def ratios(result: dict, name: str = "") -> str:
     if with_tags and ("tags_acc161" in target or "tags_median" in target):
         parts.append(f"hashtags as input: Acc@161 {with_tags['acc_at_km']['161']:.3f} (target ≥ {target.get('tags_acc161', 0):.2f}), "
                      f"median {with_tags['median_km']:.0f} km" + (f" (target ≤ {target['tags_median']:.0f})" if "tags_median" in target else ""))
+    gain = (result.get("uncertainty") or {}).get("modality_gain") or {}
+    if gain.get("ratio") is not None:
+        parts.append(f"fused Acc@161 over the better single modality ×{gain['ratio']:.2f}"
+                     + clause("target ≥ ×1.25" if "acc161" in target and name == "im2gps3k" else "", spread(result, "modality_gain", "")))
     return "Against the best baseline of each column: " + "; ".join(p for p in parts if p) + "."
 
 

@@ -15,6 +15,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from tagatlas.data import Post, distance_km, history_and_queries
+from tagatlas.evaluation import uncertainty
 from tagatlas.evaluation.baselines import (MostFrequentPlace, Popularity, TfidfKnnTags, TfidfLogReg, UserTop, knn_vote, user_last_place,
                                            stored_texts_and_tags)
 from tagatlas.recommender import Geolocator, TagAtlas, geo_metrics, tag_metrics
@@ -79,6 +80,11 @@ def geo_of_predictions(preds: list, lat: np.ndarray, lon: np.ndarray, true_place
     return geo_metrics([p.lat for p in preds], [p.lon for p in preds], lat, lon, [p.places[0].place for p in preds], true_place)
 
 
+def km_errors(preds: list, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """Each prediction's error in km (one prediction per located query, in order)."""
+    return distance_km([p.lat for p in preds], [p.lon for p in preds], lat, lon) if len(lat) else np.zeros(0)
+
+
 def evaluate(model: TagAtlas, posts: list[Post], progress: bool = True) -> dict:
     started = time.perf_counter()
     train_users = model.posts_.store.user_keys()
@@ -125,16 +131,20 @@ def evaluate(model: TagAtlas, posts: list[Post], progress: bool = True) -> dict:
     truth = [queries[i].hashtags for i in tag_idx]
     new = [new_tags[i] for i in tag_idx]
 
-    def geo_from_classes(classes: np.ndarray) -> dict:
+    baseline_errors: dict[str, dict[str, np.ndarray]] = {"geo": {}, "geo_with_tags": {}}  # per section, per baseline: km errors
+
+    def geo_from_classes(classes: np.ndarray, section: str, name: str) -> dict:
         coords = model.geolocator_.place_coords_[classes]
+        baseline_errors[section][name] = distance_km(coords[:, 0], coords[:, 1], lat, lon) if len(lat) else np.zeros(0)
         return geo_metrics(coords[:, 0], coords[:, 1], lat, lon, [model.geolocator_.places_[c] for c in classes], true_place)
 
-    def geo_from_points(points: list[tuple[float, float] | None], fallback: int) -> dict:
+    def geo_from_points(points: list[tuple[float, float] | None], fallback: int, section: str, name: str) -> dict:
         """Baseline answers given as points (None: the fallback place class instead)."""
         geo = model.geolocator_
         coords = np.array([pt if pt is not None else geo.place_coords_[fallback] for pt in points], dtype=float).reshape(-1, 2)
         own = geo.label(coords[:, 0], coords[:, 1]) if len(coords) else []
         labels = [lab if pt is not None else geo.places_[fallback] for pt, lab in zip(points, own)]
+        baseline_errors[section][name] = distance_km(coords[:, 0], coords[:, 1], lat, lon) if len(lat) else np.zeros(0)
         return geo_metrics(coords[:, 0], coords[:, 1], lat, lon, labels, true_place)
 
     def tags_from(rankings: list[list[str]], recommended: list[list[str]] | None = None) -> dict:
@@ -147,8 +157,8 @@ def evaluate(model: TagAtlas, posts: list[Post], progress: bool = True) -> dict:
                         [preds[i].places[0].place for i in geo_idx], true_place)
     ranked = [[t.tag for t in p.hashtag_candidates] for p in preds]
     tags_t = tags_from(ranked, [[t.tag for t in p.hashtags] for p in preds])
-    errors = distance_km([preds[i].lat for i in geo_idx], [preds[i].lon for i in geo_idx], lat, lon) if geo_idx else np.zeros(0)
-    radius_coverage = float(np.mean(errors <= np.array([preds[i].radius_km for i in geo_idx]))) if geo_idx else None
+    fused = km_errors([preds[i] for i in geo_idx], lat, lon)
+    radius_coverage = float(np.mean(fused <= np.array([preds[i].radius_km for i in geo_idx]))) if geo_idx else None
     tags_t5 = tags_from(ranked)
     # The event a listed place's probability is about: the truth lay in its area (within area_km of it).
     geo = model.geolocator_
@@ -169,12 +179,14 @@ def evaluate(model: TagAtlas, posts: list[Post], progress: bool = True) -> dict:
     geo_sub = np.array(geo_idx, dtype=int)
     most_frequent = MostFrequentPlace().fit(classes, len(model.geolocator_.places_))
     geo_b = {
-        "most_frequent": geo_from_classes(most_frequent.predict(len(geo_idx))),
-        "tfidf_logreg": geo_from_classes(TfidfLogReg().fit(texts, classes).predict([queries[i].text for i in geo_idx]) if geo_idx else np.zeros(0, int)),
-        "knn_vote": geo_from_classes(knn_classes[geo_sub] if geo_idx else np.zeros(0, int)),
-        "classifier_only": geo_from_classes(clf_classes[geo_sub] if geo_idx else np.zeros(0, int)),
+        "most_frequent": geo_from_classes(most_frequent.predict(len(geo_idx)), "geo", "most_frequent"),
+        "tfidf_logreg": geo_from_classes(TfidfLogReg().fit(texts, classes).predict([queries[i].text for i in geo_idx]) if geo_idx
+                                         else np.zeros(0, int), "geo", "tfidf_logreg"),
+        "knn_vote": geo_from_classes(knn_classes[geo_sub] if geo_idx else np.zeros(0, int), "geo", "knn_vote"),
+        "classifier_only": geo_from_classes(clf_classes[geo_sub] if geo_idx else np.zeros(0, int), "geo", "classifier_only"),
     }
-    geo_b["user_last_place"] = geo_from_points(user_last_place(history, [queries[i] for i in geo_idx]), int(most_frequent.class_))
+    geo_b["user_last_place"] = geo_from_points(user_last_place(history, [queries[i] for i in geo_idx]), int(most_frequent.class_),
+                                               "geo", "user_last_place")
 
     # Hashtag baselines
     popularity = Popularity().fit(tag_lists)
@@ -195,18 +207,28 @@ def evaluate(model: TagAtlas, posts: list[Post], progress: bool = True) -> dict:
         "baselines": {
             "most_frequent": geo_b["most_frequent"],
             "tfidf_logreg": geo_from_classes(TfidfLogReg().fit(tagged_texts, classes).predict(
-                [with_tags_as_words(q.text, q.hashtags) for q in located]) if geo_idx else np.zeros(0, int)),
-            "knn_vote": geo_from_classes(tagged_knn), "classifier_only": geo_from_classes(tagged_clf),
+                [with_tags_as_words(q.text, q.hashtags) for q in located]) if geo_idx else np.zeros(0, int), "geo_with_tags", "tfidf_logreg"),
+            "knn_vote": geo_from_classes(tagged_knn, "geo_with_tags", "knn_vote"),
+            "classifier_only": geo_from_classes(tagged_clf, "geo_with_tags", "classifier_only"),
             "user_last_place": geo_b["user_last_place"],
         },
     }
+    for same in ("most_frequent", "user_last_place"):  # no input they read changes with the hashtags
+        baseline_errors["geo_with_tags"][same] = baseline_errors["geo"][same]
     # Galaxy's single-modality rows, when the queries have photos: TagAtlas with the photo, then the text, removed.
-    variants = {}
+    variants, variant_errors = {}, []
     if any(q.image for q in located):
         masked_located = [as_query(q) for q in located]
         for name, change in (("geo_text_only", {"image": None}), ("geo_image_only", {"text": None})):
             single = geo_pass(model, [q.model_copy(update=change) for q in masked_located], progress, desc=name)[0]
             variants[name] = geo_of_predictions(single, lat, lon, true_place)
+            variant_errors.append(km_errors(single, lat, lon))
+    draws = uncertainty.user_draws([queries[i].user_key for i in geo_idx])
+    lead = {"method": f"bootstrap over held-out users ({uncertainty.DRAWS} draws, each user with all of its queries)",
+            "level": uncertainty.LEVEL, "geo": uncertainty.lead_over_baselines(fused, baseline_errors["geo"], draws),
+            "geo_with_tags": uncertainty.lead_over_baselines(km_errors(tagged_preds, lat, lon), baseline_errors["geo_with_tags"], draws)}
+    if variant_errors:
+        lead["modality_gain"] = uncertainty.modality_gain(fused, variant_errors, draws)
 
     users = {q.user_key for q in test}
     return {
@@ -217,6 +239,7 @@ def evaluate(model: TagAtlas, posts: list[Post], progress: bool = True) -> dict:
         **({"variants": variants} if variants else {}),
         "hashtags": {"tagatlas": tags_t, "baselines": tag_b, "variants": {"tagatlas_top5": tags_t5}},
         "calibration": calibration,
+        "uncertainty": lead,
         "seconds": {"train": float(model.train_seconds_), "evaluate": time.perf_counter() - started},
         "details": {"test_posts": len(test), "history_posts": len(history), "geo_queries": len(geo_idx),
                     "new_tag_queries": sum(1 for s in new if s), "radius_coverage": radius_coverage,

@@ -30,6 +30,15 @@ def test_evaluate_contract_and_schema(model_dir, real_subset, tmp_path):
     # Metrics are not constant: the geo baselines differ from each other.
     accs = {m["acc_at_km"]["2500"] for m in result["geo"]["baselines"].values()}
     assert len(accs) > 1
+    # How sure each lead is: the ratio the tables give, inside an interval over held-out users.
+    for section in ("geo", "geo_with_tags"):
+        figures, lead = result[section], result["uncertainty"][section]
+        best = max(b["acc_at_km"]["161"] for b in figures["baselines"].values())
+        assert lead["acc_161"]["ratio"] == pytest.approx(figures["tagatlas"]["acc_at_km"]["161"] / best)
+        best_median = min(b["median_km"] for b in figures["baselines"].values())
+        assert lead["median_km"]["ratio"] == pytest.approx(figures["tagatlas"]["median_km"] / best_median)
+        for figure in lead.values():
+            assert figure["low"] <= figure["ratio"] <= figure["high"] and figure["low"] < figure["high"]
 
 
 def test_evaluation_never_shows_the_answer(model_dir, real_subset, monkeypatch):

@@ -237,6 +237,9 @@ def test_a_dataset_without_any_text_trains_and_evaluates(package_photos):
     result = evaluate(model, posts, progress=False)
     assert result["n_queries"] > 0 and result["geo"]["baselines"]["tfidf_logreg"]["acc_at_km"]["161"] >= 0
     assert "geo_with_tags" in result and set(result["variants"]) == {"geo_text_only", "geo_image_only"}
+    gain = result["uncertainty"]["modality_gain"]
+    singles = max(v["acc_at_km"]["161"] for v in result["variants"].values())
+    assert gain["ratio"] is None if not singles else gain["ratio"] == pytest.approx(result["geo"]["tagatlas"]["acc_at_km"]["161"] / singles)
 
 
 def test_hostile_lengths_are_read_in_bounded_pieces():

@@ -1,0 +1,68 @@
+"""The bootstrap over held-out users that says how sure a lead over the best baseline is (synthetic km errors)."""
+
+import numpy as np
+
+from tagatlas.evaluation.uncertainty import interval, lead_over_baselines, modality_gain, user_draws
+
+
+def test_a_draw_takes_whole_users_and_as_many_as_there_are():
+    users = ["a", "a", "a", "b", "c", "c"]
+    for draw in user_draws(users, draws=50, seed=1):
+        picked = [users[i] for i in draw]
+        for user in set(picked):  # a user drawn brings all of its queries, as often as it was drawn
+            assert picked.count(user) % users.count(user) == 0
+        assert sum(picked.count(u) // users.count(u) for u in set(picked)) == 3
+    assert user_draws([]) == []
+
+
+def test_a_clear_lead_keeps_its_interval_above_one_and_a_tie_straddles_one():
+    rng = np.random.default_rng(0)
+    users = [f"synthetic-u{i // 3}" for i in range(300)]
+    near, far = rng.uniform(0, 100, 300), rng.uniform(200, 5000, 300)
+    better = np.where(np.arange(300) % 4 == 0, far, near)  # within 161 km for three queries of four
+    baseline = np.where(np.arange(300) % 2 == 0, far, near)  # for one of two
+    lead = lead_over_baselines(better, {"synthetic_baseline": baseline, "worse": far}, user_draws(users))
+    acc = lead["acc_161"]
+    assert acc["ratio"] == 0.75 / 0.5 and 1.0 < acc["low"] < acc["ratio"] < acc["high"]
+    same = lead_over_baselines(baseline, {"synthetic_baseline": baseline[::-1].copy()}, user_draws(users))["acc_161"]
+    assert same["low"] < 1.0 < same["high"]
+    assert lead["median_km"]["ratio"] == np.median(better) / np.median(baseline)
+
+
+def test_the_interval_widens_when_queries_move_together():
+    """The same 120 queries as 120 users or as 4 users of 30: a user's queries fail together, so fewer users, wider."""
+    hits = np.r_[np.full(30, 10.0), np.full(30, 1000.0), np.full(30, 10.0), np.full(30, 10.0)]
+    baseline = np.full(120, 10.0)
+    baseline[::2] = 1000.0
+    many = lead_over_baselines(hits, {"b": baseline}, user_draws([str(i) for i in range(120)]))["acc_161"]
+    few = lead_over_baselines(hits, {"b": baseline}, user_draws([str(i // 30) for i in range(120)]))["acc_161"]
+    assert many["ratio"] == few["ratio"] and few["high"] - few["low"] > 2 * (many["high"] - many["low"])
+
+
+def test_an_undefined_ratio_is_none_not_a_number_json_cannot_hold():
+    zero = np.full(10, 5000.0)
+    lead = lead_over_baselines(np.full(10, 10.0), {"b": zero}, user_draws([str(i) for i in range(10)]))
+    assert lead["acc_161"] == {"ratio": None, "low": None, "high": None}
+    assert interval(2.0, np.array([np.inf, np.nan])) == {"ratio": 2.0, "low": None, "high": None}
+    gain = modality_gain(np.full(10, 10.0), [np.full(10, 10.0), zero], user_draws([str(i) for i in range(10)]))
+    assert gain == {"ratio": 1.0, "low": 1.0, "high": 1.0}
+
+
+def test_the_benchmark_block_gives_each_interval_beside_its_ratio():
+    """benchmarks/pipeline.py writes a ratio's interval next to it, and nothing for a file evaluated before intervals."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    from pipeline import ratios
+
+    geo = {"tagatlas": {"acc_at_km": {"161": 0.3, "25": 0.1}, "median_km": 900.0},
+           "baselines": {"synthetic": {"acc_at_km": {"161": 0.2, "25": 0.1}, "median_km": 1000.0}}}
+    result = {"geo": geo, "hashtags": {"tagatlas": {"n": 0}, "baselines": {}}}
+    assert "interval" not in ratios(result, "users2015")
+    result["uncertainty"] = {"level": 0.95, "geo": {"acc_161": {"ratio": 1.5, "low": 0.9, "high": 2.25},
+                                                    "acc_25": {"ratio": 1.0, "low": None, "high": None},
+                                                    "median_km": {"ratio": 0.9, "low": 0.6, "high": 1.3}}}
+    text = ratios(result, "users2015")
+    assert "Acc@161 ×1.50 (target ≥ ×1.25; 95 % interval over held-out users ×0.90–×2.25)" in text
+    assert "Acc@25 ×1.00 (target ≥ ×1.00);" in text and "median km ×0.90 (target ≤ ×0.90; 95 % interval over held-out users ×0.60–×1.30)" in text
