@@ -1,12 +1,12 @@
 """Where `enrich` spends its time beyond the encoder (issue: performance, target 1): a cProfile of one run.
 
-Loads a model folder, enriches the first `--posts` posts of a data file once to warm up, times the
-encoder alone on the same posts (the floor), then profiles a second `enrich_file` run and prints the
-functions with the largest cumulative time. `--stages` times the run without the profiler instead (the profiler
-inflates Python-heavy steps): wall time spent in each step of enrichment, measured around the step's call. Prints
-only; no docs block (figures quoted from it name this command).
+Loads a model folder, enriches the first `--posts` held-out posts of a data file (ids not in the model's store) once
+to warm up, times the encoder alone on the same posts (the floor), then profiles a second `enrich_file` run and
+prints the functions with the largest cumulative time. `--stages` times the run without the profiler instead (the
+profiler inflates Python-heavy steps): wall time spent in each step of enrichment, measured around the step's call;
+`--stages --block` also writes that table into docs/benchmarks.md (block `enrich-stages`).
 
-    .venv/bin/python benchmarks/profile_enrich.py [--model runs/tweets2015/model] [--data ../shared/data/tweets2015/posts.jsonl.gz] [--posts 1536] [--stages]
+    .venv/bin/python benchmarks/profile_enrich.py [--model runs/tweets2015/model] [--data ../shared/data/tweets2015/posts.jsonl.gz] [--posts 1536] [--stages [--block]]
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import argparse
 import collections
 import contextlib
 import cProfile
-import itertools
 import pstats
 import sys
 import tempfile
@@ -25,7 +24,8 @@ from pathlib import Path
 from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, machine  # noqa: E402
+from common import REPO, machine, provenance, shown, write_block  # noqa: E402
+from opensearch import heldout_posts  # noqa: E402
 
 
 @contextlib.contextmanager
@@ -45,6 +45,7 @@ def timed_stages(model) -> Iterator[dict[str, float]]:
         steps.append(("  tag-embedding match", model.hashtags_.matcher_, "match"))
     steps += [(f"  source {source.name}", source, "gather") for source in model.sources]  # 0 s: not gathered (no weight)
     steps += [("decisions (all of them)", predictor_module, "decide"), ("  place distribution", geolocator_module, "place_distribution"),
+              ("  places listed", geolocator_module, "place_list"),
               ("  tag scores", hashtags_module, "tag_scores"), ("  tag selection", hashtags_module, "select_tags")]
     spent: dict[str, float] = collections.OrderedDict((name, 0.0) for name, _, _ in steps)
 
@@ -63,6 +64,20 @@ def timed_stages(model) -> Iterator[dict[str, float]]:
         yield spent
 
 
+def write_stages_block(args: argparse.Namespace, n: int, floor: float, enrich: float, spent: dict[str, float]) -> None:
+    """The stage table as docs/benchmarks.md's `enrich-stages` block: each step's seconds and share of `enrich`."""
+    model_path = args.model.resolve()
+    model_arg = model_path.relative_to(REPO) if model_path.is_relative_to(REPO) else model_path
+    rows = "\n".join(f"| {name.strip() if not name.startswith('  ') else '&nbsp;&nbsp;' + name.strip()} | {seconds:.3f} | "
+                     f"{100 * seconds / enrich:.0f} % |" for name, seconds in spent.items())
+    body = (provenance(f".venv/bin/python benchmarks/profile_enrich.py --model {model_arg} --posts {args.posts} --stages --block")
+            + f"\n\n{n} held-out real posts of `{shown(args.data)}` (ids not in the model's store), batches of {args.batch_size}, "
+            f"one run after a warm-up. Encoder floor {floor:.3f} s, `enrich_file` {enrich:.3f} s (enrich / floor "
+            f"{floor / enrich:.2f}). Indented steps run inside the step above them; a plug-in without weight is not gathered.\n\n"
+            f"| step | seconds | share of enrich |\n|---|---|---|\n{rows}")
+    write_block("enrich-stages", body, heading="### Where enrichment's time goes")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, default=REPO / "runs" / "tweets2015" / "model")
@@ -71,12 +86,15 @@ def main() -> int:
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--top", type=int, default=40)
     ap.add_argument("--stages", action="store_true", help="time each step of enrichment, unprofiled")
+    ap.add_argument("--block", action="store_true", help="with --stages: write the table into docs/benchmarks.md")
     args = ap.parse_args()
-    from tagatlas.data import read_posts
+    if args.block and not args.stages:
+        ap.error("--block needs --stages (a profiled run's times are inflated)")
+    from tagatlas.data import Post
     from tagatlas.enrich import enrich_file
     from tagatlas.recommender import TagAtlas
 
-    posts = list(itertools.islice(read_posts(args.data), args.posts))
+    posts = [Post.model_validate(r) for r in heldout_posts(args.data, args.model, args.posts)]
     model = TagAtlas.load(args.model)
     model.warm_up()
     with tempfile.TemporaryDirectory() as tmp:
@@ -97,6 +115,8 @@ def main() -> int:
               f"(unprofiled), ratio {floor / enrich:.2f}\nseconds in each step (nested steps indented, inside their parent):")
         for name, seconds in spent.items():
             print(f"  {name:<34} {seconds:.3f}")
+        if args.block:
+            write_stages_block(args, len(posts), floor, enrich, spent)
         return 0
     print(f"machine: {machine()}\nposts: {len(posts)} of {args.data}\nencoder floor {floor:.2f} s, enrich {enrich:.2f} s "
           f"(profiled, so slower than unprofiled), ratio {floor / enrich:.2f}")
