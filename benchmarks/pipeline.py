@@ -160,6 +160,15 @@ def spread(result: dict, section: str, key: str) -> str:
     return f"{level:.0f} % interval over held-out users ×{figure['low']:.2f}–×{figure['high']:.2f}"
 
 
+def value_spread(result: dict, key: str, unit: str = "") -> str:
+    """The interval of one of the ingest setting's own figures (`tagatlas evaluate`'s bootstrap); "" without one."""
+    figure = (result.get("uncertainty") or {}).get("figures", {}).get("geo_with_tags", {}).get(key)
+    if not figure or figure.get("low") is None:
+        return ""
+    level, digits = 100 * result["uncertainty"].get("level", 0.95), 0 if unit else 3
+    return f"{level:.0f} % interval over held-out users {figure['low']:.{digits}f}–{figure['high']:.{digits}f}{unit}"
+
+
 def clause(*parts: str) -> str:
     """The non-empty parts in brackets, "; " between them; "" when none."""
     shown = [p for p in parts if p]
@@ -185,11 +194,14 @@ def ratios(result: dict, name: str = "") -> str:
     if h["tagatlas"]["n"]:
         best_f1 = max(b["f1_at_5"] for b in h["baselines"].values())
         goal = target.get("f1")
-        parts.append(f"F1@5 ×{h['tagatlas']['f1_at_5'] / best_f1:.2f}" + (f" (target ≥ ×{goal:.2f})" if goal else "") if best_f1 else "")
+        parts.append(f"F1@5 ×{h['tagatlas']['f1_at_5'] / best_f1:.2f}"
+                     + clause(f"target ≥ ×{goal:.2f}" if goal else "", spread(result, "hashtags", "f1_at_5")) if best_f1 else "")
     with_tags = (result.get("geo_with_tags") or {}).get("tagatlas")
     if with_tags and ("tags_acc161" in target or "tags_median" in target):
-        parts.append(f"hashtags as input: Acc@161 {with_tags['acc_at_km']['161']:.3f} (target ≥ {target.get('tags_acc161', 0):.2f}), "
-                     f"median {with_tags['median_km']:.0f} km" + (f" (target ≤ {target['tags_median']:.0f})" if "tags_median" in target else ""))
+        parts.append(f"hashtags as input: Acc@161 {with_tags['acc_at_km']['161']:.3f}"
+                     + clause(f"target ≥ {target.get('tags_acc161', 0):.2f}", value_spread(result, "acc_161")) + ", "
+                     f"median {with_tags['median_km']:.0f} km"
+                     + clause(f"target ≤ {target['tags_median']:.0f}" if "tags_median" in target else "", value_spread(result, "median_km", " km")))
     gain = (result.get("uncertainty") or {}).get("modality_gain") or {}
     if gain.get("ratio") is not None:
         parts.append(f"fused Acc@161 over the better single modality ×{gain['ratio']:.2f}"

@@ -21,7 +21,7 @@ from tagatlas.evaluation.baselines import (MostFrequentPlace, Popularity, TfidfK
 from tagatlas.recommender import Geolocator, TagAtlas, geo_metrics, tag_metrics
 from tagatlas.recommender.fusion import place_distribution
 from tagatlas.recommender.tag_fusion import select_tags, tag_scores
-from tagatlas.recommender.metrics import expected_calibration_error
+from tagatlas.recommender.metrics import expected_calibration_error, f1_per_query
 from tagatlas.recommender.place_list import area_mass, within
 from tagatlas.recommender.schema import PlaceScore
 
@@ -83,6 +83,23 @@ def geo_of_predictions(preds: list, lat: np.ndarray, lon: np.ndarray, true_place
 def km_errors(preds: list, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     """Each prediction's error in km (one prediction per located query, in order)."""
     return distance_km([p.lat for p in preds], [p.lon for p in preds], lat, lon) if len(lat) else np.zeros(0)
+
+
+def leads(fused: np.ndarray, tagged: np.ndarray, baseline_errors: dict[str, dict[str, np.ndarray]], variant_errors: list[np.ndarray],
+          f1_of: dict[str, np.ndarray], geo_users: list[str], tag_users: list[str]) -> dict:
+    """The evaluation file's `uncertainty`: each ratio to the best baseline (and the ingest setting's own figures, the
+    photo rows' modality gain) with its interval over held-out users (`uncertainty.py`)."""
+    draws, tag_draws = uncertainty.user_draws(geo_users), uncertainty.user_draws(tag_users)
+    out = {"method": f"bootstrap over held-out users ({uncertainty.DRAWS} draws, each user with all of its queries)",
+           "level": uncertainty.LEVEL, "geo": uncertainty.lead_over_baselines(fused, baseline_errors["geo"], draws),
+           "geo_with_tags": uncertainty.lead_over_baselines(tagged, baseline_errors["geo_with_tags"], draws),
+           "figures": {"geo_with_tags": uncertainty.figures(tagged, draws)}}
+    if f1_of.get("tagatlas") is not None and len(f1_of["tagatlas"]):
+        others = [f1 for name, f1 in f1_of.items() if name != "tagatlas"]
+        out["hashtags"] = {"f1_at_5": uncertainty.mean_lead(f1_of["tagatlas"], others, tag_draws)}
+    if variant_errors:
+        out["modality_gain"] = uncertainty.modality_gain(fused, variant_errors, draws)
+    return out
 
 
 def evaluate(model: TagAtlas, posts: list[Post], progress: bool = True) -> dict:
@@ -147,16 +164,20 @@ def evaluate(model: TagAtlas, posts: list[Post], progress: bool = True) -> dict:
         baseline_errors[section][name] = distance_km(coords[:, 0], coords[:, 1], lat, lon) if len(lat) else np.zeros(0)
         return geo_metrics(coords[:, 0], coords[:, 1], lat, lon, labels, true_place)
 
-    def tags_from(rankings: list[list[str]], recommended: list[list[str]] | None = None) -> dict:
+    f1_of: dict[str, np.ndarray] = {}  # per method: each tagged query's F1@5 (what the hashtag interval draws from)
+
+    def tags_from(rankings: list[list[str]], recommended: list[list[str]] | None = None, name: str = "") -> dict:
         rankings = [rankings[i] for i in tag_idx]
         rec = [r[:5] for r in rankings] if recommended is None else [recommended[i] for i in tag_idx]
+        if name:
+            f1_of[name] = f1_per_query(rec, truth)
         return tag_metrics(rec, rankings, truth, new)
 
     # TagAtlas
     geo_t = geo_metrics([preds[i].lat for i in geo_idx], [preds[i].lon for i in geo_idx], lat, lon,
                         [preds[i].places[0].place for i in geo_idx], true_place)
     ranked = [[t.tag for t in p.hashtag_candidates] for p in preds]
-    tags_t = tags_from(ranked, [[t.tag for t in p.hashtags] for p in preds])
+    tags_t = tags_from(ranked, [[t.tag for t in p.hashtags] for p in preds], name="tagatlas")
     fused = km_errors([preds[i] for i in geo_idx], lat, lon)
     radius_coverage = float(np.mean(fused <= np.array([preds[i].radius_km for i in geo_idx]))) if geo_idx else None
     tags_t5 = tags_from(ranked)
@@ -193,10 +214,10 @@ def evaluate(model: TagAtlas, posts: list[Post], progress: bool = True) -> dict:
     knn_texts = texts + [h.text or "" for h in history]
     knn_tags = tag_lists + [h.hashtags for h in history]
     tag_b = {
-        "popularity": tags_from(popularity.predict(len(queries))),
-        "user_top": tags_from(UserTop().fit(history, popularity).predict(queries)),
-        "tfidf_knn": tags_from(TfidfKnnTags().fit(knn_texts, knn_tags).predict([q.text for q in queries])),
-        "classifier_only": tags_from(clf_ranked),
+        "popularity": tags_from(popularity.predict(len(queries)), name="popularity"),
+        "user_top": tags_from(UserTop().fit(history, popularity).predict(queries), name="user_top"),
+        "tfidf_knn": tags_from(TfidfKnnTags().fit(knn_texts, knn_tags).predict([q.text for q in queries]), name="tfidf_knn"),
+        "classifier_only": tags_from(clf_ranked, name="classifier_only"),
     }
     # The ingest setting: the same queries, each with its own hashtags as input (the text baseline reads them as words).
     located = [queries[i] for i in geo_idx]
@@ -223,12 +244,8 @@ def evaluate(model: TagAtlas, posts: list[Post], progress: bool = True) -> dict:
             single = geo_pass(model, [q.model_copy(update=change) for q in masked_located], progress, desc=name)[0]
             variants[name] = geo_of_predictions(single, lat, lon, true_place)
             variant_errors.append(km_errors(single, lat, lon))
-    draws = uncertainty.user_draws([queries[i].user_key for i in geo_idx])
-    lead = {"method": f"bootstrap over held-out users ({uncertainty.DRAWS} draws, each user with all of its queries)",
-            "level": uncertainty.LEVEL, "geo": uncertainty.lead_over_baselines(fused, baseline_errors["geo"], draws),
-            "geo_with_tags": uncertainty.lead_over_baselines(km_errors(tagged_preds, lat, lon), baseline_errors["geo_with_tags"], draws)}
-    if variant_errors:
-        lead["modality_gain"] = uncertainty.modality_gain(fused, variant_errors, draws)
+    lead = leads(fused, km_errors(tagged_preds, lat, lon), baseline_errors, variant_errors, f1_of,
+                 [queries[i].user_key for i in geo_idx], [queries[i].user_key for i in tag_idx])
 
     users = {q.user_key for q in test}
     return {

@@ -9,7 +9,7 @@ evaluation file is reproducible.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -30,14 +30,22 @@ def user_draws(users: Sequence[str], draws: int = DRAWS, seed: int = 0) -> list[
     return [np.concatenate([members[u] for u in rng.integers(0, len(members), len(members))]) for _ in range(draws)]
 
 
-def interval(full: float | None, per_draw: np.ndarray, level: float = LEVEL) -> dict:
-    """{"ratio", "low", "high"}: the whole set's ratio and the percentile interval of the draws' (None where a ratio
-    is undefined: a best baseline at zero in every draw, or in the whole set)."""
+def interval(full: float | None, per_draw: np.ndarray, level: float = LEVEL, key: str = "ratio") -> dict:
+    """{key, "low", "high"}: the whole set's figure and the percentile interval of the draws' (None where a ratio is
+    undefined: a best baseline at zero in every draw, or in the whole set)."""
+    if full is None or not np.isfinite(full):
+        return {key: None, "low": None, "high": None}
     finite = per_draw[np.isfinite(per_draw)]
-    if not finite.size or full is None or not np.isfinite(full):
-        return {"ratio": None if full is None or not np.isfinite(full) else float(full), "low": None, "high": None}
+    if not finite.size:
+        return {key: float(full), "low": None, "high": None}
     low, high = np.quantile(finite, [(1 - level) / 2, (1 + level) / 2])
-    return {"ratio": float(full), "low": float(low), "high": float(high)}
+    return {key: float(full), "low": float(low), "high": float(high)}
+
+
+def _per_pick(columns: Sequence[np.ndarray], draws: list[np.ndarray], statistic: Callable[[np.ndarray], float]) -> np.ndarray:
+    """(1 + draws, columns): the statistic of each column on the whole set (first row) and on each draw."""
+    picks = [np.arange(len(columns[0]))] + draws
+    return np.array([[statistic(c[p]) for c in columns] for p in picks])
 
 
 def _ratio(top: np.ndarray, bottom: np.ndarray) -> np.ndarray:
@@ -45,28 +53,42 @@ def _ratio(top: np.ndarray, bottom: np.ndarray) -> np.ndarray:
         return np.where(bottom > 0, top / np.where(bottom > 0, bottom, 1.0), np.nan)
 
 
+def mean_lead(mine: np.ndarray, others: Sequence[np.ndarray], draws: list[np.ndarray]) -> dict:
+    """The mean of `mine` (per-query scores: hits, F1) over the highest mean among `others`, with its interval."""
+    means = _per_pick([np.asarray(mine, float)] + [np.asarray(o, float) for o in others], draws, np.mean)
+    ratios = _ratio(means[:, 0], means[:, 1:].max(axis=1))
+    return interval(ratios[0], ratios[1:])
+
+
+def median_lead(mine: np.ndarray, others: Sequence[np.ndarray], draws: list[np.ndarray]) -> dict:
+    """The median of `mine` (km errors) over the lowest median among `others`, with its interval."""
+    medians = _per_pick([np.asarray(mine, float)] + [np.asarray(o, float) for o in others], draws, np.median)
+    ratios = _ratio(medians[:, 0], medians[:, 1:].min(axis=1))
+    return interval(ratios[0], ratios[1:])
+
+
 def lead_over_baselines(errors: np.ndarray, baselines: Mapping[str, np.ndarray], draws: list[np.ndarray]) -> dict:
     """TagAtlas's Acc@25, Acc@161 and median-km ratios to the best baseline (the highest accuracy, the lowest
     median), with their intervals over `draws`. `errors` and each baseline's: km errors of the same queries."""
-    every = [np.asarray(errors, float)] + [np.asarray(b, float) for b in baselines.values()]
-    if not every[0].size or not baselines:
+    errors = np.asarray(errors, float)
+    if not errors.size or not baselines:
         return {}
-    picks = [np.arange(every[0].size)] + draws  # the whole set first
-    out = {}
-    for km in ACC_KM:
-        acc = np.array([[np.mean(e[p] <= float(km)) for e in every] for p in picks])  # (1 + draws, methods)
-        ratios = _ratio(acc[:, 0], acc[:, 1:].max(axis=1))
-        out[f"acc_{km}"] = interval(ratios[0], ratios[1:])
-    medians = np.array([[np.median(e[p]) for e in every] for p in picks])
-    ratios = _ratio(medians[:, 0], medians[:, 1:].min(axis=1))
-    out["median_km"] = interval(ratios[0], ratios[1:])
+    others = [np.asarray(b, float) for b in baselines.values()]
+    out = {f"acc_{km}": mean_lead(errors <= float(km), [o <= float(km) for o in others], draws) for km in ACC_KM}
+    out["median_km"] = median_lead(errors, others, draws)
     return out
+
+
+def figures(errors: np.ndarray, draws: list[np.ndarray]) -> dict:
+    """TagAtlas's own Acc@161 and median km (targets set as absolute figures), with their intervals over `draws`."""
+    errors = np.asarray(errors, float)
+    if not errors.size:
+        return {}
+    acc = _per_pick([errors <= 161.0], draws, np.mean)[:, 0]
+    median = _per_pick([errors], draws, np.median)[:, 0]
+    return {"acc_161": interval(acc[0], acc[1:], key="value"), "median_km": interval(median[0], median[1:], key="value")}
 
 
 def modality_gain(fused: np.ndarray, singles: Sequence[np.ndarray], draws: list[np.ndarray], km: float = 161.0) -> dict:
     """Fused Acc@161 over the better single-modality row (Galaxy's gain), with its interval over `draws`."""
-    every = [np.asarray(fused, float)] + [np.asarray(s, float) for s in singles]
-    picks = [np.arange(every[0].size)] + draws
-    acc = np.array([[np.mean(e[p] <= km) for e in every] for p in picks])
-    ratios = _ratio(acc[:, 0], acc[:, 1:].max(axis=1))
-    return interval(ratios[0], ratios[1:])
+    return mean_lead(np.asarray(fused, float) <= km, [np.asarray(s, float) <= km for s in singles], draws)

@@ -38,17 +38,28 @@ def tag_metrics(recommended: Sequence[Sequence[str]], ranked: Sequence[Sequence[
                 "new_tag_hr_at_10": None}
     p, r, f, hr, rr, new_hits = [], [], [], [], [], []
     for rec, rank, tr, new in rows:
-        rec = list(rec)[:5]
-        hits = len(set(rec) & tr)
-        prec = hits / len(rec) if rec else 0.0
-        rec_ = hits / len(tr)
-        p.append(prec); r.append(rec_); f.append(2 * prec * rec_ / (prec + rec_) if hits else 0.0); hr.append(float(hits > 0))
+        prec, rec_, f1, hits = scores_at_5(rec, tr)
+        p.append(prec); r.append(rec_); f.append(f1); hr.append(float(hits > 0))
         first = next((i for i, t in enumerate(rank) if t in tr), None)
         rr.append(1.0 / (first + 1) if first is not None else 0.0)
         if new:
             new_hits.append(float(bool(set(list(rank)[:10]) & new)))
     return {"n": len(rows), "f1_at_5": float(np.mean(f)), "precision_at_5": float(np.mean(p)), "recall_at_5": float(np.mean(r)),
             "hr_at_5": float(np.mean(hr)), "mrr": float(np.mean(rr)), "new_tag_hr_at_10": float(np.mean(new_hits)) if new_hits else None}
+
+
+def scores_at_5(recommended: Sequence[str], truth: set[str]) -> tuple[float, float, float, int]:
+    """(precision, recall, F1, hits) of one query's first 5 recommended tags against its true tags (not empty)."""
+    rec = list(recommended)[:5]
+    hits = len(set(rec) & truth)
+    precision = hits / len(rec) if rec else 0.0
+    recall = hits / len(truth)
+    return precision, recall, (2 * precision * recall / (precision + recall) if hits else 0.0), hits
+
+
+def f1_per_query(recommended: Sequence[Sequence[str]], truth: Sequence[Sequence[str]]) -> np.ndarray:
+    """F1@5 of each query that has a true tag, in order: `tag_metrics`' f1_at_5 is their mean."""
+    return np.array([scores_at_5(rec, set(tr))[2] for rec, tr in zip(recommended, truth) if tr], dtype=float)
 
 
 def expected_calibration_error(confidence, correct, n_bins: int = 15) -> float | None:

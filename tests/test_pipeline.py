@@ -39,6 +39,12 @@ def test_evaluate_contract_and_schema(model_dir, real_subset, tmp_path):
         assert lead["median_km"]["ratio"] == pytest.approx(figures["tagatlas"]["median_km"] / best_median)
         for figure in lead.values():
             assert figure["low"] <= figure["ratio"] <= figure["high"] and figure["low"] < figure["high"]
+    tags, f1 = result["hashtags"], result["uncertainty"]["hashtags"]["f1_at_5"]
+    assert f1["ratio"] == pytest.approx(tags["tagatlas"]["f1_at_5"] / max(b["f1_at_5"] for b in tags["baselines"].values()))
+    assert f1["low"] <= f1["ratio"] <= f1["high"]
+    own = result["uncertainty"]["figures"]["geo_with_tags"]
+    assert own["acc_161"]["value"] == pytest.approx(result["geo_with_tags"]["tagatlas"]["acc_at_km"]["161"])
+    assert own["median_km"]["value"] == pytest.approx(result["geo_with_tags"]["tagatlas"]["median_km"])
 
 
 def test_evaluation_never_shows_the_answer(model_dir, real_subset, monkeypatch):

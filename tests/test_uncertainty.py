@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from tagatlas.evaluation.uncertainty import interval, lead_over_baselines, modality_gain, user_draws
+from tagatlas.evaluation.uncertainty import figures, interval, lead_over_baselines, mean_lead, modality_gain, user_draws
+from tagatlas.recommender.metrics import f1_per_query, tag_metrics
 
 
 def test_a_draw_takes_whole_users_and_as_many_as_there_are():
@@ -66,3 +67,31 @@ def test_the_benchmark_block_gives_each_interval_beside_its_ratio():
     text = ratios(result, "users2015")
     assert "Acc@161 ×1.50 (target ≥ ×1.25; 95 % interval over held-out users ×0.90–×2.25)" in text
     assert "Acc@25 ×1.00 (target ≥ ×1.00);" in text and "median km ×0.90 (target ≤ ×0.90; 95 % interval over held-out users ×0.60–×1.30)" in text
+    result["hashtags"] = {"tagatlas": {"n": 9, "f1_at_5": 0.3}, "baselines": {"synthetic": {"f1_at_5": 0.2}}}
+    result["geo_with_tags"] = {"tagatlas": {"acc_at_km": {"161": 0.6}, "median_km": 12.0}}
+    result["uncertainty"]["hashtags"] = {"f1_at_5": {"ratio": 1.5, "low": 1.2, "high": 1.9}}
+    result["uncertainty"]["figures"] = {"geo_with_tags": {"acc_161": {"value": 0.6, "low": 0.45, "high": 0.71},
+                                                          "median_km": {"value": 12.0, "low": 4.0, "high": 90.0}}}
+    text = ratios(result, "im2gps3k")
+    assert "F1@5 ×1.50 (95 % interval over held-out users ×1.20–×1.90)" in text
+    assert ("hashtags as input: Acc@161 0.600 (target ≥ 0.70; 95 % interval over held-out users 0.450–0.710), "
+            "median 12 km (target ≤ 25; 95 % interval over held-out users 4–90 km)") in text
+
+
+def test_f1_per_query_is_what_the_f1_figure_averages_and_its_lead_has_an_interval():
+    recommended = [["synthetic-a", "b"], ["c"], [], ["d", "e", "f", "g", "h", "i"]]
+    truth = [["synthetic-a"], ["x"], ["y"], ["i", "d"]]  # "i" is sixth: only the first five count
+    per_query = f1_per_query(recommended, truth)
+    assert per_query.tolist() == [2 * 0.5 * 1.0 / 1.5, 0.0, 0.0, 2 * 0.2 * 0.5 / 0.7]
+    assert per_query.mean() == tag_metrics(recommended, recommended, truth)["f1_at_5"]
+    assert f1_per_query([["a"], ["b"]], [["a"], []]).tolist() == [1.0]  # a query without true tags is not scored
+    lead = mean_lead(np.tile(per_query, 10), [np.tile(per_query[::-1], 10)], user_draws([str(i) for i in range(40)]))
+    assert lead["ratio"] == 1.0 and lead["low"] < 1.0 < lead["high"]
+
+
+def test_the_ingest_settings_own_figures_come_with_intervals():
+    errors = np.r_[np.full(30, 5.0), np.full(10, 900.0)]
+    out = figures(errors, user_draws([str(i) for i in range(40)]))
+    assert out["acc_161"]["value"] == 0.75 and out["acc_161"]["low"] < 0.75 < out["acc_161"]["high"]
+    assert out["median_km"]["value"] == 5.0 and out["median_km"]["low"] <= 5.0 <= out["median_km"]["high"]
+    assert figures(np.zeros(0), []) == {}
