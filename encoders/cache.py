@@ -95,7 +95,7 @@ class EmbeddingCache:
                           for key, blob in self._select("SELECT key, features FROM image_features WHERE key IN ({})", chunk)}
                 for key in photos:
                     blob = stored.get(key)
-                    if blob is None or not blob or len(blob) % 4:
+                    if not blob or len(blob) % 4:  # absent, or not float32s
                         del found[key]
                     else:
                         found[key] = Cached(found[key].vector, True, np.frombuffer(blob, dtype=np.float32))

@@ -150,10 +150,13 @@ def evaluate(model: TagAtlas, posts: list[Post], progress: bool = True) -> dict:
 
     baseline_errors: dict[str, dict[str, np.ndarray]] = {"geo": {}, "geo_with_tags": {}}  # per section, per baseline: km errors
 
-    def geo_from_classes(classes: np.ndarray, section: str, name: str) -> dict:
-        coords = model.geolocator_.place_coords_[classes]
+    def scored(coords: np.ndarray, labels: list[str], section: str, name: str) -> dict:
+        """A baseline's answers (points, place labels): their metrics, and their km errors kept for the intervals."""
         baseline_errors[section][name] = distance_km(coords[:, 0], coords[:, 1], lat, lon) if len(lat) else np.zeros(0)
-        return geo_metrics(coords[:, 0], coords[:, 1], lat, lon, [model.geolocator_.places_[c] for c in classes], true_place)
+        return geo_metrics(coords[:, 0], coords[:, 1], lat, lon, labels, true_place)
+
+    def geo_from_classes(classes: np.ndarray, section: str, name: str) -> dict:
+        return scored(model.geolocator_.place_coords_[classes], [model.geolocator_.places_[c] for c in classes], section, name)
 
     def geo_from_points(points: list[tuple[float, float] | None], fallback: int, section: str, name: str) -> dict:
         """Baseline answers given as points (None: the fallback place class instead)."""
@@ -161,8 +164,7 @@ def evaluate(model: TagAtlas, posts: list[Post], progress: bool = True) -> dict:
         coords = np.array([pt if pt is not None else geo.place_coords_[fallback] for pt in points], dtype=float).reshape(-1, 2)
         own = geo.label(coords[:, 0], coords[:, 1]) if len(coords) else []
         labels = [lab if pt is not None else geo.places_[fallback] for pt, lab in zip(points, own)]
-        baseline_errors[section][name] = distance_km(coords[:, 0], coords[:, 1], lat, lon) if len(lat) else np.zeros(0)
-        return geo_metrics(coords[:, 0], coords[:, 1], lat, lon, labels, true_place)
+        return scored(coords, labels, section, name)
 
     f1_of: dict[str, np.ndarray] = {}  # per method: each tagged query's F1@5 (what the hashtag interval draws from)
 
