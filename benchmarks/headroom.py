@@ -8,7 +8,8 @@ evaluation protocol (hashtags masked), and reports per answer Acc@25, Acc@161 an
 oracles that pick, per query, whichever of several answers is right (no method can do better than its oracle), the
 oracles over TagAtlas and a city the text names (each name read as its likeliest GeoNames candidate, or as any), and
 the fused distribution's most probable class with the TF-IDF model's probabilities mixed in at a few shares (would a
-second text classifier help?). The held-out test users are never read past the split. Writes the
+second text classifier help?), and, where the asked users have located past posts, the `user_last_place` baseline's
+answer and the oracles over it. The held-out test users are never read past the split. Writes the
 `headroom-<dataset>` block of docs/benchmarks.md.
 
     .venv/bin/python benchmarks/headroom.py --dataset tweets2015
@@ -26,7 +27,7 @@ import numpy as np
 
 from tagatlas.data import distance_km, history_and_queries
 from tagatlas.data.toponyms import gazetteer
-from tagatlas.evaluation.baselines import TfidfLogReg
+from tagatlas.evaluation.baselines import MostFrequentPlace, TfidfLogReg, user_last_place
 from tagatlas.evaluation.runner import as_query
 from tagatlas.recommender import ModelConfig, TagAtlas
 from tagatlas.recommender.fusion import place_distribution
@@ -62,6 +63,22 @@ def named_city_errors(texts: list[str | None], lat: np.ndarray, lon: np.ndarray)
     return any_reading, likeliest
 
 
+def point_errors(points: list[tuple[float, float] | None], fallback: tuple[float, float], lat: np.ndarray,
+                 lon: np.ndarray) -> np.ndarray:
+    """Per query, the distance from the truth to a point answer (None: the fallback point, as the baseline does)."""
+    answered = [fallback if p is None else p for p in points]
+    return np.asarray(distance_km([a for a, _ in answered], [b for _, b in answered], lat, lon), dtype=float)
+
+
+def user_rows(tagatlas_err: np.ndarray, lr_err: np.ndarray, classifier_err: np.ndarray,
+              last_err: np.ndarray) -> dict[str, dict[str, float]]:
+    """The user's last place and the oracles over it, for datasets whose asked users have located history."""
+    return {"user's closest located past post": answer_row(last_err),
+            "oracle: TagAtlas or the user's closest past post": oracle_row([tagatlas_err, last_err]),
+            "oracle: TagAtlas, classifier, TF-IDF or the user's closest past post":
+                oracle_row([tagatlas_err, classifier_err, lr_err, last_err])}
+
+
 def class_errors(model: TagAtlas, classes: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     """Per query, the distance from the truth to the place class answered."""
     coords = model.geolocator_.place_coords_[classes]
@@ -84,12 +101,17 @@ def measure(train: list, held: list) -> tuple[dict[str, dict[str, float]], dict[
     lr = TfidfLogReg().fit([p.text or "" for p in train], classes)
     lr_err = class_errors(model, lr.predict([q.text for q in located]), lat, lon)
     any_reading, likeliest = named_city_errors([q.text for q in located], lat, lon)
+    last = user_last_place(history, located)
+    most_frequent = model.geolocator_.place_coords_[int(MostFrequentPlace().fit(classes, len(model.geolocator_.places_)).class_)]
+    last_err = point_errors(last, (float(most_frequent[0]), float(most_frequent[1])), lat, lon)
     rows = {"TagAtlas": answer_row(tagatlas_err), "classifier alone": answer_row(classifier_err),
             "TF-IDF + logistic regression": answer_row(lr_err),
             "oracle: TagAtlas or TF-IDF": oracle_row([tagatlas_err, lr_err]),
             "oracle: TagAtlas, classifier or TF-IDF": oracle_row([tagatlas_err, classifier_err, lr_err]),
             "oracle: TagAtlas or a city the text names, its likeliest reading": oracle_row([tagatlas_err, likeliest]),
             "oracle: TagAtlas or a city the text names, any reading": oracle_row([tagatlas_err, any_reading])}
+    if any(p is not None for p in last):
+        rows.update(user_rows(tagatlas_err, lr_err, classifier_err, last_err))
     fused = place_distribution(ev, model.fusion_)
     lr_probs = np.zeros_like(fused)
     if lr.constant_ is None:
