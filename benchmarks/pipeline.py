@@ -87,8 +87,11 @@ def named_place(fusion: dict) -> str:
         beyond = fusion.get(f"named_place_beyond_km{suffix}", 0.0)
         where = f"more than {beyond:g} km from every place class" if beyond else "anywhere outside the decided area"
         when = "whenever" if below > 1 else f"where the decided area is below p = {below:g}"
-        return f"{when}, for a city {where} (its probability {prob:.2f})"
-    return (" A city the post names reported as the place instead, chosen on validation users: posting form "
+        sources = fusion.get(f"named_place_sources{suffix}") or ["place_names"]
+        said = {"place_names": "a city the post names", "user_places": "the user's trusted past post (as the city nearest it)"}
+        what = " or else ".join(said.get(s, s) for s in sources)
+        return f"{when}, for {what} {where} (its probability {prob:.2f})"
+    return (" A city the post names (or the user's trusted past post) reported as the place instead, chosen on validation users: posting form "
             f"{rule('')}; hashtags as input {rule('_tagged')}.")
 
 

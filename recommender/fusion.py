@@ -53,6 +53,8 @@ class FusionParams:
     named_place_prob_tagged: float = 0.0
     named_place_beyond_km: float = 0.0  # a named city is reported only farther than this from every place class (0: anywhere)
     named_place_beyond_km_tagged: float = 0.0
+    named_place_sources: list[str] = field(default_factory=lambda: ["place_names"])  # plug-ins whose point may be reported, first first
+    named_place_sources_tagged: list[str] = field(default_factory=lambda: ["place_names"])
     name_trust: str = "flat"  # where a place name unseen in training starts: "flat" one half, "form" its form's hit rate (place_names.py)
     name_position_trust: float = 0.5  # the least trust with which a named city pins coordinates
     radius_edges: list[float] = field(default_factory=list)  # confidence bin edges

@@ -18,7 +18,7 @@ from tagatlas.recommender.evidence.neighbours import retrieve
 from tagatlas.recommender.evidence.photo_gps import photo_positions
 from tagatlas.recommender.evidence.written_tags import written_tags
 from tagatlas.recommender.fusion import Evidence
-from tagatlas.recommender.named_place import SOURCE as NAMED_SOURCE, named_places_on
+from tagatlas.recommender.named_place import named_sources
 from tagatlas.recommender.reader import Features
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ def gather_evidence(model: "TagAtlas", posts: list[Post], features: Features,
     wanted = (lambda name: True) if fusion is None else (
         lambda name: fusion.source_place.get(name, 0.0) > 0 or fusion.source_place_tagged.get(name, 0.0) > 0
         or fusion.source_tags.get(name, 0.0) > 0
-        or name in fusion.coordinate_sources or (name == NAMED_SOURCE and named_places_on(fusion)))
+        or name in fusion.coordinate_sources or name in named_sources(fusion))
     plugged = gather_all(model.sources, ctx, wanted)
     batch_tags = model.hashtags_.batch_vocabulary(table, nb, habits, [text_tags, embed_tags] + [s.tag_ids for s in plugged.values()], k_max)
     remap = batch_tags.remap

@@ -161,7 +161,8 @@ def decide_places(ev: Evidence, p: FusionParams, areas: PlaceAreas, place_coords
     """Fused place distribution → the places listed (`place_list`: areas within `decision_km`, the decided area's
     most probable place among the candidates, the most massive area first), the first reported with coordinates at
     it (a point a plug-in names there, hedged when unsure), the radius for its calibrated area probability; a city
-    the post names outside that area reported instead where the decision is unsure enough (named_place.py).
+    the post names (or the user's trusted past post) outside that area reported instead where the decision is unsure
+    enough (named_place.py).
     What tuning measures and prediction reports alike (photo GPS aside)."""
     raw = place_distribution(ev, p)
     first = label_in_area(raw, decide_place(raw, p, areas), p, areas)
@@ -172,12 +173,12 @@ def decide_places(ev: Evidence, p: FusionParams, areas: PlaceAreas, place_coords
     coords, named = named_coordinates(ev, p, coordinates(ev, p, raw, place_coords, label), areas, label)
     coords, hedged = hedge_coordinates(coords, confidence, ev, probs, p, place_coords)  # in or near the place reported
     source = np.where(hedged, "hedge", [LOCATION_SOURCE.get(o, o) if o else "place" for o in named]).astype(object)
-    at, points, city_prob = named_places(ev, p, label, confidence, areas)
+    at, points, city_prob, origin = named_places(ev, p, label, confidence, areas)
     named_point = np.where(at[:, None], points, np.nan)
     if at.any():
         listed_prob, coords, source = listed_prob.copy(), coords.copy(), source.copy()
         listed_prob[at] *= (1.0 - city_prob[at])[:, None]
-        coords[at], source[at] = points[at], "place_name"
+        coords[at], source[at] = points[at], origin[at]
         confidence = np.where(at, city_prob, confidence)
     return PlaceDecisions(label=label, probs=probs, listed=listed, listed_prob=listed_prob, coords=coords, radius=p.radius_for(confidence),
                           source=source, named_point=named_point, named_prob=np.where(at, city_prob, 0.0))

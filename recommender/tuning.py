@@ -26,7 +26,7 @@ from tagatlas.recommender.area_calibration import calibrated_masses, choose_area
 from tagatlas.recommender.geo_score import GeoScore, one_query, weakest_lead
 from tagatlas.recommender.geolocator import decide_places
 from tagatlas.recommender.named_coords import named_coordinates
-from tagatlas.recommender.named_place import tune_named_place
+from tagatlas.recommender.named_place import pointing, tune_named_place
 from tagatlas.recommender.place_list import area_mass, decided_label, within
 from tagatlas.recommender.tag_tuning import tune_tags
 
@@ -294,7 +294,7 @@ class _GeoTuning:
             if tuning is not None:
                 decide = lambda cand, t=tuning: t.decided(cand)  # noqa: E731
                 params, self.report.setdefault("named_place", {})["tagged" if tagged else "posting"] = tune_named_place(
-                    decide, self.lat, self.lon, params, tagged)
+                    decide, self.lat, self.lon, params, tagged, pointing(tuning.gev))
         out = decide_places(self.gev, params, self.areas, self.place_coords)
         conf = np.where(np.isfinite(out.named_point[:, 0]), out.named_prob, out.listed_prob[:, 0])
         return params, distance_km(out.coords[:, 0], out.coords[:, 1], self.lat, self.lon), conf

@@ -17,7 +17,7 @@ from tagatlas.recommender.evidence import SourceEvidence
 from tagatlas.recommender.fusion import Evidence, FusionParams, PlaceAreas
 from tagatlas.recommender.geolocator import decide_places
 from tagatlas.recommender.evidence.place_names import NEAR_KM
-from tagatlas.recommender.named_place import area_km, hit_rate, named_places, tune_named_place
+from tagatlas.recommender.named_place import area_km, hit_rate, named_places, named_sources, pointing, tune_named_place
 from tagatlas.recommender.schema import Decisions, PlaceScore
 from tagatlas.evaluation.runner import first_place_hits
 
@@ -31,21 +31,23 @@ LYON = (float(_GAZ.lat[_LYON]), float(_GAZ.lon[_LYON]))  # a real city (GeoNames
 BASE = dict(geo_alpha=1.0, decision_km=50.0, neighbour_coords=False)
 
 
-def _evidence(probs, points, tagged=None) -> Evidence:
+def _evidence(probs, points, tagged=None, user_points=None) -> Evidence:
     n = len(probs)
+    sources = {"place_names": SourceEvidence(place=np.zeros((n, 3)), position=np.asarray(points, float))}
+    if user_points is not None:
+        sources["user_places"] = SourceEvidence(place=np.zeros((n, 3)), position=np.asarray(user_points, float))
     return Evidence(np.asarray(probs, float), np.zeros((n, 1)), np.zeros((n, 0)), np.zeros((n, 0), int), np.zeros((n, 0)),
                     np.zeros((n, 0)), [[] for _ in range(n)], [[] for _ in range(n)], [np.zeros(0)] * n, [[]] * n, [[]] * n, ["t"], 1,
-                    sources={"place_names": SourceEvidence(place=np.zeros((n, 3)), position=np.asarray(points, float))},
-                    tagged=None if tagged is None else np.asarray(tagged, bool))
+                    sources=sources, tagged=None if tagged is None else np.asarray(tagged, bool))
 
 
 def test_an_unsure_decision_gives_way_to_a_city_named_outside_its_area_and_a_sure_one_does_not():
     ev = _evidence([[0.4, 0.3, 0.3], [0.9, 0.05, 0.05], [0.4, 0.3, 0.3], [0.4, 0.3, 0.3]],
                    [LYON, LYON, (48.80, 2.13), (np.nan, np.nan)])  # the third names a town inside R's area
     p = FusionParams(named_place_below=0.6, named_place_prob=0.7, **BASE)
-    at, points, prob = named_places(ev, p, np.zeros(4, int), np.array([0.4, 0.9, 0.4, 0.4]), AREAS)
+    at, points, prob, origin = named_places(ev, p, np.zeros(4, int), np.array([0.4, 0.9, 0.4, 0.4]), AREAS)
     assert at.tolist() == [True, False, False, False]
-    assert np.allclose(points[0], LYON) and np.allclose(prob, 0.7)
+    assert np.allclose(points[0], LYON) and np.allclose(prob, 0.7) and origin[0] == "place_name"
     off = replace(p, named_place_below=0.0)
     assert not named_places(ev, off, np.zeros(4, int), np.array([0.4, 0.9, 0.4, 0.4]), AREAS)[0].any()
 
@@ -61,7 +63,7 @@ def test_a_city_is_never_reported_where_the_first_class_would_still_outrank_it()
 def test_posts_arriving_with_hashtags_follow_the_ingest_settings_threshold():
     ev = _evidence([[0.4, 0.3, 0.3]] * 2, [LYON, LYON], tagged=[False, True])
     p = FusionParams(named_place_below=0.0, named_place_below_tagged=0.7, named_place_prob_tagged=0.6, **BASE)
-    at, _, prob = named_places(ev, p, np.zeros(2, int), np.array([0.4, 0.4]), AREAS)
+    at, _, prob, _ = named_places(ev, p, np.zeros(2, int), np.array([0.4, 0.4]), AREAS)
     assert at.tolist() == [False, True] and prob[1] == 0.6
 
 
@@ -171,3 +173,65 @@ def test_each_setting_keeps_its_own_distance_from_the_classes():
     p = FusionParams(named_place_below=1.01, named_place_prob=0.7, named_place_below_tagged=1.01, named_place_prob_tagged=0.7,
                      named_place_beyond_km=NEAR_KM, named_place_beyond_km_tagged=0.0, **BASE)
     assert named_places(ev, p, np.zeros(2, int), np.array([0.4, 0.4]), AREAS)[0].tolist() == [False, True]
+
+
+NOWHERE = (np.nan, np.nan)
+
+
+def test_the_users_past_post_is_reported_only_where_its_setting_lists_user_places_and_says_so():
+    """Synthetic: the first post names no city but its user posted from Lyon hours before; the second names Lyon and
+    its user has no trusted past post."""
+    geo = Geolocator.of_classes(["R", "T", "F"], ["R", "T", "F"], PLACES)
+    ev = _evidence([[0.4, 0.35, 0.25]] * 2, [NOWHERE, LYON], user_points=[LYON, NOWHERE])
+    default = FusionParams(named_place_below=1.01, named_place_prob=0.6, **BASE)
+    assert default.named_place_sources == ["place_names"]
+    assert geo.decide(ev, default).source.tolist() == ["place", "place_name"]
+    both = replace(default, named_place_sources=["user_places", "place_names"])
+    where = geo.decide(ev, both)
+    assert where.source.tolist() == ["user_history", "place_name"]
+    assert np.allclose(where.coords, [LYON, LYON]) and where.named_city[0].name == "Lyon"
+    assert where.named_prob[0] == pytest.approx(0.6) and where.listed_prob[0, 0] <= 0.4 * 0.4 + 1e-9
+    tagged_only = replace(default, named_place_below=0.0, named_place_below_tagged=1.01, named_place_prob_tagged=0.6,
+                          named_place_sources_tagged=["user_places"])
+    ev_tagged = _evidence([[0.4, 0.35, 0.25]] * 2, [LYON, LYON], tagged=[False, True], user_points=[LYON, LYON])
+    assert geo.decide(ev_tagged, tagged_only).source.tolist() == ["place", "user_history"]
+
+
+def test_the_sources_that_may_be_reported_are_gathered():
+    off = FusionParams(named_place_sources=["user_places"])
+    assert named_sources(off) == set()  # never reported: nothing to gather for it
+    assert named_sources(replace(off, named_place_below=0.5)) == {"user_places"}
+    assert named_sources(FusionParams(named_place_below_tagged=0.5)) == {"place_names"}
+    ev = _evidence([[0.4, 0.35, 0.25]] * 2, [NOWHERE, NOWHERE], user_points=[LYON, NOWHERE])
+    assert pointing(ev) == ["user_places"]
+
+
+def test_validation_reports_the_users_past_post_only_where_it_helps_and_it_names_a_point():
+    """Synthetic: 30 posts decided unsurely at R, written in far cities; none names a city, but each user's trusted past
+    post lies 5 km from where the post was written (right) or 300 km from it (wrong)."""
+    rng = np.random.default_rng(2)
+    cities = np.column_stack([rng.uniform(35, 60, 60), rng.uniform(-5, 25, 60)])
+    cities = cities[distance_km(cities[:, 0], cities[:, 1], np.full(60, R[0]), np.full(60, R[1])) > 500][:30]
+    n = len(cities)
+    for offset, expected in ((0.045, ["user_places"]), (2.7, ["place_names"])):
+        ev = _evidence(np.tile([0.4, 0.35, 0.25], (n, 1)), np.full((n, 2), np.nan), user_points=cities + [offset, 0.0])
+
+        def decide(cand, ev=ev):
+            out = decide_places(ev, cand, AREAS, PLACES)
+            return out.coords, np.isfinite(out.named_point[:, 0]), out.named_point
+
+        chosen, report = tune_named_place(decide, cities[:, 0], cities[:, 1], FusionParams(**BASE), tagged=False, pointing=pointing(ev))
+        assert chosen.named_place_sources == expected and (chosen.named_place_below > 0) == (expected == ["user_places"]), report
+        assert report["chosen_sources"] == expected
+        if expected == ["user_places"]:
+            assert chosen.named_place_prob == pytest.approx(hit_rate(np.ones(n, bool)))
+        # without user_places among the sources that point, it is never tried
+        plain, _ = tune_named_place(decide, cities[:, 0], cities[:, 1], FusionParams(**BASE), tagged=False)
+        assert plain.named_place_below == 0.0 and plain.named_place_sources == ["place_names"]
+
+
+def test_named_place_sources_survive_a_save_and_load_and_older_models_keep_place_names():
+    p = FusionParams(named_place_below=0.5, named_place_sources=["user_places", "place_names"], named_place_sources_tagged=["user_places"])
+    assert FusionParams(**json.loads(json.dumps(p.to_dict()))) == p
+    old = {k: v for k, v in p.to_dict().items() if not k.startswith("named_place_sources")}
+    assert FusionParams(**old).named_place_sources == FusionParams(**old).named_place_sources_tagged == ["place_names"]
