@@ -1,4 +1,4 @@
-"""Where the text datasets' geolocation targets are missed: how much place signal the queries hold, checked on
+"""Where the geolocation targets are missed: how much place signal the queries hold, checked on
 validation users only.
 
 The Acc@161 targets compare TagAtlas with the best baseline, which on tweets2015, users2015 and ja311 is TagAtlas's
@@ -138,7 +138,7 @@ def main() -> int:
             f"masked); {time.perf_counter() - started:.0f} s.\n\n"
             + table(rows, "answer") + "\n\n"
             + table({f"share {share:g}": r for share, r in mixes.items()}, "fused most probable class, TF-IDF probabilities mixed in at"))
-    emit_block(f"headroom-{args.dataset}", body, "## Where the text datasets' targets are missed", args.no_write)
+    emit_block(f"headroom-{args.dataset}", body, "## Where the geolocation targets are missed", args.no_write)
     return 0
 
 

@@ -8,7 +8,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
-from headroom import answer_row, named_city_errors, oracle_row  # noqa: E402
+from headroom import answer_row, named_city_errors, oracle_row, point_errors, user_rows  # noqa: E402
 
 
 def test_an_answer_row_counts_hits_within_each_radius_and_the_median():
@@ -35,3 +35,13 @@ def test_the_likeliest_reading_of_a_name_can_be_far_where_some_reading_is_near()
     lat, lon = np.array([33.66]), np.array([-95.56])  # Paris, Texas: "paris" alone reads as Paris, France
     any_reading, likeliest = named_city_errors(["synthetic night out in paris"], lat, lon)
     assert any_reading[0] < 25 < 5000 < likeliest[0] < 10000
+
+
+def test_a_query_whose_user_has_no_past_post_is_answered_at_the_fallback_and_the_oracles_take_the_nearer():
+    lat, lon = np.array([48.8566, 40.7128]), np.array([2.3522, -74.0060])
+    last = point_errors([(48.86, 2.35), None], (48.8566, 2.3522), lat, lon)
+    assert last[0] < 1 and 5000 < last[1] < 6500  # the second answered at the fallback (Paris) from New York
+    tagatlas, lr, clf = np.array([300.0, 10.0]), np.array([900.0, 900.0]), np.array([900.0, 900.0])
+    rows = user_rows(tagatlas, lr, clf, last)
+    assert rows["user's closest located past post"]["acc_161"] == pytest.approx(0.5)
+    assert rows["oracle: TagAtlas or the user's closest past post"]["acc_161"] == pytest.approx(1.0)
