@@ -35,7 +35,7 @@ class Prediction(BaseModel):
         "where (lat, lon) comes from: 'place' (the chosen place, or its nearest similar posts), 'place_name' (a city "
         "the post names, lying in the chosen place's area, or reported as the place itself when no class near it was "
         "sure), 'user_history' (where the user's past post closest in time "
-        "was, lying in that area), 'hedge' (an unsure "
+        "was, lying in that area, or reported as the place itself, as the city nearest it, where validation chose so), 'hedge' (an unsure "
         "post: the candidate place with the least expected distance to the whole predicted distribution), "
         "'photo_gps' (the photo's own EXIF GPS)"))
     hashtags: list[TagScore] = Field(description="selected tags (how many: tuned on validation)")
