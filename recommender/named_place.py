@@ -103,9 +103,9 @@ def hit_rate(hits: np.ndarray) -> float:
 
 
 def tune_named_place(decide: Callable[[FusionParams], tuple[np.ndarray, np.ndarray, np.ndarray]], lat: np.ndarray, lon: np.ndarray,
-                     params: FusionParams, tagged: bool, pointing: Collection[str] = (SOURCE,)) -> tuple[FusionParams, dict]:
+                     params: FusionParams, tagged: bool, with_points: Collection[str] = (SOURCE,)) -> tuple[FusionParams, dict]:
     """The threshold (and the city probability it implies) of one setting on its validation queries. `decide(cand)`
-    returns (coords, at, points) of the queries under `cand`; `pointing` names the plug-ins that name a point for some
+    returns (coords, at, points) of the queries under `cand`; `with_points` names the plug-ins that name a point for some
     of them (the source lists of SOURCE_CHOICES tried are those made of them). A threshold is kept only where it
     lifts Acc@161 by more than one query and leaves Acc@25 and the median no worse; ties go to the smaller one, to
     cities beyond NEAR_KM of every class over cities anywhere (see the module's docstring), and to `place_names`
@@ -122,7 +122,7 @@ def tune_named_place(decide: Callable[[FusionParams], tuple[np.ndarray, np.ndarr
 
     base = measured(replace(params, **{below_key: 0.0}))
     best, best_score, curve = replace(params, **{below_key: 0.0}), base, {}
-    choices = [list(c) for c in SOURCE_CHOICES if set(c) <= set(pointing)]
+    choices = [list(c) for c in SOURCE_CHOICES if set(c) <= set(with_points)]
     for sources, below, beyond in itertools.product(choices, BELOW_GRID[1:], (NEAR_KM, 0.0)):
         trial = replace(params, **{below_key: below, beyond_key: beyond, sources_key: sources})
         _, at, points = decide(replace(trial, **{prob_key: 1.0}))  # which cities, before the cap

@@ -220,7 +220,7 @@ def test_validation_reports_the_users_past_post_only_where_it_helps_and_it_names
             out = decide_places(ev, cand, AREAS, PLACES)
             return out.coords, np.isfinite(out.named_point[:, 0]), out.named_point
 
-        chosen, report = tune_named_place(decide, cities[:, 0], cities[:, 1], FusionParams(**BASE), tagged=False, pointing=pointing(ev))
+        chosen, report = tune_named_place(decide, cities[:, 0], cities[:, 1], FusionParams(**BASE), tagged=False, with_points=pointing(ev))
         assert chosen.named_place_sources == expected and (chosen.named_place_below > 0) == (expected == ["user_places"]), report
         assert report["chosen_sources"] == expected
         if expected == ["user_places"]:
