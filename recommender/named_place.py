@@ -55,14 +55,14 @@ def settings(p: FusionParams, tagged: np.ndarray | None, n: int) -> tuple[np.nda
     return below, prob, beyond
 
 
-def setting_points(ev: Evidence, p: FusionParams, n: int) -> tuple[np.ndarray, np.ndarray]:
+def setting_points(ev: Evidence, p: FusionParams) -> tuple[np.ndarray, np.ndarray]:
     """(n, 2) each post's point its setting's sources name (NaN: none) and (n,) what `location_source` says of it."""
     points, origin = named_points(ev, p.named_place_sources)
     if ev.tagged is not None and np.any(ev.tagged) and p.named_place_sources_tagged != p.named_place_sources:
         rows = np.asarray(ev.tagged, bool)
         tagged_points, tagged_origin = named_points(ev, p.named_place_sources_tagged)
         points, origin = np.where(rows[:, None], tagged_points, points), np.where(rows, tagged_origin, origin)
-    return points[:n], np.array([LOCATION_SOURCE.get(o, o) for o in origin[:n]], dtype=object)
+    return points, np.array([LOCATION_SOURCE.get(o, o) for o in origin], dtype=object)
 
 
 def named_places(ev: Evidence, p: FusionParams, label: np.ndarray, confidence: np.ndarray,
@@ -74,7 +74,7 @@ def named_places(ev: Evidence, p: FusionParams, label: np.ndarray, confidence: n
     below, prob, beyond = settings(p, ev.tagged, n)
     if not (below > 0).any():
         return np.zeros(n, bool), np.full((n, 2), np.nan), prob, np.full(n, "", dtype=object)
-    points, origin = setting_points(ev, p, n)
+    points, origin = setting_points(ev, p)
     odds = prob / np.maximum(1.0 - prob, 1e-9)  # above this, the first class (scaled by 1 - prob) would outrank the city
     at = np.isfinite(points[:, 0]) & (confidence < np.minimum(below, odds))
     at[at] = ~in_area(points[at], np.asarray(label)[at], areas, p.decision_km)
