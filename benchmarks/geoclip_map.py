@@ -182,6 +182,10 @@ def table(rows: dict[str, dict[str, float]]) -> str:
 def main() -> int:
     ap = dataset_arguments(__doc__.splitlines()[0])
     args = ap.parse_args()
+    try:
+        import geoclip  # noqa: F401
+    except ImportError:
+        ap.error("the optional package geoclip is not installed: .venv/bin/pip install pandas geopy && .venv/bin/pip install --no-deps geoclip")
     path = data_file(args.data_root, args.dataset)
     fit, val = photo_posts(path)
     if not fit or not val:
