@@ -127,8 +127,10 @@ def calibration(result: dict) -> str:
     a, b = c.get("area_calibration", (1.0, 0.0))
     method = ("isotonic regression, chosen over Platt scaling by its ECE on the validation half it was not fitted on"
               if c.get("area_calibration_method") == "isotonic" else f"Platt a = {a:.2f}, b = {b:.2f}")
+    target = f"target ≤ {ECE_TARGET:.2f} with {ECE_MIN_QUERIES} located queries or more" if c["n"] >= ECE_MIN_QUERIES else ""
     return (f"Place ECE (15 bins; the first place's probability, of the event that the truth lies within {c.get('area_km', 0):.0f} km "
-            f"of it) {c['place_ece']:.3f}, {c['place_ece_uncalibrated']:.3f} before calibration ({method}, "
+            f"of it) {c['place_ece']:.3f}{clause(target, value_spread(result, 'place_ece', section=None))}, "
+            f"{c['place_ece_uncalibrated']:.3f} before calibration ({method}, "
             f"fitted on validation); {c['hedged']} of {c['n']} located queries were unsure enough to get hedged coordinates.")
 
 
@@ -149,8 +151,9 @@ def cluster_evidence(state: dict) -> str:
 TARGETS = {
     "tweets2015": {"acc161": 1.25, "median": 0.9}, "users2015": {"acc161": 1.25, "median": 0.9},
     "ja311": {"acc25": 1.25, "median": 0.7}, "im2gps3k": {"acc161": 1.25, "tags_acc161": 0.70, "tags_median": 25.0},
-    "yfcc4k": {"f1": 1.3, "tags_acc161": 0.45},
+    "yfcc4k": {"f1": 1.3, "tags_acc161": 0.45, "new_tag_hr": 0.15},
 }
+ECE_TARGET, ECE_MIN_QUERIES = 0.05, 500  # place ECE's target, on every dataset with this many located queries
 
 
 def spread(result: dict, section: str, key: str) -> str:
@@ -163,9 +166,11 @@ def spread(result: dict, section: str, key: str) -> str:
     return f"{level:.0f} % interval over held-out users ×{figure['low']:.2f}–×{figure['high']:.2f}"
 
 
-def value_spread(result: dict, key: str, unit: str = "") -> str:
-    """The interval of one of the ingest setting's own figures (`tagatlas evaluate`'s bootstrap); "" without one."""
-    figure = (result.get("uncertainty") or {}).get("figures", {}).get("geo_with_tags", {}).get(key)
+def value_spread(result: dict, key: str, unit: str = "", section: str | None = "geo_with_tags") -> str:
+    """The interval of one of TagAtlas's own figures (`tagatlas evaluate`'s bootstrap): the ingest setting's (`section`
+    "geo_with_tags"), or with `section` None place ECE and new-tag HR@10; "" without one."""
+    figures = (result.get("uncertainty") or {}).get("figures", {})
+    figure = (figures if section is None else figures.get(section, {})).get(key)
     if not figure or figure.get("low") is None:
         return ""
     level, digits = 100 * result["uncertainty"].get("level", 0.95), 0 if unit else 3
@@ -205,6 +210,10 @@ def ratios(result: dict, name: str = "") -> str:
                      + clause(f"target ≥ {target.get('tags_acc161', 0):.2f}", value_spread(result, "acc_161")) + ", "
                      f"median {with_tags['median_km']:.0f} km"
                      + clause(f"target ≤ {target['tags_median']:.0f}" if "tags_median" in target else "", value_spread(result, "median_km", " km")))
+    new_hr = h["tagatlas"].get("new_tag_hr_at_10")
+    if new_hr is not None:
+        goal = target.get("new_tag_hr")
+        parts.append(f"new-tag HR@10 {new_hr:.3f}" + clause(f"target > {goal:.2f}" if goal else "", value_spread(result, "new_tag_hr_at_10", section=None)))
     gain = (result.get("uncertainty") or {}).get("modality_gain") or {}
     if gain.get("ratio") is not None:
         parts.append(f"fused Acc@161 over the better single modality ×{gain['ratio']:.2f}"

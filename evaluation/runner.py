@@ -21,7 +21,7 @@ from tagatlas.evaluation.baselines import (MostFrequentPlace, Popularity, TfidfK
 from tagatlas.recommender import Geolocator, TagAtlas, geo_metrics, tag_metrics
 from tagatlas.recommender.fusion import place_distribution
 from tagatlas.recommender.tag_fusion import select_tags, tag_scores
-from tagatlas.recommender.metrics import expected_calibration_error, f1_per_query
+from tagatlas.recommender.metrics import expected_calibration_error, f1_per_query, new_tag_hits
 from tagatlas.recommender.place_list import area_mass, within
 from tagatlas.recommender.schema import PlaceScore
 
@@ -100,6 +100,17 @@ def leads(fused: np.ndarray, tagged: np.ndarray, baseline_errors: dict[str, dict
     if variant_errors:
         out["modality_gain"] = uncertainty.modality_gain(fused, variant_errors, draws)
     return out
+
+
+def own_figures(confidence: list[float], correct: np.ndarray, geo_users: list[str], ranked: list[list[str]],
+                new: list[set[str]], tag_users: list[str]) -> dict:
+    """The `uncertainty.figures` that targets set absolutely besides the ingest setting's: place ECE (the located
+    queries' first-place probabilities and hits) and new-tag HR@10 (the tagged queries' rankings and their tags born
+    after training), each with its interval over the held-out users who have such queries."""
+    out = {"place_ece": uncertainty.value_figure([confidence, correct], uncertainty.user_draws(geo_users), expected_calibration_error),
+           "new_tag_hr_at_10": uncertainty.value_figure([new_tag_hits(ranked, new)], uncertainty.user_draws(
+               [user for user, tags in zip(tag_users, new) if tags]), np.mean)}
+    return {name: figure for name, figure in out.items() if figure}
 
 
 def evaluate(model: TagAtlas, posts: list[Post], progress: bool = True) -> dict:
@@ -248,6 +259,8 @@ def evaluate(model: TagAtlas, posts: list[Post], progress: bool = True) -> dict:
             variant_errors.append(km_errors(single, lat, lon))
     lead = leads(fused, km_errors(tagged_preds, lat, lon), baseline_errors, variant_errors, f1_of,
                  [queries[i].user_key for i in geo_idx], [queries[i].user_key for i in tag_idx])
+    lead["figures"].update(own_figures([preds[i].places[0].prob for i in geo_idx], correct, [queries[i].user_key for i in geo_idx],
+                                       [ranked[i] for i in tag_idx], new, [queries[i].user_key for i in tag_idx]))
 
     users = {q.user_key for q in test}
     return {

@@ -89,6 +89,17 @@ def figures(errors: np.ndarray, draws: list[np.ndarray]) -> dict:
     return {"acc_161": interval(acc[0], acc[1:], key="value"), "median_km": interval(median[0], median[1:], key="value")}
 
 
+def value_figure(columns: Sequence[np.ndarray], draws: list[np.ndarray], statistic: Callable[..., float | None]) -> dict:
+    """One of TagAtlas's own figures that a target sets absolutely (place ECE, new-tag HR@10): `statistic` of the
+    per-query `columns` (each indexed alike) on the whole set, with its interval over `draws`; {} without queries."""
+    cols = [np.asarray(c, float) for c in columns]
+    if not cols or not len(cols[0]):
+        return {}
+    value = lambda picked: statistic(*picked)  # noqa: E731
+    per_draw = np.array([value([c[d] for c in cols]) for d in draws], dtype=float)
+    return interval(value(cols), per_draw, key="value")
+
+
 def modality_gain(fused: np.ndarray, singles: Sequence[np.ndarray], draws: list[np.ndarray], km: float = 161.0) -> dict:
     """Fused Acc@161 over the better single-modality row (Galaxy's gain), with its interval over `draws`."""
     return mean_lead(np.asarray(fused, float) <= km, [np.asarray(s, float) <= km for s in singles], draws)

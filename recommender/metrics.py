@@ -36,16 +36,21 @@ def tag_metrics(recommended: Sequence[Sequence[str]], ranked: Sequence[Sequence[
     if not rows:
         return {"n": 0, "f1_at_5": None, "precision_at_5": None, "recall_at_5": None, "hr_at_5": None, "mrr": None,
                 "new_tag_hr_at_10": None}
-    p, r, f, hr, rr, new_hits = [], [], [], [], [], []
-    for rec, rank, tr, new in rows:
+    p, r, f, hr, rr = [], [], [], [], []
+    for rec, rank, tr, _ in rows:
         prec, rec_, f1, hits = scores_at_5(rec, tr)
         p.append(prec); r.append(rec_); f.append(f1); hr.append(float(hits > 0))
         first = next((i for i, t in enumerate(rank) if t in tr), None)
         rr.append(1.0 / (first + 1) if first is not None else 0.0)
-        if new:
-            new_hits.append(float(bool(set(list(rank)[:10]) & new)))
+    new_hits = new_tag_hits([rank for _, rank, _, _ in rows], [new for _, _, _, new in rows])
     return {"n": len(rows), "f1_at_5": float(np.mean(f)), "precision_at_5": float(np.mean(p)), "recall_at_5": float(np.mean(r)),
-            "hr_at_5": float(np.mean(hr)), "mrr": float(np.mean(rr)), "new_tag_hr_at_10": float(np.mean(new_hits)) if new_hits else None}
+            "hr_at_5": float(np.mean(hr)), "mrr": float(np.mean(rr)), "new_tag_hr_at_10": float(np.mean(new_hits)) if len(new_hits) else None}
+
+
+def new_tag_hits(ranked: Sequence[Sequence[str]], new_tags: Sequence[set[str]]) -> np.ndarray:
+    """Per query that has a new tag (born after training), in order: 1 when one of them is in its first 10 ranked
+    tags, else 0 (`tag_metrics`' new_tag_hr_at_10 is their mean)."""
+    return np.array([float(bool(set(list(rank)[:10]) & new)) for rank, new in zip(ranked, new_tags) if new], dtype=float)
 
 
 def scores_at_5(recommended: Sequence[str], truth: set[str]) -> tuple[float, float, float, int]:

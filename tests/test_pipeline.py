@@ -45,6 +45,12 @@ def test_evaluate_contract_and_schema(model_dir, real_subset, tmp_path):
     own = result["uncertainty"]["figures"]["geo_with_tags"]
     assert own["acc_161"]["value"] == pytest.approx(result["geo_with_tags"]["tagatlas"]["acc_at_km"]["161"])
     assert own["median_km"]["value"] == pytest.approx(result["geo_with_tags"]["tagatlas"]["median_km"])
+    ece = result["uncertainty"]["figures"]["place_ece"]
+    assert ece["value"] == pytest.approx(result["calibration"]["place_ece"]) and ece["low"] < ece["high"]
+    new_hr = result["uncertainty"]["figures"].get("new_tag_hr_at_10")
+    assert (new_hr is None) == (tags["tagatlas"]["new_tag_hr_at_10"] is None)
+    if new_hr is not None:
+        assert new_hr["value"] == pytest.approx(tags["tagatlas"]["new_tag_hr_at_10"]) and new_hr["low"] <= new_hr["high"]
 
 
 def test_evaluation_never_shows_the_answer(model_dir, real_subset, monkeypatch):

@@ -2,7 +2,9 @@
 
 import numpy as np
 
-from tagatlas.evaluation.uncertainty import figures, interval, lead_over_baselines, mean_lead, modality_gain, user_draws
+from tagatlas.evaluation.runner import own_figures
+from tagatlas.evaluation.uncertainty import figures, interval, lead_over_baselines, mean_lead, modality_gain, user_draws, value_figure
+from tagatlas.recommender.metrics import expected_calibration_error, new_tag_hits
 from tagatlas.recommender.metrics import f1_per_query, tag_metrics
 
 
@@ -76,6 +78,26 @@ def test_the_benchmark_block_gives_each_interval_beside_its_ratio():
     assert "F1@5 ×1.50 (95 % interval over held-out users ×1.20–×1.90)" in text
     assert ("hashtags as input: Acc@161 0.600 (target ≥ 0.70; 95 % interval over held-out users 0.450–0.710), "
             "median 12 km (target ≤ 25; 95 % interval over held-out users 4–90 km)") in text
+    assert "new-tag" not in text  # no query with a tag born after training
+    result["hashtags"]["tagatlas"]["new_tag_hr_at_10"] = 0.4
+    result["uncertainty"]["figures"]["new_tag_hr_at_10"] = {"value": 0.4, "low": 0.1, "high": 0.7}
+    assert "new-tag HR@10 0.400 (95 % interval over held-out users 0.100–0.700)" in ratios(result, "im2gps3k")
+    assert "new-tag HR@10 0.400 (target > 0.15; 95 % interval over held-out users 0.100–0.700)" in ratios(result, "yfcc4k")
+
+
+def test_the_benchmark_block_gives_place_eces_interval_and_its_target_where_it_applies():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    from pipeline import calibration
+
+    c = {"place_ece": 0.04, "place_ece_uncalibrated": 0.2, "area_km": 1000.0, "hedged": 0, "n": 600, "area_calibration": [1.0, 0.0]}
+    result = {"calibration": c, "uncertainty": {"level": 0.95, "figures": {"place_ece": {"value": 0.04, "low": 0.03, "high": 0.061}}}}
+    assert "0.040 (target ≤ 0.05 with 500 located queries or more; 95 % interval over held-out users 0.030–0.061), 0.200 before" in calibration(result)
+    result["calibration"] = {**c, "n": 70}
+    assert "0.040 (95 % interval over held-out users 0.030–0.061), 0.200 before" in calibration(result)
+    assert "0.040, 0.200 before" in calibration({"calibration": {**c, "n": 70}})  # a file evaluated before the interval existed
 
 
 def test_f1_per_query_is_what_the_f1_figure_averages_and_its_lead_has_an_interval():
@@ -95,3 +117,25 @@ def test_the_ingest_settings_own_figures_come_with_intervals():
     assert out["acc_161"]["value"] == 0.75 and out["acc_161"]["low"] < 0.75 < out["acc_161"]["high"]
     assert out["median_km"]["value"] == 5.0 and out["median_km"]["low"] <= 5.0 <= out["median_km"]["high"]
     assert figures(np.zeros(0), []) == {}
+
+
+def test_a_figure_set_absolutely_comes_with_its_interval_over_users():
+    hits = np.r_[np.ones(30), np.zeros(10)]
+    out = value_figure([hits], user_draws([str(i) for i in range(40)]), np.mean)
+    assert out["value"] == 0.75 and out["low"] < 0.75 < out["high"]
+    assert value_figure([np.zeros(0)], [], np.mean) == {}
+
+
+def test_place_ece_and_new_tag_hits_draw_from_the_users_who_have_such_queries():
+    rng = np.random.default_rng(0)
+    confidence, correct = rng.uniform(size=60), rng.uniform(size=60) < 0.5
+    geo_users = [f"synthetic-{i % 20}" for i in range(60)]
+    ranked = [["new-a", "old"], ["old"], ["old"], ["old"], ["old"]]
+    new = [{"new-a"}, {"new-b"}, set(), set(), set()]  # only the first two users have a tag born after training
+    out = own_figures(confidence.tolist(), correct, geo_users, ranked, new, ["a", "b", "c", "d", "e"])
+    assert out["place_ece"]["value"] == expected_calibration_error(confidence, correct)
+    assert out["place_ece"]["low"] < out["place_ece"]["high"]
+    assert new_tag_hits(ranked, new).tolist() == [1.0, 0.0]
+    # two users drawn from the two with new tags: both "a" (1.0), both "b" (0.0) or one of each
+    assert out["new_tag_hr_at_10"] == {"value": 0.5, "low": 0.0, "high": 1.0}
+    assert "new_tag_hr_at_10" not in own_figures([], np.zeros(0, bool), [], ranked, [set()] * 5, list("abcde"))
