@@ -13,6 +13,14 @@ REPO = Path(__file__).resolve().parent.parent
 DOC = REPO / "docs" / "benchmarks.md"
 
 
+def answer_row(errors_km, radii: tuple[int, ...] = (25, 161)) -> dict[str, float]:
+    """Acc@r for each radius and the median error of one answer per query (`errors_km`: km from the truth)."""
+    import numpy as np
+
+    errors_km = np.asarray(errors_km, dtype=float)
+    return {**{f"acc_{r}": float(np.mean(errors_km <= r)) for r in radii}, "median_km": float(np.median(errors_km))}
+
+
 def shown(path: Path) -> str:
     """A path as the docs name it: relative to the folder holding the repository and ../shared when inside it."""
     path = Path(path).resolve()

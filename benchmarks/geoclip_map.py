@@ -33,7 +33,7 @@ from tagatlas.data import distance_km, pairwise_km
 from tagatlas.recommender.evidence.image_neighbours import ImageNeighbours, consensus_weights
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import data_file, dataset_arguments, emit_block, provenance, shown  # noqa: E402
+from common import answer_row, data_file, dataset_arguments, emit_block, provenance, shown  # noqa: E402
 
 RADII = (25, 161, 750)
 SEED = 0
@@ -56,10 +56,9 @@ class MapSetting:
 SETTINGS = (MapSetting(0, 60, 1e-4), MapSetting(512, 60, 1e-3), MapSetting(512, 150, 1e-2))
 
 
-def answer_row(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+def point_row(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     """Acc@25, Acc@161, Acc@750 and the median error of one point answer (n, 2) per query."""
-    errors = np.asarray(distance_km(pred[:, 0], pred[:, 1], truth[:, 0], truth[:, 1]), dtype=float)
-    return {**{f"acc_{r}": float(np.mean(errors <= r)) for r in RADII}, "median_km": float(np.median(errors))}
+    return answer_row(distance_km(pred[:, 0], pred[:, 1], truth[:, 0], truth[:, 1]), RADII)
 
 
 def normalized(features: np.ndarray, centre: np.ndarray) -> np.ndarray:
@@ -161,8 +160,8 @@ def measure(fit: list, val: list) -> dict[str, dict[str, float]]:
     centre = raw_fit.mean(axis=0)
     x_fit, x_val = normalized(raw_fit, centre), normalized(raw_val, centre)
     y_fit, y_val = np.array([[p.lat, p.lon] for p in fit]), np.array([[p.lat, p.lon] for p in val])
-    rows = {"densest training point (one constant answer)": answer_row(np.repeat(densest_point(y_fit)[None], len(val), 0), y_val),
-            "image retrieval (the image_neighbours vote as a point)": answer_row(retrieval_answer(x_val, x_fit, y_fit), y_val)}
+    rows = {"densest training point (one constant answer)": point_row(np.repeat(densest_point(y_fit)[None], len(val), 0), y_val),
+            "image retrieval (the image_neighbours vote as a point)": point_row(retrieval_answer(x_val, x_fit, y_fit), y_val)}
     import torch
 
     encode, gallery = location_space()
@@ -170,7 +169,7 @@ def measure(fit: list, val: list) -> dict[str, dict[str, float]]:
     candidates, points = torch.cat([gallery_embedded, targets]), np.concatenate([gallery, y_fit])
     for setting in SETTINGS:
         net = train_map(x_fit, targets, gallery_embedded, setting)
-        rows[setting.label] = answer_row(map_answer(net, x_val, candidates, points), y_val)
+        rows[setting.label] = point_row(map_answer(net, x_val, candidates, points), y_val)
     return rows
 
 

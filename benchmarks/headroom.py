@@ -33,15 +33,9 @@ from tagatlas.recommender import ModelConfig, TagAtlas
 from tagatlas.recommender.fusion import place_distribution
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import data_file, dataset_arguments, emit_block, nested_validation, provenance, shown  # noqa: E402
+from common import answer_row, data_file, dataset_arguments, emit_block, nested_validation, provenance, shown  # noqa: E402
 
-RADII = (25, 161)
 LR_SHARES = (0.0, 0.1, 0.2, 0.3, 0.5)  # shares of the TF-IDF model's probabilities mixed into the fused distribution
-
-
-def answer_row(errors_km: np.ndarray) -> dict[str, float]:
-    """Acc@25, Acc@161 and the median error of one answer per query."""
-    return {**{f"acc_{r}": float(np.mean(errors_km <= r)) for r in RADII}, "median_km": float(np.median(errors_km))}
 
 
 def oracle_row(errors: list[np.ndarray]) -> dict[str, float]:

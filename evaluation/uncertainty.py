@@ -95,9 +95,8 @@ def value_figure(columns: Sequence[np.ndarray], draws: list[np.ndarray], statist
     cols = [np.asarray(c, float) for c in columns]
     if not cols or not len(cols[0]):
         return {}
-    value = lambda picked: statistic(*picked)  # noqa: E731
-    per_draw = np.array([value([c[d] for c in cols]) for d in draws], dtype=float)
-    return interval(value(cols), per_draw, key="value")
+    per_draw = np.array([statistic(*(c[d] for c in cols)) for d in draws], dtype=float)
+    return interval(statistic(*cols), per_draw, key="value")
 
 
 def modality_gain(fused: np.ndarray, singles: Sequence[np.ndarray], draws: list[np.ndarray], km: float = 161.0) -> dict:

@@ -20,10 +20,10 @@ def unit(rows) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
-def test_answer_row_counts_errors_within_each_radius():
+def test_point_row_counts_errors_within_each_radius():
     truth = np.array([TOKYO, TOKYO, TOKYO])
     pred = np.array([TOKYO, OSAKA, PARIS])  # 0 km, about 400 km, about 9,700 km
-    row = geoclip_map.answer_row(pred, truth)
+    row = geoclip_map.point_row(pred, truth)
     assert row["acc_25"] == pytest.approx(1 / 3) and row["acc_161"] == pytest.approx(1 / 3)
     assert row["acc_750"] == pytest.approx(2 / 3)
     assert 350 < row["median_km"] < 450
